@@ -1,0 +1,207 @@
+//! Benchmarks of the boot path: figures and ratios, never pass/fail timings.
+//!
+//! - [`versus_compose_wait`]: the harness's boot-to-verdict against plain
+//!   `docker compose up -d --wait` on the same stack, alternating, medians and ratio.
+//! - [`ready_accuracy`]: with slow healthcheck intervals, how far the harness's ready times
+//!   are from an independent watcher that runs each healthcheck every 100 ms.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use testcontainers::bollard::query_parameters::EventsOptionsBuilder;
+use tokio::sync::Mutex;
+
+use crate::errors::Result;
+use crate::labels;
+use crate::readiness;
+use crate::stack::{Stack, StackConfig};
+use crate::startup;
+use crate::teardown::{self, Guard};
+use crate::units::secs;
+
+/// The median of a set of durations (the mean of the middle two for an even count).
+pub fn median(values: &[Duration]) -> Duration {
+    let mut v = values.to_vec();
+    v.sort();
+    match v.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2,
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VersusReport {
+    pub harness: Vec<Duration>,
+    pub compose_wait: Vec<Duration>,
+}
+
+impl VersusReport {
+    pub fn ratio(&self) -> f64 {
+        median(&self.harness).as_secs_f64() / median(&self.compose_wait).as_secs_f64().max(f64::EPSILON)
+    }
+}
+
+impl std::fmt::Display for VersusReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[Duration]| v.iter().map(|d| secs(*d)).collect::<Vec<_>>().join(" ");
+        writeln!(f, "harness boot-to-verdict   runs: {}", list(&self.harness))?;
+        writeln!(f, "compose up -d --wait      runs: {}", list(&self.compose_wait))?;
+        writeln!(
+            f,
+            "median harness {}  median compose --wait {}",
+            secs(median(&self.harness)),
+            secs(median(&self.compose_wait))
+        )?;
+        write!(f, "ratio harness/compose = {:.3} (target <= 1.10)", self.ratio())
+    }
+}
+
+/// Alternates harness boots and `compose up -d --wait`, `runs` times each. Teardown is
+/// not timed. Each side starts from created-nothing, with images already built.
+pub async fn versus_compose_wait(cfg: &StackConfig, runs: usize) -> Result<VersusReport> {
+    let mut report = VersusReport::default();
+    // One untimed boot first, so image builds and first-run caches do not land in run 1.
+    Stack::boot(cfg.clone().with_name("bench-warmup")).await?.down().await?;
+    for i in 0..runs {
+        let started = Instant::now();
+        let stack = Stack::boot(cfg.clone().with_name(&format!("bench-harness-{i}"))).await?;
+        let verdicts = startup::judge(&stack.timeline, startup::DEFAULT_BUDGET);
+        let took = started.elapsed();
+        report.harness.push(took);
+        eprintln!("bench: harness run {} {} ({} verdicts)", i + 1, secs(took), verdicts.len());
+        stack.down().await?;
+
+        let prepared = Stack::prepare(&cfg.clone().with_name(&format!("bench-compose-{i}"))).await?;
+        let guard = Guard::register(&prepared.project.project);
+        let started = Instant::now();
+        prepared.project.run(&["up", "-d", "--wait", "--no-build"]).await?;
+        let took = started.elapsed();
+        report.compose_wait.push(took);
+        eprintln!("bench: compose --wait run {} {}", i + 1, secs(took));
+        drop(guard);
+    }
+    Ok(report)
+}
+
+/// Per service, the harness's ready time minus the independent watcher's.
+#[derive(Debug, Clone, Default)]
+pub struct AccuracyReport {
+    /// (service, harness ready, reference ready, harness minus reference in seconds)
+    pub rows: Vec<(String, Duration, Duration, f64)>,
+    pub stack_healthy: Vec<Duration>,
+}
+
+impl AccuracyReport {
+    pub fn worst(&self) -> f64 {
+        self.rows.iter().map(|r| r.3.abs()).fold(0.0, f64::max)
+    }
+}
+
+impl std::fmt::Display for AccuracyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{:<12} {:>9} {:>11} {:>9}", "service", "harness", "reference", "delta")?;
+        for (svc, h, r, d) in &self.rows {
+            writeln!(f, "{svc:<12} {:>9} {:>11} {:>+8.3}s", secs(*h), secs(*r), d)?;
+        }
+        let healthy: Vec<String> = self.stack_healthy.iter().map(|d| secs(*d)).collect();
+        writeln!(f, "Docker reported the stack healthy at: {}", healthy.join(" "))?;
+        write!(f, "worst |delta| = {:.3}s (target <= 0.500s)", self.worst())
+    }
+}
+
+/// Boots `runs` times and compares each service's ready time with a reference watcher.
+pub async fn ready_accuracy(cfg: &StackConfig, runs: usize) -> Result<AccuracyReport> {
+    let mut report = AccuracyReport::default();
+    for i in 0..runs {
+        let cfg = cfg.clone().with_name(&format!("bench-accuracy-{i}"));
+        let prepared = Stack::prepare(&cfg).await?;
+        let reference: std::sync::Arc<Mutex<BTreeMap<String, SystemTime>>> = Default::default();
+        let watcher = tokio::spawn(watch(prepared.project.project.clone(), reference.clone()));
+        let stack = prepared.start(&cfg).await?;
+        watcher.abort();
+        let t0 = stack.timeline.t0.unwrap_or(SystemTime::UNIX_EPOCH);
+        let reference = reference.lock().await.clone();
+        for (svc, s) in &stack.timeline.services {
+            let (Some(ready), Some(r)) = (s.ready, reference.get(svc)) else { continue };
+            let r = r.duration_since(t0).unwrap_or_default();
+            report.rows.push((svc.clone(), ready, r, ready.as_secs_f64() - r.as_secs_f64()));
+        }
+        report.stack_healthy.extend(stack.timeline.stack_healthy());
+        eprintln!("bench: accuracy run {} done, stack healthy at {:?}", i + 1, stack.timeline.stack_healthy());
+        stack.down().await?;
+    }
+    Ok(report)
+}
+
+/// The independent watcher: its own events subscription and its own 100 ms pollers.
+async fn watch(project: String, out: std::sync::Arc<Mutex<BTreeMap<String, SystemTime>>>) {
+    let Ok(docker) = crate::engine::connect().await else { return };
+    let filters = HashMap::from([
+        ("type".to_owned(), vec!["container".to_owned()]),
+        ("event".to_owned(), vec!["start".to_owned()]),
+        ("label".to_owned(), vec![format!("{}={project}", labels::COMPOSE_PROJECT)]),
+    ]);
+    let mut events = docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+    let mut tasks = Vec::new();
+    while let Some(Ok(ev)) = events.next().await {
+        let Some(actor) = ev.actor else { continue };
+        let attrs = actor.attributes.unwrap_or_default();
+        let (Some(service), Some(id)) = (attrs.get(labels::COMPOSE_SERVICE).cloned(), actor.id) else { continue };
+        let docker = docker.clone();
+        let out = out.clone();
+        tasks.push(tokio::spawn(async move {
+            let cadence = Duration::from_millis(100);
+            if let Some((at, _)) =
+                readiness::poll_until_ready(&docker, &id, cadence, Duration::from_secs(5), |_| {}).await
+            {
+                out.lock().await.entry(service).or_insert(at);
+            }
+        }));
+    }
+    drop(tasks);
+}
+
+/// Removes every stack this process booted for benchmarking (they are removed one by one
+/// already; this is for an interrupted bench, called by the CLI before it exits).
+pub async fn cleanup() -> Result<()> {
+    let docker = crate::engine::connect().await?;
+    let run = labels::RunIdentity::current();
+    teardown::remove_labelled(&docker, &format!("{}={}", labels::RUN_ID, run.run_id)).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|ms| Duration::from_millis(*ms)).collect()
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&s(&[5, 1, 3])), Duration::from_millis(3));
+        assert_eq!(median(&s(&[4, 1, 3, 2])), Duration::from_micros(2500));
+        assert_eq!(median(&[]), Duration::ZERO);
+    }
+
+    #[test]
+    fn ratio_compares_medians() {
+        let r = VersusReport { harness: s(&[5_500, 5_000, 5_200]), compose_wait: s(&[5_000, 4_900, 5_100]) };
+        assert!((r.ratio() - 1.04).abs() < 1e-9, "{}", r.ratio());
+        assert!(r.to_string().contains("ratio harness/compose = 1.040"));
+    }
+
+    #[test]
+    fn worst_delta_is_absolute() {
+        let r = AccuracyReport {
+            rows: vec![
+                ("a".into(), Duration::ZERO, Duration::ZERO, 0.2),
+                ("b".into(), Duration::ZERO, Duration::ZERO, -0.3),
+            ],
+            stack_healthy: vec![],
+        };
+        assert!((r.worst() - 0.3).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,543 @@
+//! Images built from recipes, with no registry.
+//!
+//! A recipe is a directory under `fixtures/images/` with a `recipe.toml`, a `Dockerfile`
+//! and the files it copies. A Debian-based recipe is built in two steps: `mmdebstrap`
+//! makes a root filesystem with the recipe's packages already installed (on the host, so
+//! the build needs no network inside Docker), `docker import` turns it into a base, and
+//! `docker build` adds the configuration. Static binaries from this workspace (the app,
+//! the probe) are compiled first and copied into the build context.
+//!
+//! Every image is labelled with a hash of everything that went into it: the recipe files
+//! and, for binaries, their sources, the lockfile and the compiler version. A build is
+//! skipped when the image on the engine carries the same hash, so a second run costs one
+//! `inspect` per image and no compile.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use testcontainers::bollard::Docker;
+use tokio::process::Command;
+
+use crate::errors::{Error, Result, tail_lines};
+use crate::{provision, units, workspace};
+
+/// The label that carries the recipe hash on a built image.
+pub const RECIPE_HASH_LABEL: &str = "io.harness.recipe-hash";
+/// Bumped when the build procedure itself changes meaning, so every image is rebuilt.
+const BUILD_SCHEME: &str = "harness-image-build-v1";
+/// Static binaries are built for this target with `+crt-static` (see environment.md:
+/// only the gnu target is installed; a static-pie glibc binary runs in FROM scratch).
+const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
+const STATIC_PROFILE: &str = "image";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipeFile {
+    image: String,
+    tag: String,
+    budget: Option<String>,
+    rootfs: Option<RootfsSpec>,
+    #[serde(default)]
+    binaries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootfsSpec {
+    pub suite: String,
+    pub variant: String,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub hooks: Vec<String>,
+    /// Accepted here too, for recipes that list their binaries after the `[rootfs]` table.
+    #[serde(default)]
+    binaries: Vec<String>,
+}
+
+/// One image recipe.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    pub name: String,
+    pub dir: PathBuf,
+    pub image: String,
+    pub tag: String,
+    pub budget_bytes: Option<u64>,
+    pub rootfs: Option<RootfsSpec>,
+    pub binaries: Vec<String>,
+}
+
+impl Recipe {
+    /// `image:tag`, the reference compose files use.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.image, self.tag)
+    }
+
+    pub fn load(dir: &Path) -> Result<Recipe> {
+        let path = dir.join("recipe.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read image recipe", &path, e))?;
+        let file: RecipeFile =
+            toml::from_str(&text).map_err(|e| Error::RecipeInvalid { path: path.clone(), reason: e.to_string() })?;
+        let budget_bytes = file
+            .budget
+            .as_deref()
+            .map(units::parse_size)
+            .transpose()
+            .map_err(|reason| Error::RecipeInvalid { path: path.clone(), reason })?;
+        let mut binaries = file.binaries;
+        if let Some(r) = &file.rootfs {
+            binaries.extend(r.binaries.iter().cloned());
+        }
+        Ok(Recipe {
+            name: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            dir: dir.to_path_buf(),
+            image: file.image,
+            tag: file.tag,
+            budget_bytes,
+            rootfs: file.rootfs,
+            binaries,
+        })
+    }
+}
+
+/// Every recipe under `dir`, sorted by name.
+pub fn recipes(dir: &Path) -> Result<Vec<Recipe>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("cannot list image recipes", dir, e))?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        if entry.path().join("recipe.toml").is_file() {
+            out.push(Recipe::load(&entry.path())?);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// What `ensure` did for one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provenance {
+    /// Found on the engine with the recipe's current hash.
+    Cached,
+    /// Built now, taking this long.
+    Built(Duration),
+    /// Not from a recipe: already on the engine (e.g. pulled by the user).
+    Present,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageStatus {
+    pub reference: String,
+    pub id: String,
+    pub size_bytes: u64,
+    pub budget_bytes: Option<u64>,
+    pub provenance: Provenance,
+}
+
+/// Hashes a recipe's inputs. Pure apart from reading files, so the cache rule is testable.
+pub fn recipe_hash(recipe: &Recipe, root: &Path, rustc_version: &str) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(BUILD_SCHEME);
+    hash_tree(&mut h, &recipe.dir, &recipe.dir)?;
+    if !recipe.binaries.is_empty() {
+        h.update(rustc_version);
+        for file in ["Cargo.lock", "Cargo.toml"] {
+            hash_file(&mut h, root, &root.join(file))?;
+        }
+        for bin in &recipe.binaries {
+            hash_tree(&mut h, root, &root.join("fixtures").join(bin))?;
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn hash_tree(h: &mut Sha256, base: &Path, dir: &Path) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io("cannot list recipe inputs", dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.file_name().is_some_and(|n| n == "target") {
+            continue;
+        }
+        if path.is_dir() {
+            hash_tree(h, base, &path)?;
+        } else {
+            hash_file(h, base, &path)?;
+        }
+    }
+    Ok(())
+}
+
+fn hash_file(h: &mut Sha256, base: &Path, path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read recipe input", path, e))?;
+    let rel = path.strip_prefix(base).unwrap_or(path);
+    // Length-prefix both parts so that moving bytes between name and content changes the hash.
+    h.update((rel.as_os_str().len() as u64).to_le_bytes());
+    h.update(rel.as_os_str().as_encoded_bytes());
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(&bytes);
+    Ok(())
+}
+
+/// Makes every image `references` names available: builds those with a recipe whose hash
+/// changed, accepts others already on the engine, and fails naming the service otherwise.
+/// `references` maps service name to image reference.
+pub async fn ensure_for_services(docker: &Docker, references: &BTreeMap<String, String>) -> Result<Vec<ImageStatus>> {
+    let all = recipes(&workspace::recipes_dir())?;
+    let mut out: Vec<ImageStatus> = Vec::new();
+    for (service, reference) in references {
+        if out.iter().any(|s| &s.reference == reference) {
+            continue;
+        }
+        let status = match all.iter().find(|r| &r.reference() == reference) {
+            Some(recipe) => ensure_recipe(docker, recipe).await?,
+            None => match inspect(docker, reference).await? {
+                Some((id, size, _)) => ImageStatus {
+                    reference: reference.clone(),
+                    id,
+                    size_bytes: size,
+                    budget_bytes: None,
+                    provenance: Provenance::Present,
+                },
+                None => {
+                    return Err(Error::ImageMissing {
+                        service: service.clone(),
+                        image: reference.clone(),
+                        recipes: workspace::recipes_dir(),
+                    });
+                }
+            },
+        };
+        out.push(status);
+    }
+    Ok(out)
+}
+
+/// Builds one recipe unless the engine already has its current hash. Holds a lock across
+/// processes, because nextest runs many tests at once and each may need the same image.
+pub async fn ensure_recipe(docker: &Docker, recipe: &Recipe) -> Result<ImageStatus> {
+    let root = workspace::root();
+    let rustc = if recipe.binaries.is_empty() { String::new() } else { rustc_version().await };
+    let hash = recipe_hash(recipe, &root, &rustc)?;
+    let reference = recipe.reference();
+    let _lock = BuildLock::acquire(&recipe.name).await?;
+    if let Some((id, size, labels)) = inspect(docker, &reference).await?
+        && labels.get(RECIPE_HASH_LABEL) == Some(&hash)
+    {
+        tracing::debug!(image = %reference, "cached");
+        return Ok(ImageStatus {
+            reference,
+            id,
+            size_bytes: size,
+            budget_bytes: recipe.budget_bytes,
+            provenance: Provenance::Cached,
+        });
+    }
+    provision::ensure(provision::Need::ImageBuilds).await?;
+    let started = Instant::now();
+    eprintln!("harness: building image {reference} from {}", recipe.dir.display());
+    build(recipe, &hash, &root).await?;
+    let took = started.elapsed();
+    let (id, size, _) = inspect(docker, &reference).await?.ok_or_else(|| Error::ImageBuild {
+        image: reference.clone(),
+        recipe: recipe.dir.clone(),
+        step: "inspect".into(),
+        detail: "the image is not on the engine after a successful build".into(),
+    })?;
+    eprintln!("harness: built {reference} in {} ({})", units::secs(took), units::megabytes(size));
+    Ok(ImageStatus {
+        reference,
+        id,
+        size_bytes: size,
+        budget_bytes: recipe.budget_bytes,
+        provenance: Provenance::Built(took),
+    })
+}
+
+async fn inspect(docker: &Docker, reference: &str) -> Result<Option<(String, u64, BTreeMap<String, String>)>> {
+    match docker.inspect_image(reference).await {
+        Ok(img) => {
+            let labels = img.config.and_then(|c| c.labels).unwrap_or_default().into_iter().collect();
+            Ok(Some((img.id.unwrap_or_default(), img.size.unwrap_or(0).max(0) as u64, labels)))
+        }
+        Err(testcontainers::bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+        Err(e) => Err(Error::engine("inspect image", reference, e)),
+    }
+}
+
+async fn rustc_version() -> String {
+    let out = Command::new("rustc").arg("-V").stdin(Stdio::null()).output().await;
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
+}
+
+async fn build(recipe: &Recipe, hash: &str, root: &Path) -> Result<()> {
+    let fail = |step: &str, detail: String| Error::ImageBuild {
+        image: recipe.reference(),
+        recipe: recipe.dir.clone(),
+        step: step.to_owned(),
+        detail,
+    };
+    let work =
+        tempfile::tempdir().map_err(|e| Error::io("cannot create a build directory", std::env::temp_dir(), e))?;
+    let ctx = work.path().join("context");
+    copy_dir(&recipe.dir, &ctx)?;
+
+    if !recipe.binaries.is_empty() {
+        let bins = build_static_binaries(root, &recipe.binaries).await.map_err(|d| fail("cargo build", d))?;
+        for (name, path) in bins {
+            std::fs::copy(&path, ctx.join(&name))
+                .map_err(|e| Error::io("cannot copy binary into build context", &path, e))?;
+        }
+    }
+
+    let mut build_args = Vec::new();
+    if let Some(spec) = &recipe.rootfs {
+        let tag = ensure_rootfs(recipe, spec).await?;
+        build_args.push(format!("ROOTFS={tag}"));
+    }
+
+    let mut cmd = Command::new("docker");
+    // The legacy builder is used on purpose: the engine here has no buildx, and it is
+    // enough for recipes that only COPY files onto an imported base.
+    cmd.env("DOCKER_BUILDKIT", "0").arg("build").arg("--quiet").arg("--rm").arg("--force-rm");
+    for a in &build_args {
+        cmd.arg("--build-arg").arg(a);
+    }
+    cmd.arg("--label")
+        .arg(format!("{RECIPE_HASH_LABEL}={hash}"))
+        .arg("--label")
+        .arg(format!("io.harness.recipe={}", recipe.name))
+        .arg("-t")
+        .arg(recipe.reference())
+        .arg(&ctx);
+    run(cmd).await.map_err(|d| fail("docker build", d))
+}
+
+/// The host's apt sources, passed to mmdebstrap so the root filesystem comes from the same
+/// archive (and point release) as the host's packages; mmdebstrap's own default would be a
+/// fixed public mirror.
+const HOST_SOURCES: &str = "/etc/apt/sources.list.d/debian.sources";
+
+/// Imports the recipe's Debian root filesystem as `harness-rootfs/<name>:<hash>`, unless an
+/// image with that tag exists. The hash covers only what goes into the rootfs (packages,
+/// hooks), so editing a Dockerfile or a config file it copies reuses the slow mmdebstrap
+/// step. The tag costs no disk: the final image has the imported layer as its parent.
+async fn ensure_rootfs(recipe: &Recipe, spec: &RootfsSpec) -> Result<String> {
+    let fail = |step: &str, detail: String| Error::ImageBuild {
+        image: recipe.reference(),
+        recipe: recipe.dir.clone(),
+        step: step.to_owned(),
+        detail,
+    };
+    let hash = rootfs_hash(recipe, spec)?;
+    let tag = format!("harness-rootfs/{}:{}", recipe.name, &hash[..16]);
+    let mut cmd = Command::new("docker");
+    cmd.arg("image").arg("inspect").arg(&tag).stdout(Stdio::null()).stderr(Stdio::null());
+    if run(cmd).await.is_ok() {
+        return Ok(tag);
+    }
+    let work =
+        tempfile::tempdir().map_err(|e| Error::io("cannot create a build directory", std::env::temp_dir(), e))?;
+    let tar = work.path().join("rootfs.tar");
+    let mut cmd = Command::new("mmdebstrap");
+    cmd.arg(format!("--variant={}", spec.variant)).arg("--quiet");
+    if !spec.include.is_empty() {
+        cmd.arg(format!("--include={}", spec.include.join(",")));
+    }
+    for hook in &spec.hooks {
+        // mmdebstrap runs the hook through a shell with "$1" set to the rootfs path.
+        cmd.arg(format!("--customize-hook=sh '{}' \"$1\"", recipe.dir.join(hook).display()));
+    }
+    cmd.arg(&spec.suite).arg(&tar);
+    if Path::new(HOST_SOURCES).is_file() {
+        cmd.arg(HOST_SOURCES);
+    }
+    eprintln!("harness:   mmdebstrap {} with {}", spec.suite, spec.include.join(", "));
+    run(cmd).await.map_err(|d| fail("mmdebstrap", d))?;
+    let mut cmd = Command::new("docker");
+    cmd.arg("import").arg(&tar).arg(&tag);
+    run(cmd).await.map_err(|d| fail("docker import", d))?;
+    Ok(tag)
+}
+
+/// Hashes what goes into a recipe's root filesystem: the `[rootfs]` table and its hooks.
+pub fn rootfs_hash(recipe: &Recipe, spec: &RootfsSpec) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(BUILD_SCHEME);
+    h.update(format!("{}\0{}\0{}", spec.suite, spec.variant, spec.include.join(",")));
+    for hook in &spec.hooks {
+        hash_file(&mut h, &recipe.dir, &recipe.dir.join(hook))?;
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Compiles the workspace binaries as static executables for FROM-scratch images.
+async fn build_static_binaries(root: &Path, bins: &[String]) -> std::result::Result<Vec<(String, PathBuf)>, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root).env("RUSTFLAGS", "-C target-feature=+crt-static").args([
+        "build",
+        "--locked",
+        "--profile",
+        STATIC_PROFILE,
+        "--target",
+        STATIC_TARGET,
+    ]);
+    for b in bins {
+        cmd.arg("-p").arg(b);
+    }
+    eprintln!("harness:   cargo build --profile {STATIC_PROFILE} (static) -p {}", bins.join(" -p "));
+    run(cmd).await?;
+    let dir = target_dir(root).join(STATIC_TARGET).join(STATIC_PROFILE);
+    Ok(bins.iter().map(|b| (b.clone(), dir.join(b))).collect())
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+/// Runs a build step, returning the tail of its output as the error.
+async fn run(mut cmd: Command) -> std::result::Result<(), String> {
+    let out = cmd.stdin(Stdio::null()).output().await.map_err(|e| format!("cannot start: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push('\n');
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Err(format!("exit {}: {}", out.status.code().unwrap_or(-1), tail_lines(&text, 6)))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(|e| Error::io("cannot create build context", to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| Error::io("cannot list recipe", from, e))?.flatten() {
+        let path = entry.path();
+        let dest = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_dir(&path, &dest)?;
+        } else {
+            std::fs::copy(&path, &dest).map_err(|e| Error::io("cannot copy recipe file", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// An exclusive lock on one recipe's build, shared by every harness process on the host.
+#[derive(Debug)]
+struct BuildLock {
+    // Held, never read: the lock is released when the file is closed on drop.
+    _file: std::fs::File,
+}
+
+impl BuildLock {
+    async fn acquire(name: &str) -> Result<BuildLock> {
+        let path = std::env::temp_dir().join(format!("harness-image-{name}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open image build lock", &path, e))?;
+        // Blocking on a lock would stall the runtime thread, so wait on a blocking thread.
+        tokio::task::spawn_blocking(move || fs4::fs_std::FileExt::lock_exclusive(&file).map(|()| file))
+            .await
+            .map_err(|e| Error::io("image build lock task failed", &path, std::io::Error::other(e)))?
+            .map(|file| BuildLock { _file: file })
+            .map_err(|e| Error::io("cannot take image build lock", &path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).expect("write");
+    }
+
+    fn recipe_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            "recipe.toml",
+            "image = \"harness/x\"\ntag = \"1\"\nbudget = \"100MB\"\n[rootfs]\nsuite = \"bookworm\"\nvariant = \"minbase\"\ninclude = [\"redis-server\"]\n",
+        );
+        write(dir.path(), "Dockerfile", "ARG ROOTFS\nFROM ${ROOTFS}\n");
+        dir
+    }
+
+    #[test]
+    fn loads_a_recipe() {
+        let dir = recipe_dir();
+        let r = Recipe::load(dir.path()).expect("loads");
+        assert_eq!(r.reference(), "harness/x:1");
+        assert_eq!(r.budget_bytes, Some(100_000_000));
+        assert_eq!(r.rootfs.as_ref().map(|s| s.include.clone()), Some(vec!["redis-server".to_owned()]));
+    }
+
+    #[test]
+    fn unknown_recipe_keys_are_errors_naming_the_file() {
+        let dir = recipe_dir();
+        write(dir.path(), "recipe.toml", "image = \"a\"\ntag = \"1\"\nbudjet = \"1MB\"\n");
+        let err = Recipe::load(dir.path()).expect_err("unknown key").to_string();
+        assert!(err.contains("recipe.toml"), "{err}");
+        assert!(err.contains("budjet"), "{err}");
+    }
+
+    #[test]
+    fn hash_changes_with_any_recipe_file_and_only_then() {
+        let dir = recipe_dir();
+        let root = tempfile::tempdir().expect("root");
+        let r = Recipe::load(dir.path()).expect("loads");
+        let first = recipe_hash(&r, root.path(), "").expect("hash");
+        assert_eq!(first, recipe_hash(&r, root.path(), "").expect("hash"), "stable");
+        write(dir.path(), "extra.conf", "x");
+        let second = recipe_hash(&r, root.path(), "").expect("hash");
+        assert_ne!(first, second, "a new file changes the hash");
+        write(dir.path(), "extra.conf", "y");
+        assert_ne!(second, recipe_hash(&r, root.path(), "").expect("hash"), "new content changes the hash");
+    }
+
+    #[test]
+    fn rootfs_hash_ignores_the_dockerfile_but_not_packages_or_hooks() {
+        let dir = recipe_dir();
+        write(dir.path(), "rootfs.sh", "echo a");
+        let mut r = Recipe::load(dir.path()).expect("loads");
+        let spec = r.rootfs.clone().expect("rootfs");
+        let mut spec_with_hook = spec.clone();
+        spec_with_hook.hooks = vec!["rootfs.sh".into()];
+        let base = rootfs_hash(&r, &spec).expect("hash");
+        write(dir.path(), "Dockerfile", "ARG ROOTFS\nFROM ${ROOTFS}\nUSER 1:1\n");
+        assert_eq!(base, rootfs_hash(&r, &spec).expect("hash"), "Dockerfile edits reuse the rootfs");
+        let hooked = rootfs_hash(&r, &spec_with_hook).expect("hash");
+        assert_ne!(base, hooked);
+        write(dir.path(), "rootfs.sh", "echo b");
+        assert_ne!(hooked, rootfs_hash(&r, &spec_with_hook).expect("hash"), "hook edits rebuild the rootfs");
+        let mut more = spec.clone();
+        more.include.push("curl".into());
+        r.rootfs = Some(more.clone());
+        assert_ne!(base, rootfs_hash(&r, &more).expect("hash"));
+    }
+
+    #[test]
+    fn binary_recipes_hash_their_sources_and_compiler() {
+        let dir = recipe_dir();
+        write(dir.path(), "recipe.toml", "image = \"harness/app\"\ntag = \"1\"\nbinaries = [\"app\"]\n");
+        let root = tempfile::tempdir().expect("root");
+        std::fs::create_dir_all(root.path().join("fixtures/app/src")).expect("mkdir");
+        write(root.path(), "Cargo.lock", "");
+        write(root.path(), "Cargo.toml", "");
+        write(&root.path().join("fixtures/app/src"), "main.rs", "fn main() {}");
+        let r = Recipe::load(dir.path()).expect("loads");
+        let a = recipe_hash(&r, root.path(), "rustc 1.95").expect("hash");
+        assert_ne!(a, recipe_hash(&r, root.path(), "rustc 1.96").expect("hash"));
+        write(&root.path().join("fixtures/app/src"), "main.rs", "fn main() { }");
+        assert_ne!(a, recipe_hash(&r, root.path(), "rustc 1.95").expect("hash"));
+    }
+}

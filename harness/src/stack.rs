@@ -1,0 +1,576 @@
+//! Booting a compose stack and measuring it.
+//!
+//! We drive the Compose v2 CLI and the Engine API ourselves instead of testcontainers'
+//! compose module: that module runs `up --wait` with a fixed 60 s timeout, keeps one handle
+//! per service name, and its signal watchdog covers single containers only. Here:
+//!
+//! 1. compose resolves the stack (`config --format json`); images come from recipes;
+//! 2. an override file adds our ownership labels to every service, network and volume;
+//! 3. the events stream is opened (replaying from just before `up`), then `up -d` runs;
+//! 4. each container `start` event launches a readiness poller running the service's own
+//!    healthcheck every 250 ms; `health_status` events give Docker's verdict;
+//! 5. the boot ends when every service is ready and, where it has a healthcheck, healthy,
+//!    or fails at the deadline naming the service, its state and its health log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
+use tokio::sync::mpsc;
+
+use crate::compose::{self, ComposeModel, ComposeProject, HealthTiming};
+use crate::errors::{Error, Result, tail_lines};
+use crate::images::{self, ImageStatus};
+use crate::labels::{self, RunIdentity};
+use crate::readiness::{self, ProbeResult};
+use crate::teardown::{self, Guard};
+use crate::timeline::{BootTimeline, ServiceTimeline};
+use crate::{engine, provision};
+
+/// How to boot a stack. Built with `StackConfig::new(dir)` and the `with_*` methods.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// A stack directory (holding `compose.yaml`) or a compose file.
+    pub stack: PathBuf,
+    /// Extra compose files layered on top, e.g. an override with slower healthchecks.
+    pub overrides: Vec<PathBuf>,
+    /// A short name for the run (usually the test name); it becomes part of the project name.
+    pub name: String,
+    /// The whole boot must finish within this.
+    pub boot_timeout: Duration,
+    /// How often the harness runs each healthcheck while waiting.
+    pub cadence: Duration,
+}
+
+impl StackConfig {
+    pub fn new(stack: impl Into<PathBuf>) -> Self {
+        StackConfig {
+            stack: stack.into(),
+            overrides: Vec::new(),
+            name: "stack".into(),
+            // Generous on purpose: the criterion is judged on measured times, this only
+            // bounds a boot that will never finish. The seeds' 30 s intervals need ~90 s.
+            boot_timeout: Duration::from_secs(180),
+            cadence: readiness::DEFAULT_CADENCE,
+        }
+    }
+
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
+    }
+
+    pub fn with_override(mut self, file: impl Into<PathBuf>) -> Self {
+        self.overrides.push(file.into());
+        self
+    }
+
+    pub fn with_boot_timeout(mut self, timeout: Duration) -> Self {
+        self.boot_timeout = timeout;
+        self
+    }
+
+    pub fn with_cadence(mut self, cadence: Duration) -> Self {
+        self.cadence = cadence;
+        self
+    }
+}
+
+/// A compose project name unique to this run and this test: `hx<run>-<slug>`.
+pub fn project_name(run_id: &str, name: &str) -> String {
+    let slug: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let slug: String = slug.chars().take(40).collect();
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() { format!("hx{run_id}") } else { format!("hx{run_id}-{slug}") }
+}
+
+/// A booted stack. Dropping it removes everything it created.
+#[derive(Debug)]
+pub struct Stack {
+    pub project: ComposeProject,
+    pub model: ComposeModel,
+    pub timeline: BootTimeline,
+    pub images: Vec<ImageStatus>,
+    /// The directory of the stack's main compose file.
+    pub dir: PathBuf,
+    docker: Docker,
+    guard: Guard,
+    // The override file must outlive the project: later compose commands pass it again.
+    _workdir: Arc<tempfile::TempDir>,
+}
+
+/// A stack resolved and with its images ready, not yet started.
+#[derive(Debug)]
+pub struct Prepared {
+    pub project: ComposeProject,
+    pub model: ComposeModel,
+    pub images: Vec<ImageStatus>,
+    pub dir: PathBuf,
+    docker: Docker,
+    workdir: Arc<tempfile::TempDir>,
+}
+
+impl Stack {
+    /// Resolves, builds images, boots and waits. See the module docs for the steps.
+    pub async fn boot(cfg: StackConfig) -> Result<Stack> {
+        Self::prepare(&cfg).await?.start(&cfg).await
+    }
+
+    /// Everything before `up`: engine, tools, reaper, compose model, images, labels.
+    pub async fn prepare(cfg: &StackConfig) -> Result<Prepared> {
+        let docker = engine::connect().await?;
+        provision::ensure(provision::Need::Compose).await?;
+        teardown::reap_once(&docker).await?;
+
+        let main = compose::locate(&cfg.stack)?;
+        compose::validate_yaml(&main)?;
+        for f in &cfg.overrides {
+            compose::validate_yaml(f)?;
+        }
+        let run = RunIdentity::current();
+        let project = project_name(&run.run_id, &cfg.name);
+        let mut files = vec![main.clone()];
+        files.extend(cfg.overrides.iter().cloned());
+        let base = ComposeProject { project: project.clone(), files: files.clone() };
+        let model = base.model().await?;
+
+        let wanted: BTreeMap<String, String> = model
+            .services
+            .iter()
+            .filter(|(_, s)| s.build.is_none())
+            .filter_map(|(name, s)| Some((name.clone(), s.image.clone()?)))
+            .collect();
+        let images = images::ensure_for_services(&docker, &wanted).await?;
+
+        let workdir = tempfile::Builder::new()
+            .prefix("harness-")
+            .tempdir()
+            .map_err(|e| Error::io("cannot create a work directory", std::env::temp_dir(), e))?;
+        let labels_file = workdir.path().join("harness.labels.json");
+        let json = label_override(&model, &run.labels());
+        std::fs::write(&labels_file, json).map_err(|e| Error::io("cannot write label override", &labels_file, e))?;
+        files.push(labels_file);
+        let dir = main.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Prepared {
+            project: ComposeProject { project, files },
+            model,
+            images,
+            dir,
+            docker,
+            workdir: Arc::new(workdir),
+        })
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    pub fn project_name(&self) -> &str {
+        &self.project.project
+    }
+
+    /// Leaves the stack running after this value is dropped (for debugging).
+    pub fn keep(&mut self) {
+        self.guard.keep();
+    }
+
+    /// Fails with the list of services there are when `service` is not one of them.
+    pub fn require_service(&self, service: &str) -> Result<()> {
+        if self.model.services.contains_key(service) {
+            return Ok(());
+        }
+        Err(Error::UnknownService {
+            stack: self.dir.display().to_string(),
+            service: service.to_owned(),
+            available: self.model.service_names().join(", "),
+        })
+    }
+
+    /// The id of the (first) container of `service`.
+    pub async fn container_id(&self, service: &str) -> Result<String> {
+        self.require_service(service)?;
+        let f = HashMap::from([(
+            "label".to_owned(),
+            vec![
+                format!("{}={}", labels::COMPOSE_PROJECT, self.project.project),
+                format!("{}={service}", labels::COMPOSE_SERVICE),
+            ],
+        )]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+            .await
+            .map_err(|e| Error::engine("list containers", service, e))?;
+        list.into_iter().find_map(|c| c.id).ok_or_else(|| Error::UnknownService {
+            stack: self.dir.display().to_string(),
+            service: format!("{service} (declared, but it has no container)"),
+            available: self.model.service_names().join(", "),
+        })
+    }
+
+    /// The host address a published container port is reachable at.
+    pub async fn host_port(&self, service: &str, container_port: u16) -> Result<SocketAddr> {
+        self.require_service(service)?;
+        let port = container_port.to_string();
+        let out = self.project.run(&["port", service, &port]).await?;
+        let text = out.trim().replace("0.0.0.0", "127.0.0.1");
+        text.parse().map_err(|_| Error::ComposeCommand {
+            project: self.project.project.clone(),
+            args: format!("port {service} {port}"),
+            code: "0".into(),
+            stderr_tail: format!("`{service}` does not publish port {port} (compose said `{}`)", out.trim()),
+        })
+    }
+
+    /// Removes everything now and reports what went; dropping the stack does the same
+    /// but can only print errors.
+    pub async fn down(mut self) -> Result<teardown::Removed> {
+        self.guard.keep();
+        teardown::remove_project(&self.docker, &self.project.project).await
+    }
+}
+
+impl Prepared {
+    /// Runs `up -d` and waits for every service to be ready and healthy.
+    pub async fn start(self, cfg: &StackConfig) -> Result<Stack> {
+        let Prepared { project, model, images, dir, docker, workdir } = self;
+        let guard = Guard::register(&project.project);
+        let timeline = boot(&docker, &project, &model, &guard, cfg).await?;
+        Ok(Stack { project, model, timeline, images, dir, docker, guard, _workdir: workdir })
+    }
+}
+
+/// The override that labels everything compose creates for this project.
+pub fn label_override(model: &ComposeModel, labels: &BTreeMap<String, String>) -> String {
+    let with_labels = || serde_json::json!({ "labels": labels });
+    let services: serde_json::Map<_, _> = model.services.keys().map(|k| (k.clone(), with_labels())).collect();
+    let networks: serde_json::Map<_, _> =
+        model.networks.iter().filter(|(_, n)| !n.external).map(|(k, _)| (k.clone(), with_labels())).collect();
+    let volumes: serde_json::Map<_, _> =
+        model.volumes.iter().filter(|(_, v)| !v.external).map(|(k, _)| (k.clone(), with_labels())).collect();
+    let mut doc = serde_json::json!({ "services": services });
+    if !networks.is_empty() {
+        doc["networks"] = networks.into();
+    }
+    if !volumes.is_empty() {
+        doc["volumes"] = volumes.into();
+    }
+    doc.to_string()
+}
+
+/// What the boot loop learns, from the events stream, the pollers and compose.
+enum Note {
+    Event { action: String, service: String, container: String, at: Duration },
+    Ready { service: String, at: Duration, probes: u32 },
+    Probe { service: String, result: ProbeResult },
+    UpExited { status: std::io::Result<std::process::Output> },
+}
+
+fn since(t0: SystemTime, at: SystemTime) -> Duration {
+    at.duration_since(t0).unwrap_or(Duration::ZERO)
+}
+
+async fn boot(
+    docker: &Docker,
+    project: &ComposeProject,
+    model: &ComposeModel,
+    guard: &Guard,
+    cfg: &StackConfig,
+) -> Result<BootTimeline> {
+    let mut timeline = BootTimeline::default();
+    for (name, svc) in &model.services {
+        let health = match &svc.healthcheck {
+            Some(h) if h.is_enabled() => Some(h.timing()?),
+            _ => None,
+        };
+        timeline.services.insert(
+            name.clone(),
+            ServiceTimeline {
+                service: name.clone(),
+                health,
+                depends_on: svc.depends_on.iter().map(|(d, c)| (d.clone(), c.condition.clone())).collect(),
+                ..Default::default()
+            },
+        );
+    }
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Note>();
+    let t0 = SystemTime::now();
+    timeline.t0 = Some(t0);
+    let t0_secs = t0.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+
+    // Events first, replaying from a second before `up`, so none is missed.
+    let filters = HashMap::from([
+        ("type".to_owned(), vec!["container".to_owned()]),
+        ("label".to_owned(), vec![format!("{}={}", labels::COMPOSE_PROJECT, project.project)]),
+    ]);
+    let opts =
+        EventsOptionsBuilder::default().since(&(t0_secs.saturating_sub(1)).to_string()).filters(&filters).build();
+    let mut events = docker.events(Some(opts));
+    let events_tx = tx.clone();
+    let events_task = tokio::spawn(async move {
+        while let Some(Ok(ev)) = events.next().await {
+            let Some(actor) = ev.actor else { continue };
+            let attrs = actor.attributes.unwrap_or_default();
+            let Some(service) = attrs.get(labels::COMPOSE_SERVICE).cloned() else { continue };
+            let at_nanos = ev.time_nano.unwrap_or(0).max(0) as u64;
+            let at = since(t0, UNIX_EPOCH + Duration::from_nanos(at_nanos));
+            let action = ev.action.unwrap_or_default();
+            let container = actor.id.unwrap_or_default();
+            if events_tx.send(Note::Event { action, service, container, at }).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut up = project.command(["up", "-d", "--no-build", "--quiet-pull"]);
+    up.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = up.spawn().map_err(|e| Error::Spawn {
+        program: "docker compose".into(),
+        hint: compose::COMPOSE_HINT.into(),
+        source: e,
+    })?;
+    if let Some(pid) = child.id() {
+        guard.track_child(pid);
+    }
+    let up_pid = child.id();
+    let up_tx = tx.clone();
+    tokio::spawn(async move {
+        let status = child.wait_with_output().await;
+        let _ = up_tx.send(Note::UpExited { status });
+    });
+
+    let deadline = tokio::time::sleep(cfg.boot_timeout);
+    tokio::pin!(deadline);
+    let mut pollers: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let mut polled: Vec<String> = Vec::new();
+    let mut last_probe: BTreeMap<String, ProbeResult> = BTreeMap::new();
+    let mut containers: BTreeMap<String, String> = BTreeMap::new();
+    let mut up_done = false;
+    let outcome: Result<()> = loop {
+        if up_done && timeline.services.values().all(ServiceTimeline::is_done) {
+            break Ok(());
+        }
+        let note = tokio::select! {
+            n = rx.recv() => match n { Some(n) => n, None => break Ok(()) },
+            () = &mut deadline => break Err(timeout_error(docker, project, &timeline, &containers, &last_probe, cfg.boot_timeout).await),
+        };
+        match note {
+            Note::Event { action, service, container, at } => {
+                let Some(s) = timeline.services.get_mut(&service) else { continue };
+                match action.as_str() {
+                    "create" => {
+                        s.created.get_or_insert(at);
+                        containers.insert(service.clone(), container.clone());
+                    }
+                    "start" => {
+                        s.started.get_or_insert(at);
+                        if s.health.is_none() {
+                            // Without a healthcheck, running is all there is to wait for.
+                            s.ready.get_or_insert(at);
+                        } else if !polled.contains(&container) {
+                            polled.push(container.clone());
+                            pollers.push(spawn_poller(
+                                docker.clone(),
+                                container,
+                                service,
+                                s.health,
+                                cfg.cadence,
+                                t0,
+                                tx.clone(),
+                            ));
+                        }
+                    }
+                    "health_status: healthy" => {
+                        s.healthy.get_or_insert(at);
+                    }
+                    "die" if s.ready.is_none() || s.health.is_none() => {
+                        let code = exit_code(docker, &container).await;
+                        if code != 0 || s.health.is_some() {
+                            break Err(Error::ContainerExited {
+                                project: project.project.clone(),
+                                service,
+                                code,
+                                log_tail: log_tail(project, &containers, &container).await,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Note::Ready { service, at, probes } => {
+                if let Some(s) = timeline.services.get_mut(&service) {
+                    s.ready.get_or_insert(at);
+                    s.probes = probes;
+                }
+            }
+            Note::Probe { service, result } => {
+                last_probe.insert(service, result);
+            }
+            Note::UpExited { status } => {
+                if let Some(pid) = up_pid {
+                    guard.untrack_child(pid);
+                }
+                timeline.up_returned = Some(since(t0, SystemTime::now()));
+                up_done = true;
+                match status {
+                    Ok(out) if out.status.success() => {}
+                    Ok(out) => {
+                        break Err(project.failure(
+                            &["up", "-d"],
+                            out.status.code(),
+                            &String::from_utf8_lossy(&out.stderr),
+                        ));
+                    }
+                    Err(e) => {
+                        break Err(Error::Spawn {
+                            program: "docker compose up".into(),
+                            hint: compose::COMPOSE_HINT.into(),
+                            source: e,
+                        });
+                    }
+                }
+            }
+        }
+    };
+    events_task.abort();
+    for p in pollers {
+        p.abort();
+    }
+    outcome.map(|()| timeline)
+}
+
+fn spawn_poller(
+    docker: Docker,
+    container: String,
+    service: String,
+    health: Option<HealthTiming>,
+    cadence: Duration,
+    t0: SystemTime,
+    tx: mpsc::UnboundedSender<Note>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let timeout = health.map_or(compose::DEFAULT_TIMEOUT, |h| h.timeout);
+        let on_failure = |result| {
+            let _ = tx.send(Note::Probe { service: service.clone(), result });
+        };
+        if let Some((at, probes)) = readiness::poll_until_ready(&docker, &container, cadence, timeout, on_failure).await
+        {
+            let _ = tx.send(Note::Ready { service, at: since(t0, at), probes });
+        }
+    })
+}
+
+async fn exit_code(docker: &Docker, container: &str) -> i64 {
+    docker.inspect_container(container, None).await.ok().and_then(|c| c.state?.exit_code).unwrap_or(-1)
+}
+
+async fn log_tail(project: &ComposeProject, _containers: &BTreeMap<String, String>, container: &str) -> String {
+    let out = tokio::process::Command::new("docker")
+        .args(["logs", "--tail", "5", container])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await;
+    match out {
+        Ok(o) => {
+            let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&o.stderr));
+            tail_lines(&text, 5)
+        }
+        Err(_) => format!("(no logs: see `docker compose -p {} logs`)", project.project),
+    }
+}
+
+/// The timeout error for the first service that is not done, with what was seen last.
+async fn timeout_error(
+    docker: &Docker,
+    project: &ComposeProject,
+    timeline: &BootTimeline,
+    containers: &BTreeMap<String, String>,
+    last_probe: &BTreeMap<String, ProbeResult>,
+    waited: Duration,
+) -> Error {
+    let service = timeline
+        .services
+        .values()
+        .find(|s| !s.is_done())
+        .map_or_else(|| "(compose up)".to_owned(), |s| s.service.clone());
+    let mut state = "not created".to_owned();
+    let mut health_log = "(none)".to_owned();
+    if let Some(id) = containers.get(&service)
+        && let Ok(c) = docker.inspect_container(id, None).await
+        && let Some(st) = c.state
+    {
+        let status = st.status.map(|s| s.to_string()).unwrap_or_default();
+        let health = st.health.as_ref().and_then(|h| h.status).map(|s| s.to_string()).unwrap_or_default();
+        state = format!("{status}, health {health}, exit code {}", st.exit_code.unwrap_or(0));
+        let log: Vec<String> = st
+            .health
+            .and_then(|h| h.log)
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .take(3)
+            .map(|l| format!("exit {}: {}", l.exit_code.unwrap_or(-1), l.output.unwrap_or_default().trim()))
+            .collect();
+        if !log.is_empty() {
+            health_log = log.join(" | ");
+        }
+    }
+    Error::HealthTimeout {
+        project: project.project.clone(),
+        service: service.clone(),
+        waited,
+        state,
+        health_log,
+        last_probe: last_probe.get(&service).map_or_else(|| "(none yet)".to_owned(), ProbeResult::summary),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_name(run: &str, name: &str, expected: &str) {
+        assert_eq!(project_name(run, name), expected);
+    }
+
+    #[test]
+    fn project_names_are_unique_per_run_and_valid_for_compose() {
+        check_name("ab12", "startup::reference_stack_boots", "hxab12-startup-reference-stack-boots");
+        check_name("ab12", "", "hxab12");
+        check_name("ab12", "--Weird Name!!", "hxab12-weird-name");
+        let long = project_name("ab12", &"x".repeat(100));
+        assert!(long.len() <= 47, "{long}");
+    }
+
+    #[test]
+    fn label_override_covers_services_networks_and_own_volumes() {
+        let model = ComposeModel::from_json(
+            r#"{"services": {"api": {}, "db": {}},
+                "networks": {"data": {"internal": true}, "ext": {"external": true}},
+                "volumes": {"pg": {}}}"#,
+        )
+        .expect("model");
+        let labels = BTreeMap::from([("io.harness.run-id".to_owned(), "r1".to_owned())]);
+        let doc: serde_json::Value = serde_json::from_str(&label_override(&model, &labels)).expect("json");
+        assert_eq!(doc["services"]["api"]["labels"]["io.harness.run-id"], "r1");
+        assert_eq!(doc["networks"]["data"]["labels"]["io.harness.run-id"], "r1");
+        assert!(doc["networks"].get("ext").is_none(), "external networks are not ours to label");
+        assert_eq!(doc["volumes"]["pg"]["labels"]["io.harness.run-id"], "r1");
+    }
+}

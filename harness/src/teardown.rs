@@ -1,0 +1,371 @@
+//! Leaving nothing behind: the guard, the signal handler and the reaper.
+//!
+//! - A [`Guard`] per booted project removes its containers, networks and volumes on drop,
+//!   which also covers a panicking test (unwinding runs `Drop`).
+//! - nextest ends a test that runs too long with SIGTERM, and then no destructor runs. So
+//!   the first guard installs a handler for SIGTERM, SIGINT and SIGHUP that kills any
+//!   compose child still creating things, removes every live project and everything else
+//!   labelled with this run, then exits with 128 + the signal number.
+//! - SIGKILL cannot be caught. Every resource carries its owner's pid and start time
+//!   ([`crate::labels`]), and each run begins by reaping what dead owners left.
+//!
+//! Removal goes through the Engine API by label, not `compose down`, so it needs no compose
+//! files and also finds single containers started through testcontainers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, Once};
+
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder,
+};
+use tokio::sync::OnceCell;
+
+use crate::engine;
+use crate::errors::{Error, Result};
+use crate::labels::{self, RunIdentity};
+
+/// Projects this process has booted and not yet removed, with the pids of compose
+/// commands still running for them.
+static LIVE: Mutex<BTreeMap<String, Vec<u32>>> = Mutex::new(BTreeMap::new());
+
+/// Removes a project when dropped, unless told to keep it.
+#[derive(Debug)]
+pub struct Guard {
+    project: String,
+    keep: bool,
+}
+
+impl Guard {
+    /// Registers a project before anything of it exists, so a signal during boot finds it.
+    pub fn register(project: &str) -> Guard {
+        install_signal_handler();
+        lock_live().insert(project.to_owned(), Vec::new());
+        Guard { project: project.to_owned(), keep: false }
+    }
+
+    /// Records a compose child process whose work must be stopped before cleanup.
+    pub fn track_child(&self, pid: u32) {
+        if let Some(children) = lock_live().get_mut(&self.project) {
+            children.push(pid);
+        }
+    }
+
+    pub fn untrack_child(&self, pid: u32) {
+        if let Some(children) = lock_live().get_mut(&self.project) {
+            children.retain(|p| *p != pid);
+        }
+    }
+
+    /// Leaves the project running when the guard goes (the CLI's `--keep` and `up`).
+    pub fn keep(&mut self) {
+        self.keep = true;
+        lock_live().remove(&self.project);
+    }
+
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        let children = lock_live().remove(&self.project).unwrap_or_default();
+        kill_children(&children);
+        match blocking(remove_project_by_label(self.project.clone())) {
+            Ok(removed) => tracing::debug!(project = %self.project, %removed, "torn down"),
+            // Drop cannot return the error; say it loudly, the reaper will retry.
+            Err(e) => eprintln!("harness: teardown of {} failed: {e}", self.project),
+        }
+    }
+}
+
+fn lock_live() -> std::sync::MutexGuard<'static, BTreeMap<String, Vec<u32>>> {
+    // A panic while holding the lock must not stop teardown of the other projects.
+    LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Counts of what a removal took away.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+}
+
+impl std::fmt::Display for Removed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} container(s), {} network(s), {} volume(s)", self.containers, self.networks, self.volumes)
+    }
+}
+
+impl std::ops::AddAssign for Removed {
+    fn add_assign(&mut self, o: Removed) {
+        self.containers += o.containers;
+        self.networks += o.networks;
+        self.volumes += o.volumes;
+    }
+}
+
+/// Removes everything compose made for `project`.
+pub async fn remove_project(docker: &Docker, project: &str) -> Result<Removed> {
+    let filter = format!("{}={project}", labels::COMPOSE_PROJECT);
+    let removed = remove_labelled(docker, &filter).await?;
+    let left = count_labelled(docker, &filter).await?;
+    if left != Removed::default() {
+        return Err(Error::TeardownIncomplete { project: project.to_owned(), left: left.to_string() });
+    }
+    Ok(removed)
+}
+
+async fn remove_project_by_label(project: String) -> Result<Removed> {
+    let docker = engine::connect().await?;
+    remove_project(&docker, &project).await
+}
+
+fn filters(label: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_owned(), vec![label.to_owned()])])
+}
+
+/// Removes containers, then networks, then volumes carrying `label` (`key=value` or `key`).
+pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
+    let mut removed = Removed::default();
+    let f = filters(label);
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list containers", label, e))?;
+    for c in containers {
+        let Some(id) = c.id else { continue };
+        // Force-kill: teardown is not where graceful shutdown is judged, and it must be fast.
+        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match docker.remove_container(&id, Some(opts)).await {
+            Ok(()) => removed.containers += 1,
+            Err(e) if is_gone(&e) => {}
+            Err(e) => return Err(Error::engine("remove container", id, e)),
+        }
+    }
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list networks", label, e))?;
+    for n in networks {
+        let Some(id) = n.id else { continue };
+        match docker.remove_network(&id).await {
+            Ok(()) => removed.networks += 1,
+            Err(e) if is_gone(&e) => {}
+            Err(e) => return Err(Error::engine("remove network", n.name.unwrap_or(id), e)),
+        }
+    }
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list volumes", label, e))?;
+    for v in volumes.volumes.unwrap_or_default() {
+        match docker.remove_volume(&v.name, Some(RemoveVolumeOptionsBuilder::default().force(true).build())).await {
+            Ok(()) => removed.volumes += 1,
+            Err(e) if is_gone(&e) => {}
+            Err(e) => return Err(Error::engine("remove volume", v.name, e)),
+        }
+    }
+    Ok(removed)
+}
+
+/// Counts what still carries `label`.
+pub async fn count_labelled(docker: &Docker, label: &str) -> Result<Removed> {
+    let f = filters(label);
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list containers", label, e))?
+        .len();
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list networks", label, e))?
+        .len();
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list volumes", label, e))?
+        .volumes
+        .map_or(0, |v| v.len());
+    Ok(Removed { containers, networks, volumes })
+}
+
+/// A resource removed between listing and removing is not an error, and neither is one
+/// another process is removing right now (two runs' reapers may find the same leftovers).
+fn is_gone(e: &testcontainers::bollard::errors::Error) -> bool {
+    use testcontainers::bollard::errors::Error as B;
+    match e {
+        B::DockerResponseServerError { status_code: 404, .. } => true,
+        B::DockerResponseServerError { status_code: 409, message } => message.contains("already in progress"),
+        _ => false,
+    }
+}
+
+/// What the reaper removed, per dead owner pid.
+#[derive(Debug, Clone, Default)]
+pub struct ReapReport {
+    pub removed: Removed,
+    pub owners: Vec<u32>,
+}
+
+/// Removes every resource whose owning harness process is gone.
+pub async fn reap(docker: &Docker) -> Result<ReapReport> {
+    let me = RunIdentity::current();
+    let f = filters(labels::OWNER_PID);
+    let mut dead: Vec<(u32, String)> = Vec::new();
+    let mut consider = |labels: Option<HashMap<String, String>>| {
+        let labels = labels.unwrap_or_default();
+        if let labels::Ownership::Orphaned { pid } = labels::ownership(&labels, me, labels::process_start_ticks)
+            && let Some(run) = labels.get(labels::RUN_ID)
+            && !dead.iter().any(|(_, r)| r == run)
+        {
+            dead.push((pid, run.clone()));
+        }
+    };
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list containers", "harness resources", e))?;
+    containers.into_iter().for_each(|c| consider(c.labels));
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list networks", "harness resources", e))?;
+    networks.into_iter().for_each(|n| consider(n.labels));
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list volumes", "harness resources", e))?;
+    volumes.volumes.unwrap_or_default().into_iter().for_each(|v| consider(Some(v.labels)));
+
+    let mut report = ReapReport::default();
+    for (pid, run) in dead {
+        report.removed += remove_labelled(docker, &format!("{}={run}", labels::RUN_ID)).await?;
+        report.owners.push(pid);
+    }
+    Ok(report)
+}
+
+/// Reaps once per process, before the first boot: every run starts from a clean engine.
+pub async fn reap_once(docker: &Docker) -> Result<()> {
+    static DONE: OnceCell<()> = OnceCell::const_new();
+    DONE.get_or_try_init(|| async {
+        let report = reap(docker).await?;
+        if report.removed != Removed::default() {
+            eprintln!("harness: reaped {} left by dead run(s) (pids {:?})", report.removed, report.owners);
+        }
+        Ok::<(), Error>(())
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Runs a future to completion on a fresh thread with its own runtime. Teardown happens
+/// in `Drop` and in the signal thread, where the caller's runtime (if any) may be busy or
+/// single-threaded, so it must not borrow it.
+fn blocking<T: Send + 'static>(fut: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Io {
+            what: "cannot start a runtime for teardown",
+            path: "(teardown)".into(),
+            source: e,
+        })?;
+        rt.block_on(fut)
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(Error::Io {
+            what: "teardown thread panicked",
+            path: "(teardown)".into(),
+            source: std::io::Error::other("panic"),
+        })
+    })
+}
+
+fn kill_children(pids: &[u32]) {
+    for pid in pids {
+        // A compose `up` still running would go on creating containers after cleanup.
+        let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+    }
+}
+
+pub(crate) fn install_signal_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("harness: cannot install signal handlers, a SIGTERM will leave stacks for the reaper: {e}");
+                return;
+            }
+        };
+        std::thread::Builder::new()
+            .name("harness-signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    on_signal(sig);
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(|e| eprintln!("harness: cannot start the signal thread: {e}"));
+    });
+}
+
+fn on_signal(sig: i32) -> ! {
+    let name = match sig {
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        signal_hook::consts::SIGINT => "SIGINT",
+        _ => "SIGHUP",
+    };
+    let live: BTreeMap<String, Vec<u32>> = std::mem::take(&mut *lock_live());
+    eprintln!("harness: caught {name}; removing {} stack(s) and this run's containers", live.len());
+    for children in live.values() {
+        kill_children(children);
+    }
+    let run_label = format!("{}={}", labels::RUN_ID, RunIdentity::current().run_id);
+    let projects: Vec<String> = live.into_keys().collect();
+    let result = blocking(async move {
+        let docker = engine::connect().await?;
+        let mut removed = Removed::default();
+        for p in &projects {
+            removed += remove_labelled(&docker, &format!("{}={p}", labels::COMPOSE_PROJECT)).await?;
+        }
+        removed += remove_labelled(&docker, &run_label).await?;
+        Ok(removed)
+    });
+    match result {
+        Ok(removed) => eprintln!("harness: removed {removed}"),
+        Err(e) => eprintln!("harness: cleanup after {name} failed, the next run's reaper will finish it: {e}"),
+    }
+    std::process::exit(128 + sig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removed_adds_up_and_prints() {
+        let mut r = Removed { containers: 1, networks: 2, volumes: 0 };
+        r += Removed { containers: 4, networks: 0, volumes: 3 };
+        assert_eq!(r.to_string(), "5 container(s), 2 network(s), 3 volume(s)");
+    }
+
+    #[test]
+    fn kept_guard_is_not_live() {
+        let mut g = Guard::register("hx-test-keep");
+        assert!(lock_live().contains_key("hx-test-keep"));
+        g.track_child(1);
+        g.keep();
+        assert!(!lock_live().contains_key("hx-test-keep"));
+        drop(g);
+    }
+}
