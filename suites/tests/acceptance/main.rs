@@ -1,0 +1,32 @@
+//! The acceptance suites: one integration-test binary, one module per area.
+//!
+//! Every test that boots a stack gives it a unique project name (run id plus test name),
+//! so tests run in parallel and next to other runs on the same engine. Nothing here
+//! cleans up in the test body: the harness's guard does, and `teardown` proves it.
+
+mod bad_input;
+mod single;
+mod startup;
+mod teardown;
+
+use std::path::PathBuf;
+
+use harness::teardown::Removed;
+
+/// A path under the workspace root.
+pub fn workspace(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// A test stack under `suites/stacks/`.
+pub fn test_stack(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("stacks").join(name)
+}
+
+/// What the engine still holds for a compose project.
+pub async fn leftovers(project: &str) -> Removed {
+    let docker = harness::engine::connect().await.expect("engine reachable");
+    harness::teardown::count_labelled(&docker, &format!("com.docker.compose.project={project}"))
+        .await
+        .expect("count resources")
+}

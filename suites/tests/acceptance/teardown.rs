@@ -1,0 +1,104 @@
+//! Teardown: nothing the harness creates outlives it, whether the test ends normally,
+//! panics, is stopped with SIGTERM (nextest's timeout) or is killed with SIGKILL (then the
+//! next run's reaper removes it).
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use harness::stack::{Stack, StackConfig};
+use harness::teardown::Removed;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::{leftovers, test_stack};
+
+const NOTHING: Removed = Removed { containers: 0, networks: 0, volumes: 0 };
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_a_stack_removes_containers_networks_and_volumes() {
+    let stack = Stack::boot(StackConfig::new(test_stack("tiny")).with_name("teardown-drop")).await.expect("boots");
+    let project = stack.project_name().to_owned();
+    let before = leftovers(&project).await;
+    assert_eq!(before, Removed { containers: 1, networks: 1, volumes: 1 }, "the stack is really up");
+    drop(stack);
+    assert_eq!(leftovers(&project).await, NOTHING);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_test_still_removes_its_stack() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let stack = Stack::boot(StackConfig::new(test_stack("tiny")).with_name("teardown-panic")).await.expect("boots");
+        let _ = tx.send(stack.project_name().to_owned());
+        panic!("test body fails while holding the stack");
+    });
+    let project = rx.await.expect("stack booted before the panic");
+    assert!(task.await.expect_err("the task panicked").is_panic());
+    assert_eq!(leftovers(&project).await, NOTHING);
+}
+
+/// Starts `hold-stack` on the tiny stack and waits for its `READY <project>` line.
+fn hold_stack(name: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hold-stack"))
+        .arg(test_stack("tiny"))
+        .arg(name)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn hold-stack");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read READY line");
+    let project =
+        line.trim().strip_prefix("READY ").unwrap_or_else(|| panic!("unexpected output: {line:?}")).to_owned();
+    (child, project)
+}
+
+fn signal(child: &Child, sig: Signal) {
+    let pid = i32::try_from(child.id()).expect("pid fits");
+    kill(Pid::from_raw(pid), sig).expect("send signal");
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("child did not exit within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_removes_the_stack_before_exiting() {
+    let (mut child, project) = hold_stack("teardown-sigterm");
+    assert_eq!(leftovers(&project).await.containers, 1);
+    signal(&child, Signal::SIGTERM);
+    let status = wait_exit(&mut child);
+    assert_eq!(status.code(), Some(128 + 15), "exit code says which signal");
+    assert_eq!(leftovers(&project).await, NOTHING);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_removes_the_stack_before_exiting() {
+    let (mut child, project) = hold_stack("teardown-sigint");
+    signal(&child, Signal::SIGINT);
+    assert_eq!(wait_exit(&mut child).code(), Some(128 + 2));
+    assert_eq!(leftovers(&project).await, NOTHING);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_sigkill_the_next_run_reaps_what_was_left() {
+    let (mut child, project) = hold_stack("teardown-sigkill");
+    signal(&child, Signal::SIGKILL);
+    wait_exit(&mut child);
+    // SIGKILL runs no handler: everything is still there...
+    assert_eq!(leftovers(&project).await, Removed { containers: 1, networks: 1, volumes: 1 });
+    // ...until a reaper (run at the start of every harness run) finds the dead owner.
+    let docker = harness::engine::connect().await.expect("engine");
+    let report = harness::teardown::reap(&docker).await.expect("reap");
+    assert!(report.owners.contains(&child.id()), "reaped owners {:?} include {}", report.owners, child.id());
+    assert_eq!(leftovers(&project).await, NOTHING);
+}
