@@ -4,11 +4,13 @@
 //! are two thin front-ends over the same library. See `ARCHITECTURE.md` for the map.
 
 pub mod bench;
+pub mod checks;
 pub mod compose;
 pub mod engine;
 pub mod errors;
 pub mod images;
 pub mod labels;
+pub mod policy;
 pub mod provision;
 pub mod readiness;
 pub mod single;

@@ -235,6 +235,59 @@ impl Stack {
         })
     }
 
+    /// Restarts one service's container(s) with `docker compose restart` and waits until the
+    /// service is healthy again. Returns how long that took.
+    pub async fn restart_service(&self, service: &str) -> Result<Duration> {
+        self.require_service(service)?;
+        let started = std::time::Instant::now();
+        self.project.run(&["restart", service]).await?;
+        self.wait_healthy(&[service]).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Brings the whole stack down **keeping its volumes**, then up again, and waits until
+    /// everything is healthy: the data-survives-recreation cycle. Returns how long it took.
+    pub async fn recreate_keeping_volumes(&self) -> Result<Duration> {
+        let started = std::time::Instant::now();
+        // `down` without `-v` removes containers and networks; named volumes stay.
+        self.project.run(&["down", "--timeout", "10"]).await?;
+        self.project.run(&["up", "-d", "--no-build", "--wait", "--wait-timeout", "180"]).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Waits (polling inspect every 250 ms, up to the boot timeout of 180 s) until every
+    /// container of `services` runs and, where it has a healthcheck, is healthy.
+    pub async fn wait_healthy(&self, services: &[&str]) -> Result<()> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        loop {
+            let mut pending = None;
+            for s in services {
+                let id = self.container_id(s).await?;
+                let c = self.docker.inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", *s, e))?;
+                let st = c.state.unwrap_or_default();
+                let running = st.running.unwrap_or(false);
+                let health = st.health.and_then(|h| h.status).map(|h| h.to_string());
+                let ok = running && health.as_deref().is_none_or(|h| h == "healthy" || h == "none" || h.is_empty());
+                if !ok {
+                    pending = Some((s.to_string(), format!("running {running}, health {}", health.unwrap_or_default())));
+                    break;
+                }
+            }
+            let Some((service, state)) = pending else { return Ok(()) };
+            if std::time::Instant::now() > deadline {
+                return Err(Error::HealthTimeout {
+                    project: self.project.project.clone(),
+                    service,
+                    waited: Duration::from_secs(180),
+                    state,
+                    health_log: "(see docker inspect)".into(),
+                    last_probe: "(not probed)".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Removes everything now and reports what went; dropping the stack does the same
     /// but can only print errors.
     pub async fn down(mut self) -> Result<teardown::Removed> {

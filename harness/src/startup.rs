@@ -49,6 +49,7 @@ pub fn judge(timeline: &BootTimeline, budget: Duration) -> Vec<Verdict> {
                     "see the cause in the evidence: healthcheck timing and depends_on chains delay readiness".to_owned()
                 }
             }),
+            cis: None,
         });
     }
     let ready = timeline.stack_ready();
@@ -70,6 +71,7 @@ pub fn judge(timeline: &BootTimeline, budget: Duration) -> Vec<Verdict> {
         ),
         hint: (!passed)
             .then(|| "the slowest service sets the stack's time: see its startup.service evidence".to_owned()),
+        cis: None,
     });
     out
 }

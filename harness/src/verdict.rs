@@ -15,6 +15,8 @@ pub struct Verdict {
     pub evidence: String,
     /// How to fix a failure, where that is known.
     pub hint: Option<String>,
+    /// The CIS Docker Benchmark v1.6 recommendation this check implements, where there is one.
+    pub cis: Option<&'static str>,
 }
 
 impl Verdict {
