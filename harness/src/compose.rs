@@ -101,9 +101,12 @@ impl ComposeProject {
 pub(crate) const COMPOSE_HINT: &str =
     "install the Compose v2 plugin; the harness does this itself through fixtures/provision.sh";
 
-/// The parts of a resolved compose file the harness reads. `raw` keeps the rest for checks.
+/// The parts of a resolved compose file the harness reads. `raw` keeps the whole resolved
+/// document for checks that need more (secrets, environment, hardening options).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ComposeModel {
+    #[serde(skip)]
+    pub raw: serde_json::Value,
     #[serde(default)]
     pub services: BTreeMap<String, Service>,
     #[serde(default)]
@@ -146,6 +149,8 @@ pub struct HealthcheckSpec {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Network {
+    /// The engine-side name (`<project>_<key>` unless the file sets `name:`).
+    pub name: Option<String>,
     #[serde(default)]
     pub internal: bool,
     #[serde(default)]
@@ -154,13 +159,23 @@ pub struct Network {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Volume {
+    /// The engine-side name (`<project>_<key>` unless the file sets `name:`).
+    pub name: Option<String>,
     #[serde(default)]
     pub external: bool,
 }
 
 impl ComposeModel {
     pub fn from_json(json: &str) -> std::result::Result<Self, serde_json::Error> {
-        serde_json::from_str(json)
+        let raw: serde_json::Value = serde_json::from_str(json)?;
+        let mut model: ComposeModel = serde_json::from_value(raw.clone())?;
+        model.raw = raw;
+        Ok(model)
+    }
+
+    /// The raw resolved definition of one service (`null` when absent).
+    pub fn raw_service(&self, service: &str) -> &serde_json::Value {
+        &self.raw["services"][service]
     }
 
     pub fn service_names(&self) -> Vec<&str> {
