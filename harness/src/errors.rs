@@ -107,6 +107,10 @@ pub enum Error {
         source: Box<testcontainers::TestcontainersError>,
     },
 
+    /// Policy messages already start with `FILE:LINE:`; nothing to add.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+
     #[error("invalid duration `{input}`: {reason} (hint: use compose units such as 500ms, 1s, 1m30s)")]
     InvalidDuration { input: String, reason: String },
 }
