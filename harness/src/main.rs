@@ -45,6 +45,11 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Judge what can be judged from the compose file and image config alone, with no boot.
+    Lint {
+        #[arg(default_value = "compose/reference")]
+        stack: PathBuf,
+    },
     /// Boot a stack and leave it running, for debugging.
     Up {
         #[arg(default_value = "compose/reference")]
@@ -117,6 +122,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check { stack, startup_budget, overrides, keep } => {
             check(stack, startup_budget, overrides, keep).await
+        }
+        Command::Lint { stack } => {
+            let started = std::time::Instant::now();
+            let verdicts = harness::checks::lint::lint_stack(&stack)
+                .await
+                .with_context(|| format!("failed to lint {}", stack.display()))?;
+            print_verdicts(&verdicts);
+            println!(
+                "not judged without a running stack: {} (use `harness check`)",
+                harness::checks::lint::NEEDS_RUNNING_STACK.join(", ")
+            );
+            let summary = Summary::of(&verdicts);
+            println!("lint verdict: {summary} in {}", secs(started.elapsed()));
+            Ok(if summary.go() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Up { stack, overrides } => {
             let mut cfg = StackConfig::new(&stack).with_name("up");
@@ -194,13 +213,7 @@ async fn check(stack: PathBuf, budget: Duration, overrides: Vec<PathBuf>, keep: 
     println!("stack {} (project {})", stack.display(), s.project_name());
     print!("{}", startup::table(&s.timeline));
     let verdicts = startup::judge(&s.timeline, budget);
-    for v in &verdicts {
-        println!("{}", v.line());
-        println!("    {}", v.evidence);
-        if let Some(h) = &v.hint {
-            println!("    hint: {h}");
-        }
-    }
+    print_verdicts(&verdicts);
     let summary = Summary::of(&verdicts);
     println!("verdict: {summary}");
     if keep {
@@ -211,6 +224,16 @@ async fn check(stack: PathBuf, budget: Duration, overrides: Vec<PathBuf>, keep: 
         eprintln!("harness: removed {removed}");
     }
     Ok(if summary.go() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn print_verdicts(verdicts: &[harness::verdict::Verdict]) {
+    for v in verdicts {
+        println!("{}", v.line());
+        println!("    {}", v.evidence);
+        if let Some(h) = &v.hint {
+            println!("    hint: {h}");
+        }
+    }
 }
 
 fn print_keep_hint(s: &Stack) {

@@ -269,7 +269,8 @@ impl Stack {
                 let health = st.health.and_then(|h| h.status).map(|h| h.to_string());
                 let ok = running && health.as_deref().is_none_or(|h| h == "healthy" || h == "none" || h.is_empty());
                 if !ok {
-                    pending = Some((s.to_string(), format!("running {running}, health {}", health.unwrap_or_default())));
+                    pending =
+                        Some((s.to_string(), format!("running {running}, health {}", health.unwrap_or_default())));
                     break;
                 }
             }

@@ -4,6 +4,11 @@
 //! Checks never boot or tear down; they read what the harness booted. Destructive checks
 //! (restart, backup, kill) are given a stack of their own by their callers.
 
+pub mod config;
+pub mod facts;
+pub mod lint;
+pub mod runtime;
+
 use testcontainers::bollard::Docker;
 
 use crate::policy::Policy;

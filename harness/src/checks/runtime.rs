@@ -1,0 +1,220 @@
+//! Checks that read the running stack through the Engine API without changing it: the
+//! configuration checks on `docker inspect`, image size, the real uid of every process,
+//! health status and response time, and steady-state memory.
+
+use futures_util::StreamExt;
+use testcontainers::bollard::query_parameters::{StatsOptionsBuilder, TopOptionsBuilder};
+
+use crate::checks::Context;
+use crate::checks::config;
+use crate::checks::facts::ServiceFacts;
+use crate::errors::{Error, Result};
+use crate::readiness;
+use crate::units::{megabytes, secs};
+use crate::verdict::Verdict;
+
+/// Every read-only runtime check on every service, in a stable order.
+pub async fn all(cx: &Context<'_>) -> Result<Vec<Verdict>> {
+    let mut out = Vec::new();
+    for service in cx.stack.model.services.keys() {
+        let id = cx.stack.container_id(service).await?;
+        let inspect =
+            cx.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
+        let json = serde_json::to_value(&inspect).unwrap_or_default();
+        let facts = ServiceFacts::from_inspect(service, &json);
+        let settings = cx.policy.settings(service);
+        out.extend(config::judge(&facts, settings));
+        out.push(image_size(cx, service, inspect.image.as_deref().unwrap_or_default()).await?);
+        out.push(user_process(cx, service, &id).await?);
+        out.extend(health(cx, service, &id, &json, &facts).await);
+        out.push(memory(cx, service, &id).await?);
+    }
+    Ok(out)
+}
+
+/// `image.size`: the service's image against its budget, with the largest layers.
+pub async fn image_size(cx: &Context<'_>, service: &str, image_id: &str) -> Result<Verdict> {
+    let budget = cx.policy.settings(service).image_size;
+    let img = cx.docker().inspect_image(image_id).await.map_err(|e| Error::engine("inspect image", service, e))?;
+    let size = img.size.unwrap_or(0).max(0) as u64;
+    let reference = img.repo_tags.as_ref().and_then(|t| t.first().cloned()).unwrap_or_else(|| image_id.to_owned());
+    let mut layers =
+        cx.docker().image_history(image_id).await.map_err(|e| Error::engine("image history", service, e))?;
+    layers.sort_by_key(|l| std::cmp::Reverse(l.size));
+    let largest: Vec<String> = layers
+        .iter()
+        .take(3)
+        .map(|l| {
+            format!("{} {}", megabytes(l.size.max(0) as u64), l.created_by.chars().take(80).collect::<String>().trim())
+        })
+        .collect();
+    let passed = size <= budget;
+    Ok(Verdict {
+        criterion: "image.size",
+        subject: service.to_owned(),
+        measured: megabytes(size),
+        budget: megabytes(budget),
+        passed,
+        evidence: format!("image {reference}: {}; largest layers: {}", megabytes(size), largest.join("; ")),
+        hint: (!passed).then(|| "remove build tools, docs and caches from the image, or use a smaller base".to_owned()),
+        cis: None,
+    })
+}
+
+/// Rows of `ps` output with the uid column equal to 0, as `pid uid user args` lines.
+pub fn root_processes(titles: &[String], processes: &[Vec<String>]) -> Vec<String> {
+    let Some(uid_col) = titles.iter().position(|t| t == "UID") else { return Vec::new() };
+    processes.iter().filter(|p| p.get(uid_col).is_some_and(|u| u.trim() == "0")).map(|p| p.join(" ")).collect()
+}
+
+/// `user.process`: the real uid of every process in the container, from `docker top`
+/// (works for images with no shell or ps of their own).
+pub async fn user_process(cx: &Context<'_>, service: &str, id: &str) -> Result<Verdict> {
+    let top = cx
+        .docker()
+        .top_processes(id, Some(TopOptionsBuilder::default().ps_args("-o pid,uid,user,args").build()))
+        .await
+        .map_err(|e| Error::engine("top", service, e))?;
+    let titles = top.titles.unwrap_or_default();
+    let procs = top.processes.unwrap_or_default();
+    let root = root_processes(&titles, &procs);
+    let required = cx.policy.settings(service).non_root;
+    let passed = !required || root.is_empty();
+    let uids: Vec<String> = {
+        let col = titles.iter().position(|t| t == "UID").unwrap_or(1);
+        let mut u: Vec<String> = procs.iter().filter_map(|p| p.get(col).cloned()).collect();
+        u.sort();
+        u.dedup();
+        u
+    };
+    Ok(Verdict {
+        criterion: "user.process",
+        subject: service.to_owned(),
+        measured: if root.is_empty() {
+            format!("{} process(es), uids {}", procs.len(), uids.join(","))
+        } else {
+            format!("{} root process(es)", root.len())
+        },
+        budget: "no process with uid 0".into(),
+        passed,
+        evidence: if root.is_empty() {
+            format!("docker top -o pid,uid,user,args: {} process(es), none with uid 0", procs.len())
+        } else {
+            format!("docker top -o pid,uid,user,args: uid 0: {}", root.join(" | "))
+        },
+        hint: (!passed).then(|| "run the service as a non-root uid (compose `user:` or the image's USER)".to_owned()),
+        cis: Some("5.24"),
+    })
+}
+
+/// `healthcheck.passes` and `healthcheck.response`: Docker's verdict, and one timed run of
+/// the check command against the policy's response budget (seed ZViewer: 3 s).
+pub async fn health(
+    cx: &Context<'_>,
+    service: &str,
+    id: &str,
+    inspect: &serde_json::Value,
+    facts: &ServiceFacts,
+) -> Vec<Verdict> {
+    let Some(test) = &facts.healthcheck else { return Vec::new() };
+    let status = inspect["State"]["Health"]["Status"].as_str().unwrap_or("none").to_owned();
+    let last_log = inspect["State"]["Health"]["Log"]
+        .as_array()
+        .and_then(|l| l.last())
+        .map(|l| format!("exit {}: {}", l["ExitCode"], l["Output"].as_str().unwrap_or_default().trim()))
+        .unwrap_or_default();
+    let mut out = vec![Verdict {
+        criterion: "healthcheck.passes",
+        subject: service.to_owned(),
+        measured: status.clone(),
+        budget: "healthy".into(),
+        passed: status == "healthy",
+        evidence: format!("docker inspect State.Health.Status {status}; last check {last_log}"),
+        hint: (status != "healthy").then(|| "make the healthcheck pass: see the health log in the evidence".to_owned()),
+        cis: Some("5.27"),
+    }];
+    let budget = cx.policy.settings(service).health_response;
+    if let Some(cmd) = readiness::exec_command(test) {
+        // Twice the budget bounds the run, so a hung check still yields a measurement.
+        let result = readiness::run_once(cx.docker(), id, &cmd, budget * 2).await;
+        let passed = result.passed() && result.took <= budget;
+        out.push(Verdict {
+            criterion: "healthcheck.response",
+            subject: service.to_owned(),
+            measured: secs(result.took),
+            budget: secs(budget),
+            passed,
+            evidence: format!("ran `{}` once: {}", cmd.join(" "), result.summary()),
+            hint: (!passed).then(|| {
+                "the check command must answer within the budget: make it cheaper, or fix what it waits for".to_owned()
+            }),
+            cis: None,
+        });
+    }
+    out
+}
+
+/// Memory in use excluding the page cache the cgroup also counts (as `docker stats` shows).
+pub fn working_set(usage: u64, stats: &std::collections::HashMap<String, u64>) -> u64 {
+    let cache = stats.get("total_inactive_file").or_else(|| stats.get("inactive_file")).copied().unwrap_or(0);
+    usage.saturating_sub(cache)
+}
+
+/// `resources.memory`: steady-state memory from the engine's stats (seed ZViewer: 512 MB).
+pub async fn memory(cx: &Context<'_>, service: &str, id: &str) -> Result<Verdict> {
+    let budget = cx.policy.settings(service).memory;
+    let mut stream = cx.docker().stats(id, Some(StatsOptionsBuilder::default().stream(false).one_shot(true).build()));
+    let stats = match stream.next().await {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return Err(Error::engine("stats", service, e)),
+        None => {
+            return Err(Error::engine("stats", service, testcontainers::bollard::errors::Error::RequestTimeoutError));
+        }
+    };
+    let mem = stats.memory_stats.unwrap_or_default();
+    let used = working_set(mem.usage.unwrap_or(0), &mem.stats.unwrap_or_default());
+    let passed = used <= budget;
+    Ok(Verdict {
+        criterion: "resources.memory",
+        subject: service.to_owned(),
+        measured: megabytes(used),
+        budget: megabytes(budget),
+        passed,
+        evidence: format!(
+            "engine stats: usage {} less inactive page cache; limit {}",
+            megabytes(mem.usage.unwrap_or(0)),
+            megabytes(mem.limit.unwrap_or(0))
+        ),
+        hint: (!passed)
+            .then(|| "find what holds the memory (caches, pools) or raise the budget with evidence".to_owned()),
+        cis: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn row(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn finds_root_processes_by_uid_column() {
+        let titles = row(&["PID", "UID", "USER", "COMMAND"]);
+        let procs = vec![row(&["10", "999", "999", "postgres"]), row(&["11", "0", "root", "sh -c sleep 1"])];
+        assert_eq!(root_processes(&titles, &procs), vec!["11 0 root sh -c sleep 1".to_owned()]);
+        assert!(root_processes(&titles, &procs[..1]).is_empty());
+        assert!(root_processes(&row(&["PID"]), &procs).is_empty(), "no uid column, nothing to judge");
+    }
+
+    #[test]
+    fn working_set_leaves_out_inactive_cache() {
+        let stats = HashMap::from([("total_inactive_file".to_owned(), 300)]);
+        assert_eq!(working_set(1000, &stats), 700);
+        assert_eq!(working_set(1000, &HashMap::new()), 1000);
+        assert_eq!(working_set(100, &stats), 0);
+    }
+}
