@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod facts;
+pub mod lifecycle;
 pub mod lint;
 pub mod runtime;
 

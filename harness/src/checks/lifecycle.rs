@@ -1,0 +1,113 @@
+//! Destructive lifecycle checks: graceful shutdown and recovery after a crash. Each one
+//! stops or kills a service, so callers run them on a stack of their own.
+
+use std::time::{Duration, Instant};
+
+use testcontainers::bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
+
+use crate::checks::Context;
+use crate::errors::{Error, Result};
+use crate::units::secs;
+use crate::verdict::Verdict;
+
+/// Docker's stop timeout when neither compose nor the image sets one.
+const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+/// Extra time Docker waits before its own SIGKILL, so a slow exit is measured, not cut off.
+const KILL_MARGIN: Duration = Duration::from_secs(5);
+
+async fn inspect(cx: &Context<'_>, service: &str, id: &str) -> Result<serde_json::Value> {
+    let c = cx.docker().inspect_container(id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
+    Ok(serde_json::to_value(&c).unwrap_or_default())
+}
+
+/// `shutdown.graceful`: the service's stop signal (SIGTERM unless the image sets another)
+/// makes it exit within its `stop_grace_period`, with exit code 0. The service is started
+/// again afterwards and waited for, so later checks find it healthy.
+pub async fn shutdown(cx: &Context<'_>, service: &str) -> Result<Verdict> {
+    let id = cx.stack.container_id(service).await?;
+    let before = inspect(cx, service, &id).await?;
+    let grace = cx
+        .policy
+        .settings(service)
+        .shutdown
+        .or_else(|| before["Config"]["StopTimeout"].as_u64().map(Duration::from_secs))
+        .unwrap_or(DEFAULT_GRACE);
+    let signal = before["Config"]["StopSignal"].as_str().unwrap_or("SIGTERM").to_owned();
+    let started = Instant::now();
+    let t = i32::try_from((grace + KILL_MARGIN).as_secs()).unwrap_or(i32::MAX);
+    cx.docker()
+        .stop_container(&id, Some(StopContainerOptionsBuilder::default().t(t).build()))
+        .await
+        .map_err(|e| Error::engine("stop", service, e))?;
+    let took = started.elapsed();
+    let after = inspect(cx, service, &id).await?;
+    let code = after["State"]["ExitCode"].as_i64().unwrap_or(-1);
+    let passed = code == 0 && took <= grace;
+    cx.docker().start_container(&id, None).await.map_err(|e| Error::engine("start", service, e))?;
+    cx.stack.wait_healthy(&[service]).await?;
+    Ok(Verdict {
+        criterion: "shutdown.graceful",
+        subject: service.to_owned(),
+        measured: format!("exit {code} after {}", secs(took)),
+        budget: format!("exit 0 within {}", secs(grace)),
+        passed,
+        evidence: format!("docker stop sent {signal}; the container exited with code {code} after {}", secs(took)),
+        hint: (!passed).then(|| {
+            if code == 137 {
+                format!("the service ignored {signal} and was killed: handle the signal and exit cleanly")
+            } else {
+                format!("exit with code 0 on {signal} within stop_grace_period")
+            }
+        }),
+        cis: None,
+    })
+}
+
+/// `recovery.restart`: SIGKILL of PID 1 (a crash); the restart policy must bring the
+/// service back and it must be healthy again within the policy's recovery budget.
+pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
+    let budget = cx.policy.settings(service).recovery;
+    let id = cx.stack.container_id(service).await?;
+    let before = inspect(cx, service, &id).await?;
+    let restarts_before = before["RestartCount"].as_i64().unwrap_or(0);
+    let policy = before["HostConfig"]["RestartPolicy"]["Name"].as_str().unwrap_or("no").to_owned();
+    let started = Instant::now();
+    cx.docker()
+        .kill_container(&id, Some(KillContainerOptionsBuilder::default().signal("SIGKILL").build()))
+        .await
+        .map_err(|e| Error::engine("kill", service, e))?;
+    // Poll until running again and healthy (where it has a healthcheck), or the budget
+    // (plus a margin, so a late recovery is measured rather than cut off) runs out.
+    let deadline = budget + Duration::from_secs(10);
+    let mut state = String::new();
+    let mut recovered = None;
+    while started.elapsed() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let c = inspect(cx, service, &id).await?;
+        let running = c["State"]["Running"].as_bool().unwrap_or(false);
+        let health = c["State"]["Health"]["Status"].as_str().unwrap_or("none").to_owned();
+        let restarts = c["RestartCount"].as_i64().unwrap_or(0);
+        state = format!("running {running}, health {health}, restarts {restarts}");
+        if running && restarts > restarts_before && (health == "healthy" || health == "none") {
+            recovered = Some(started.elapsed());
+            break;
+        }
+    }
+    let passed = recovered.is_some_and(|t| t <= budget);
+    Ok(Verdict {
+        criterion: "recovery.restart",
+        subject: service.to_owned(),
+        measured: recovered.map_or_else(|| format!("not recovered after {}", secs(deadline)), secs),
+        budget: secs(budget),
+        passed,
+        evidence: format!("SIGKILL to PID 1 with restart policy `{policy}`; last state: {state}"),
+        hint: (!passed).then(|| {
+            if policy == "no" || policy.is_empty() {
+                "set `restart: unless-stopped` so the engine restarts a crashed service".to_owned()
+            } else {
+                "the service restarted but was not healthy in time: see its logs and healthcheck".to_owned()
+            }
+        }),
+        cis: Some("5.15"),
+    })
+}
