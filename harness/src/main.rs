@@ -35,9 +35,9 @@ enum Command {
         /// Stack directory (holding compose.yaml) or compose file.
         #[arg(default_value = "compose/reference")]
         stack: PathBuf,
-        /// Startup budget per service and for the stack.
-        #[arg(long, default_value = "30s", value_parser = duration)]
-        startup_budget: Duration,
+        /// Startup budget per service and for the stack (default: the policy's, 30 s).
+        #[arg(long, value_parser = duration)]
+        startup_budget: Option<Duration>,
         /// Extra compose files layered on top (e.g. an override with other healthcheck timings).
         #[arg(long = "override")]
         overrides: Vec<PathBuf>,
@@ -205,14 +205,26 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn check(stack: PathBuf, budget: Duration, overrides: Vec<PathBuf>, keep: bool) -> anyhow::Result<ExitCode> {
+async fn check(
+    stack: PathBuf,
+    budget: Option<Duration>,
+    overrides: Vec<PathBuf>,
+    keep: bool,
+) -> anyhow::Result<ExitCode> {
     let mut cfg = StackConfig::new(&stack).with_name("check");
     cfg.overrides = overrides;
     eprintln!("harness: booting {}", stack.display());
     let mut s = Stack::boot(cfg).await.with_context(|| format!("failed to boot {}", stack.display()))?;
     println!("stack {} (project {})", stack.display(), s.project_name());
     print!("{}", startup::table(&s.timeline));
-    let verdicts = startup::judge(&s.timeline, budget);
+    let services = s.model.service_names();
+    let policy = harness::checks::load_policy(&s.dir, &services)?;
+    let mut policy = policy;
+    if let Some(b) = budget {
+        policy.defaults.startup = b;
+    }
+    let cx = harness::checks::Context { stack: &s, policy: &policy };
+    let verdicts = harness::checks::read_only(&cx).await?;
     print_verdicts(&verdicts);
     let summary = Summary::of(&verdicts);
     println!("verdict: {summary}");

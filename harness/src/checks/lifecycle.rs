@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use testcontainers::bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
+use testcontainers::bollard::query_parameters::StopContainerOptionsBuilder;
 
 use crate::checks::Context;
 use crate::errors::{Error, Result};
@@ -71,11 +71,21 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
     let before = inspect(cx, service, &id).await?;
     let restarts_before = before["RestartCount"].as_i64().unwrap_or(0);
     let policy = before["HostConfig"]["RestartPolicy"]["Name"].as_str().unwrap_or("no").to_owned();
+    let pid = before["State"]["Pid"].as_i64().unwrap_or(0);
     let started = Instant::now();
-    cx.docker()
-        .kill_container(&id, Some(KillContainerOptionsBuilder::default().signal("SIGKILL").build()))
-        .await
-        .map_err(|e| Error::engine("kill", service, e))?;
+    // A crash, not a stop: `docker kill` marks the container as stopped on purpose and the
+    // engine then skips its restart policy, so PID 1 is killed from the host instead.
+    let killed = std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status()
+        .map_err(|e| Error::Spawn { program: "kill".into(), hint: "kill(1) must be on PATH".into(), source: e })?;
+    if pid <= 0 || !killed.success() {
+        return Err(Error::Provision {
+            detail: format!("cannot SIGKILL PID 1 of `{service}` (host pid {pid})"),
+            hint: "recovery checks must run on the engine's host, as root".into(),
+        });
+    }
     // Poll until running again and healthy (where it has a healthcheck), or the budget
     // (plus a margin, so a late recovery is measured rather than cut off) runs out.
     let deadline = budget + Duration::from_secs(10);
@@ -100,7 +110,7 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
         measured: recovered.map_or_else(|| format!("not recovered after {}", secs(deadline)), secs),
         budget: secs(budget),
         passed,
-        evidence: format!("SIGKILL to PID 1 with restart policy `{policy}`; last state: {state}"),
+        evidence: format!("SIGKILL to PID 1 (host pid {pid}) with restart policy `{policy}`; last state: {state}"),
         hint: (!passed).then(|| {
             if policy == "no" || policy.is_empty() {
                 "set `restart: unless-stopped` so the engine restarts a crashed service".to_owned()

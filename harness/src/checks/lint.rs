@@ -8,10 +8,10 @@ use std::path::Path;
 use crate::checks::config;
 use crate::checks::facts::ServiceFacts;
 use crate::compose::{self, ComposeModel, ComposeProject};
+use crate::engine;
 use crate::errors::Result;
 use crate::policy::Policy;
 use crate::verdict::Verdict;
-use crate::{engine, policy};
 
 /// Criteria that only a running stack can decide; `harness lint` names them so a green lint
 /// is never mistaken for a full verdict.
@@ -52,21 +52,6 @@ pub fn lint_model(
     out
 }
 
-/// The harness defaults for every service, for a stack without an acceptance.toml.
-fn defaults_for(path: &Path, services: &[&str]) -> Policy {
-    Policy {
-        path: path.to_path_buf(),
-        defaults: policy::Settings::default(),
-        services: services.iter().map(|s| ((*s).to_owned(), policy::Settings::default())).collect(),
-        networks: BTreeMap::new(),
-        persistence: Vec::new(),
-        backups: Vec::new(),
-        gateway: None,
-        routes: Vec::new(),
-        observability: policy::Observability::default(),
-    }
-}
-
 /// Lints a stack directory: compose resolves the file (no containers), the engine is asked
 /// for the images' config if it has them, and the policy beside the compose file is used
 /// (harness defaults when there is none).
@@ -76,12 +61,7 @@ pub async fn lint_stack(stack: &Path) -> Result<Vec<Verdict>> {
     let project = ComposeProject { project: "harness-lint".into(), files: vec![file.clone()] };
     let model = project.model().await?;
     let services: Vec<&str> = model.service_names();
-    let policy_path = file.parent().unwrap_or(Path::new(".")).join("acceptance.toml");
-    let policy = if policy_path.is_file() {
-        policy::load(&policy_path, &services)?
-    } else {
-        defaults_for(&policy_path, &services)
-    };
+    let policy = super::load_policy(file.parent().unwrap_or(Path::new(".")), &services)?;
     let mut configs = BTreeMap::new();
     if let Ok(docker) = engine::connect().await {
         for s in model.services.values() {

@@ -10,10 +10,43 @@ pub mod lifecycle;
 pub mod lint;
 pub mod runtime;
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use testcontainers::bollard::Docker;
 
-use crate::policy::Policy;
+use crate::errors::Result;
+use crate::policy::{self, Policy};
 use crate::stack::Stack;
+use crate::startup;
+use crate::verdict::Verdict;
+
+/// The policy beside a stack's compose file, or the harness defaults when there is none.
+pub fn load_policy(dir: &Path, services: &[&str]) -> Result<Policy> {
+    let path = dir.join("acceptance.toml");
+    if path.is_file() {
+        return Ok(policy::load(&path, services)?);
+    }
+    Ok(Policy {
+        path,
+        defaults: policy::Settings::default(),
+        services: services.iter().map(|s| ((*s).to_owned(), policy::Settings::default())).collect(),
+        networks: BTreeMap::new(),
+        persistence: Vec::new(),
+        backups: Vec::new(),
+        gateway: None,
+        routes: Vec::new(),
+        observability: policy::Observability::default(),
+    })
+}
+
+/// Every read-only check on a booted stack: startup (from the boot's timeline), then the
+/// runtime checks. Destructive checks are not here: they need a stack of their own.
+pub async fn read_only(cx: &Context<'_>) -> Result<Vec<Verdict>> {
+    let mut out = startup::judge(&cx.stack.timeline, cx.policy.defaults.startup);
+    out.extend(runtime::all(cx).await?);
+    Ok(out)
+}
 
 /// What a check needs: the booted stack and the policy to judge it by.
 #[derive(Debug, Clone, Copy)]

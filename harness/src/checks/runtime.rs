@@ -55,7 +55,12 @@ pub async fn image_size(cx: &Context<'_>, service: &str, image_id: &str) -> Resu
         measured: megabytes(size),
         budget: megabytes(budget),
         passed,
-        evidence: format!("image {reference}: {}; largest layers: {}", megabytes(size), largest.join("; ")),
+        evidence: format!(
+            "image {reference}: {} against a budget of {}; largest layers: {}",
+            megabytes(size),
+            megabytes(budget),
+            largest.join("; ")
+        ),
         hint: (!passed).then(|| "remove build tools, docs and caches from the image, or use a smaller base".to_owned()),
         cis: None,
     })

@@ -5,6 +5,8 @@
 //! cleans up in the test body: the harness's guard does, and `teardown` proves it.
 
 mod bad_input;
+mod criteria;
+mod persistence;
 mod single;
 mod startup;
 mod teardown;

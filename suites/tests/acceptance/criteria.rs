@@ -1,0 +1,122 @@
+//! Configuration and runtime criteria (hardening, users, healthchecks, secrets, images,
+//! memory, published ports, shutdown, recovery) on the compliant reference stack and on
+//! `compose/broken`, which violates each one on purpose. A check is only trusted once it
+//! is seen failing here, with the exact criterion, subject and message.
+
+use harness::checks::{self, Context, lifecycle, lint};
+use harness::stack::{Stack, StackConfig};
+use harness::verdict::Verdict;
+
+use crate::workspace;
+
+async fn boot(stack: &str, name: &str) -> (Stack, harness::policy::Policy) {
+    let s = Stack::boot(StackConfig::new(workspace(stack)).with_name(name)).await.expect("stack boots");
+    let policy = checks::load_policy(&s.dir, &s.model.service_names()).expect("policy loads");
+    (s, policy)
+}
+
+fn failures(verdicts: &[Verdict]) -> Vec<String> {
+    verdicts
+        .iter()
+        .filter(|v| !v.passed)
+        .map(|v| format!("{} {}: {} | {}", v.criterion, v.subject, v.measured, v.evidence))
+        .collect()
+}
+
+/// Asserts that `criterion` failed on `subject` with `fragment` in its measured value or
+/// evidence, and that the failure carries a fix hint.
+#[track_caller]
+fn check_fails(verdicts: &[Verdict], criterion: &str, subject: &str, fragment: &str) {
+    let v = verdicts
+        .iter()
+        .find(|v| v.criterion == criterion && v.subject == subject)
+        .unwrap_or_else(|| panic!("no verdict {criterion} {subject}"));
+    assert!(!v.passed, "{criterion} {subject} should fail: {}", v.evidence);
+    let text = format!("{} {}", v.measured, v.evidence);
+    assert!(text.contains(fragment), "{criterion} {subject}: `{text}` should contain `{fragment}`");
+    assert!(v.hint.is_some(), "{criterion} {subject}: a failure carries a hint");
+}
+
+/// Every read-only criterion passes on the reference stack (all seeds' hardening and
+/// budgets; see the README's criteria table).
+#[tokio::test(flavor = "multi_thread")]
+async fn reference_stack_passes_every_read_only_criterion() {
+    let (stack, policy) = boot("compose/reference", "criteria-reference").await;
+    let verdicts = checks::read_only(&Context { stack: &stack, policy: &policy }).await.expect("checks run");
+    assert!(verdicts.len() > 80, "every service judged: {}", verdicts.len());
+    assert_eq!(failures(&verdicts), Vec::<String>::new());
+}
+
+/// Each violation in compose/broken fails its own check, with the evidence a user needs.
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_stack_fails_each_read_only_criterion_it_violates() {
+    let (stack, policy) = boot("compose/broken", "criteria-broken").await;
+    let v = checks::read_only(&Context { stack: &stack, policy: &policy }).await.expect("checks run");
+    check_fails(&v, "image.size", "gateway", "88.5MB against a budget of 50.0MB");
+    check_fails(&v, "secrets.env", "api", "DATABASE_PASSWORD (literal value");
+    check_fails(&v, "network.publish", "postgres", "0.0.0.0:");
+    check_fails(&v, "hardening.read_only", "redis", "read_only false");
+    check_fails(&v, "healthcheck.response", "prometheus", "ran `");
+    check_fails(&v, "user.process", "admin", "uid 0: ");
+    check_fails(&v, "user.image", "admin", "user 0:0");
+    check_fails(&v, "hardening.privileged", "debug", "privileged true");
+    check_fails(&v, "hardening.capabilities", "toolbox", "NET_ADMIN");
+    check_fails(&v, "hardening.no_new_privileges", "legacy", "security_opt []");
+    check_fails(&v, "hardening.pids_limit", "batch", "no limit");
+    check_fails(&v, "hardening.memory_limit", "reports", "no limit");
+    check_fails(&v, "hardening.restart", "migrate", "restart no");
+    check_fails(&v, "healthcheck.defined", "sidecar", "no healthcheck");
+    check_fails(&v, "hardening.docker_sock", "console", "docker.sock");
+    check_fails(&v, "hardening.host_mounts", "inventory", "/etc");
+    check_fails(&v, "hardening.namespaces", "cache-warmer", "ipc=host");
+    // The secret's value never reaches a verdict.
+    let secret = std::fs::read_to_string(workspace("compose/broken/secrets/postgres_password")).unwrap_or_default();
+    let all = format!("{v:?}");
+    for line in secret.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(!all.contains(line.trim()), "a secret value leaked into the verdicts");
+    }
+}
+
+/// Static lint decides the configuration criteria with no boot: the reference passes,
+/// the broken stack fails (including log rotation, which this engine's daemon defaults
+/// would otherwise supply at runtime).
+#[tokio::test]
+async fn lint_judges_both_stacks_without_booting() {
+    let reference = lint::lint_stack(&workspace("compose/reference")).await.expect("lint reference");
+    assert_eq!(failures(&reference), Vec::<String>::new());
+    let broken = lint::lint_stack(&workspace("compose/broken")).await.expect("lint broken");
+    check_fails(&broken, "hardening.log_rotation", "mailer", "max-size unset");
+    check_fails(&broken, "user.image", "admin", "user 0:0");
+    check_fails(&broken, "network.publish", "postgres", "0.0.0.0:ephemeral->5432");
+    check_fails(&broken, "secrets.env", "api", "DATABASE_PASSWORD");
+}
+
+/// Graceful shutdown and crash recovery (seed ZViewer: automatic recovery) pass on the
+/// reference stack. Destructive: a stack of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn reference_services_stop_gracefully_and_recover_from_sigkill() {
+    let (stack, policy) = boot("compose/reference", "criteria-lifecycle").await;
+    let cx = Context { stack: &stack, policy: &policy };
+    for service in ["api", "redis", "postgres"] {
+        let v = lifecycle::shutdown(&cx, service).await.expect("shutdown check runs");
+        assert!(v.passed, "{}: {}", v.line(), v.evidence);
+        let v = lifecycle::recovery(&cx, service).await.expect("recovery check runs");
+        assert!(v.passed, "{}: {}", v.line(), v.evidence);
+    }
+}
+
+/// A service that ignores SIGTERM is killed at the end of its grace period, and a service
+/// with `restart: "no"` never comes back after a crash.
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_services_ignore_sigterm_and_do_not_recover() {
+    let (stack, mut policy) = boot("compose/broken", "criteria-broken-lifecycle").await;
+    // Keep the failing recovery short: it waits budget + 10 s before giving up.
+    if let Some(s) = policy.services.get_mut("migrate") {
+        s.recovery = std::time::Duration::from_secs(5);
+    }
+    let cx = Context { stack: &stack, policy: &policy };
+    let v = lifecycle::shutdown(&cx, "worker").await.expect("shutdown check runs");
+    check_fails(&[v], "shutdown.graceful", "worker", "exit 137");
+    let v = lifecycle::recovery(&cx, "migrate").await.expect("recovery check runs");
+    check_fails(&[v], "recovery.restart", "migrate", "restart policy `no`");
+}
