@@ -5,6 +5,7 @@
 //! (restart, backup, kill) are given a stack of their own by their callers.
 
 pub mod config;
+pub mod data;
 pub mod facts;
 pub mod lifecycle;
 pub mod lint;
