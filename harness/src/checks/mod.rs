@@ -7,8 +7,10 @@
 pub mod config;
 pub mod data;
 pub mod facts;
+pub mod http;
 pub mod lifecycle;
 pub mod lint;
+pub mod network;
 pub mod runtime;
 
 use std::collections::BTreeMap;
@@ -41,11 +43,18 @@ pub fn load_policy(dir: &Path, services: &[&str]) -> Result<Policy> {
     })
 }
 
-/// Every read-only check on a booted stack: startup (from the boot's timeline), then the
-/// runtime checks. Destructive checks are not here: they need a stack of their own.
+/// Every read-only check on a booted stack: startup (from the boot's timeline), the
+/// runtime configuration checks, then the network matrix (one probe per network serves
+/// both isolation and name discovery), gateway routes and observability. Destructive
+/// checks are not here: they need a stack of their own.
 pub async fn read_only(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     let mut out = startup::judge(&cx.stack.timeline, cx.policy.defaults.startup);
     out.extend(runtime::all(cx).await?);
+    let matrix = network::probe(cx).await?;
+    out.extend(network::judge(&matrix, cx.policy));
+    out.extend(http::discovery_verdicts(&matrix, cx.policy));
+    out.extend(http::routes(cx).await?);
+    out.extend(http::observability(cx).await?);
     Ok(out)
 }
 

@@ -69,6 +69,7 @@ async fn broken_stack_fails_each_read_only_criterion_it_violates() {
     check_fails(&v, "hardening.docker_sock", "console", "docker.sock");
     check_fails(&v, "hardening.host_mounts", "inventory", "/etc");
     check_fails(&v, "hardening.namespaces", "cache-warmer", "ipc=host");
+    check_fails(&v, "network.reach", "frontend", "postgres:5432");
     // The secret's value never reaches a verdict.
     let secret = std::fs::read_to_string(workspace("compose/broken/secrets/postgres_password")).unwrap_or_default();
     let all = format!("{v:?}");

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod criteria;
+mod network;
 mod persistence;
 mod single;
 mod startup;
