@@ -224,8 +224,11 @@ async fn check(
         policy.defaults.startup = b;
     }
     let cx = harness::checks::Context { stack: &s, policy: &policy };
-    let verdicts = harness::checks::read_only(&cx).await?;
+    let catalogue = harness::checks::full(&cx).await?;
+    let timing = catalogue.timing_line();
+    let verdicts = catalogue.verdicts;
     print_verdicts(&verdicts);
+    println!("{timing}");
     let summary = Summary::of(&verdicts);
     println!("verdict: {summary}");
     if keep {

@@ -43,6 +43,60 @@ pub fn load_policy(dir: &Path, services: &[&str]) -> Result<Policy> {
     })
 }
 
+/// The verdicts of a catalogue run, with the time each family of checks took.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub verdicts: Vec<Verdict>,
+    pub timings: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Catalogue {
+    fn add(&mut self, family: &'static str, started: std::time::Instant, verdicts: Vec<Verdict>) {
+        self.timings.push((family, started.elapsed()));
+        self.verdicts.extend(verdicts);
+    }
+
+    /// `family 1.234s, ...` for logs and the README's benchmark.
+    pub fn timing_line(&self) -> String {
+        let total: std::time::Duration = self.timings.iter().map(|(_, d)| *d).sum();
+        let parts: Vec<String> = self.timings.iter().map(|(f, d)| format!("{f} {}", crate::units::secs(*d))).collect();
+        format!("catalogue {} ({})", crate::units::secs(total), parts.join(", "))
+    }
+}
+
+/// The whole catalogue on one stack the caller owns: the read-only checks first, then the
+/// destructive ones in an order where each leaves the stack usable for the next
+/// (shutdown and recovery restart what they stop; persistence recreates the stack;
+/// backup, which replaces volumes, comes last).
+pub async fn full(cx: &Context<'_>) -> Result<Catalogue> {
+    let mut c = Catalogue::default();
+    let t = std::time::Instant::now();
+    c.add("startup", t, startup::judge(&cx.stack.timeline, cx.policy.defaults.startup));
+    let t = std::time::Instant::now();
+    c.add("runtime", t, runtime::all(cx).await?);
+    let t = std::time::Instant::now();
+    let matrix = network::probe(cx).await?;
+    let mut v = network::judge(&matrix, cx.policy);
+    v.extend(http::discovery_verdicts(&matrix, cx.policy));
+    c.add("network", t, v);
+    let t = std::time::Instant::now();
+    let mut v = http::routes(cx).await?;
+    v.extend(http::observability(cx).await?);
+    c.add("http", t, v);
+    let t = std::time::Instant::now();
+    let mut v = Vec::new();
+    for service in cx.stack.model.services.keys() {
+        v.push(lifecycle::shutdown(cx, service).await?);
+        v.push(lifecycle::recovery(cx, service).await?);
+    }
+    c.add("lifecycle", t, v);
+    let t = std::time::Instant::now();
+    c.add("persistence", t, data::persistence(cx).await?);
+    let t = std::time::Instant::now();
+    c.add("backup", t, data::backup(cx).await?);
+    Ok(c)
+}
+
 /// Every read-only check on a booted stack: startup (from the boot's timeline), the
 /// runtime configuration checks, then the network matrix (one probe per network serves
 /// both isolation and name discovery), gateway routes and observability. Destructive
