@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use rstest::rstest;
+
 fn stack(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
@@ -29,12 +31,14 @@ fn check_error(stack_dir: &str, fragments: &[&str]) {
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
 
-#[test]
-fn malformed_policies_exit_2_naming_file_line_and_key() {
-    check_error("suites/stacks/bad-policy-key", &["acceptance.toml:3", "imge_size", "did you mean `image_size`"]);
-    check_error("suites/stacks/bad-policy-unit", &["acceptance.toml:3", "30 parsecs"]);
-    check_error("suites/stacks/bad-policy-kind", &["acceptance.toml:4", "mongodb", "postgres, redis, file"]);
-    check_error("suites/stacks/bad-policy-service", &["acceptance.toml:2", "database", "idle"]);
+/// Each malformed policy exits 2 with one line naming the file, the line and the key.
+#[rstest]
+#[case::unknown_key("bad-policy-key", &["acceptance.toml:3", "imge_size", "did you mean `image_size`"])]
+#[case::unit_that_does_not_parse("bad-policy-unit", &["acceptance.toml:3", "30 parsecs"])]
+#[case::unknown_persistence_kind("bad-policy-kind", &["acceptance.toml:4", "mongodb", "postgres, redis, file"])]
+#[case::service_not_in_compose("bad-policy-service", &["acceptance.toml:2", "database", "idle"])]
+fn malformed_policies_exit_2_naming_file_line_and_key(#[case] stack_name: &str, #[case] fragments: &[&str]) {
+    check_error(&format!("suites/stacks/{stack_name}"), fragments);
 }
 
 #[test]
