@@ -107,6 +107,14 @@ pub enum Error {
         source: Box<testcontainers::TestcontainersError>,
     },
 
+    #[error("data check on service `{service}` failed: {step}: {detail}")]
+    Data { service: String, step: &'static str, detail: String },
+
+    #[error(
+        "the policy asks for {kind} data on service `{service}`, but it does not speak {kind}: it listens on {ports} and {kind} needs port {needs} (hint: fix `kind` or `service` for this entry in acceptance.toml)"
+    )]
+    WrongClient { service: String, kind: String, ports: String, needs: u16 },
+
     /// Policy messages already start with `FILE:LINE:`; nothing to add.
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),

@@ -31,7 +31,7 @@ use crate::checks::Context;
 use crate::compose::ComposeModel;
 use crate::errors::{Error, Result, tail_lines};
 use crate::labels::{self, RunIdentity};
-use crate::policy::{BackupMethod, DataKind};
+use crate::policy::{BackupMethod, DataKind, Persistence};
 use crate::stack::Stack;
 use crate::units::secs;
 use crate::verdict::Verdict;
@@ -126,6 +126,7 @@ pub async fn persistence(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     let mut subjects = Vec::new();
     for p in &cx.policy.persistence {
         stack.require_service(&p.service)?;
+        require_protocol(stack, &p.service, p.kind).await?;
         let store = Store::of(stack, &p.service, p.kind, p.path.as_deref(), &p.volume)?;
         let sample = Sample::random(p.kind, "persist");
         store.write(stack, &p.service, &sample).await?;
@@ -160,6 +161,33 @@ pub async fn persistence(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     Ok(out)
 }
 
+/// Data written through a real client for a later read-back (e.g. across a crash).
+#[derive(Debug)]
+pub struct Written(Subject);
+
+/// Writes a fresh random sample as `p` describes (rows, keys or a file).
+pub async fn write_sample(stack: &Stack, p: &Persistence, tag: &str) -> Result<Written> {
+    stack.require_service(&p.service)?;
+    require_protocol(stack, &p.service, p.kind).await?;
+    let store = Store::of(stack, &p.service, p.kind, p.path.as_deref(), &p.volume)?;
+    let sample = Sample::random(p.kind, tag);
+    store.write(stack, &p.service, &sample).await?;
+    Ok(Written(Subject { service: p.service.clone(), volume: p.volume.clone(), store, sample }))
+}
+
+/// Reads a written sample back: what came back (`16/16 keys identical`) and whether all
+/// of it is byte-identical. A read that fails counts as nothing identical.
+pub async fn read_back(stack: &Stack, w: &Written) -> (String, bool) {
+    let s = &w.0;
+    match s.store.read(stack, &s.service, &s.sample).await {
+        Ok(read) => {
+            let c = Comparison::of(&s.sample.items, &read);
+            (c.measured(s.sample.unit), c.passed())
+        }
+        Err(e) => (format!("0/{} {} readable ({})", s.sample.items.len(), s.sample.unit, chain(&e)), false),
+    }
+}
+
 /// `backup.tar` and `backup.pg_dump` for every `[[backup]]` entry and method of the policy.
 ///
 /// Each method writes its own random data, takes the backup, **destroys the service's
@@ -173,6 +201,7 @@ pub async fn backup(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     let mut out = Vec::new();
     for b in &cx.policy.backups {
         stack.require_service(&b.service)?;
+        require_protocol(stack, &b.service, b.kind).await?;
         let target = volume_target(stack.model.raw_service(&b.service), &b.volume).ok_or_else(|| {
             fail(
                 &b.service,
@@ -1345,15 +1374,37 @@ fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-/// A data-check failure naming the service: the step that failed as the message, the cause
-/// as its source.
-// The error enum has no data-check variant yet; this is the one place to switch when it does.
+/// A data-check failure naming the service and the step that failed.
 fn fail(service: &str, what: &'static str, detail: impl std::fmt::Display) -> Error {
-    Error::Io {
-        what,
-        path: PathBuf::from(format!("service `{service}`")),
-        source: std::io::Error::other(detail.to_string()),
+    Error::Data { service: service.to_owned(), step: what, detail: detail.to_string() }
+}
+
+/// The port a real client of `kind` talks to; `None` for files (written through the engine).
+fn client_port(kind: DataKind) -> Option<u16> {
+    match kind {
+        DataKind::Postgres => Some(5432),
+        DataKind::Redis => Some(6379),
+        DataKind::File => None,
     }
+}
+
+/// Fails before anything is written when the policy points a client at a service that
+/// does not serve its protocol (judged from the ports the container exposes), instead of
+/// a connect timeout later.
+pub async fn require_protocol(stack: &Stack, service: &str, kind: DataKind) -> Result<()> {
+    let Some(needs) = client_port(kind) else { return Ok(()) };
+    let id = stack.container_id(service).await?;
+    let c = stack.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
+    let exposed: Vec<String> = c.config.and_then(|c| c.exposed_ports).unwrap_or_default();
+    if exposed.iter().any(|p| p.split('/').next() == Some(needs.to_string().as_str())) {
+        return Ok(());
+    }
+    Err(Error::WrongClient {
+        service: service.to_owned(),
+        kind: kind.to_string(),
+        ports: if exposed.is_empty() { "no declared port".to_owned() } else { exposed.join(", ") },
+        needs,
+    })
 }
 
 /// One regular file as a POSIX ustar archive: the Engine's archive API takes tar streams.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use testcontainers::bollard::query_parameters::StopContainerOptionsBuilder;
 
-use crate::checks::Context;
+use crate::checks::{Context, data};
 use crate::errors::{Error, Result};
 use crate::units::secs;
 use crate::verdict::Verdict;
@@ -64,9 +64,15 @@ pub async fn shutdown(cx: &Context<'_>, service: &str) -> Result<Verdict> {
 }
 
 /// `recovery.restart`: SIGKILL of PID 1 (a crash); the restart policy must bring the
-/// service back and it must be healthy again within the policy's recovery budget.
+/// service back, healthy again within the policy's recovery budget, and with its data
+/// intact: for each `[[persistence]]` entry of the service, data written through the real
+/// client before the crash is read back after it.
 pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
     let budget = cx.policy.settings(service).recovery;
+    let mut written = Vec::new();
+    for p in cx.policy.persistence.iter().filter(|p| p.service == service) {
+        written.push(data::write_sample(cx.stack, p, "crash").await?);
+    }
     let id = cx.stack.container_id(service).await?;
     let before = inspect(cx, service, &id).await?;
     let restarts_before = before["RestartCount"].as_i64().unwrap_or(0);
@@ -103,16 +109,36 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
             break;
         }
     }
-    let passed = recovered.is_some_and(|t| t <= budget);
+    let mut data_ok = true;
+    let mut data_evidence = Vec::new();
+    if recovered.is_some() {
+        for w in &written {
+            let (what, ok) = data::read_back(cx.stack, w).await;
+            data_ok &= ok;
+            data_evidence.push(what);
+        }
+    }
+    let passed = recovered.is_some_and(|t| t <= budget) && data_ok;
+    let data_line = if written.is_empty() {
+        String::new()
+    } else if data_evidence.is_empty() {
+        "; data not readable: the service did not come back".to_owned()
+    } else {
+        format!("; data written before the crash: {}", data_evidence.join(", "))
+    };
     Ok(Verdict {
         criterion: "recovery.restart",
         subject: service.to_owned(),
         measured: recovered.map_or_else(|| format!("not recovered after {}", secs(deadline)), secs),
         budget: secs(budget),
         passed,
-        evidence: format!("SIGKILL to PID 1 (host pid {pid}) with restart policy `{policy}`; last state: {state}"),
+        evidence: format!(
+            "SIGKILL to PID 1 (host pid {pid}) with restart policy `{policy}`; last state: {state}{data_line}"
+        ),
         hint: (!passed).then(|| {
-            if policy == "no" || policy.is_empty() {
+            if !data_ok {
+                "the service came back without the data it had acknowledged: flush writes (fsync, AOF) before acknowledging".to_owned()
+            } else if policy == "no" || policy.is_empty() {
                 "set `restart: unless-stopped` so the engine restarts a crashed service".to_owned()
             } else {
                 "the service restarted but was not healthy in time: see its logs and healthcheck".to_owned()

@@ -103,6 +103,14 @@ async fn reference_services_stop_gracefully_and_recover_from_sigkill() {
         assert!(v.passed, "{}: {}", v.line(), v.evidence);
         let v = lifecycle::recovery(&cx, service).await.expect("recovery check runs");
         assert!(v.passed, "{}: {}", v.line(), v.evidence);
+        if service != "api" {
+            // postgres and redis have [[persistence]] entries: their data survives the crash.
+            assert!(
+                v.evidence.contains("data written before the crash: ") && v.evidence.contains("identical"),
+                "{}",
+                v.evidence
+            );
+        }
     }
 }
 

@@ -187,3 +187,22 @@ async fn data_outside_the_named_volume_fails_volume_recreate_and_backup() {
     assert!(tar.measured.starts_with("0/16 keys identical (16 missing)"), "{}", tar.measured);
     assert!(tar.hint.is_some());
 }
+
+/// Bad input: a persistence spec whose client the service does not speak (PostgreSQL rows
+/// asked of a container that serves no PostgreSQL) fails at once, naming the service, the
+/// kind, the ports it does listen on and the fix, before anything is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_the_service_does_not_speak_is_a_clear_error() {
+    let stack =
+        Stack::boot(StackConfig::new(test_stack("tiny")).with_name("persist-wrong-client")).await.expect("boots");
+    let p = policy(vec![keep("idle", DataKind::Postgres, "scratch", None)], vec![]);
+    let started = std::time::Instant::now();
+    let err = data::persistence(&Context { stack: &stack, policy: &p }).await.expect_err("wrong client").to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "fails fast, not by connect timeout");
+    for fragment in ["service `idle`", "does not speak postgres", "no declared port", "port 5432", "hint: fix `kind`"] {
+        assert!(err.contains(fragment), "`{err}` should contain `{fragment}`");
+    }
+    let project = stack.project_name().to_owned();
+    drop(stack);
+    assert_eq!(leftovers(&project).await, NOTHING);
+}
