@@ -188,7 +188,7 @@ pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A healthcheck's timing, resolved to durations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct HealthTiming {
     pub interval: std::time::Duration,
     pub timeout: std::time::Duration,

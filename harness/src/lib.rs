@@ -13,6 +13,7 @@ pub mod labels;
 pub mod policy;
 pub mod provision;
 pub mod readiness;
+pub mod shared;
 pub mod single;
 pub mod stack;
 pub mod startup;

@@ -57,6 +57,18 @@ enum Command {
         #[arg(long = "override")]
         overrides: Vec<PathBuf>,
     },
+    /// Boot a stack and hold it for the read-only tests of a nextest run (started by the
+    /// suites through `harness::shared`; not for direct use).
+    #[command(hide = true)]
+    Hold {
+        stack: PathBuf,
+        #[arg(long)]
+        state_dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "override")]
+        overrides: Vec<PathBuf>,
+    },
     /// Remove a project started with `up` or `check --keep`.
     Down {
         /// The project name printed by `up`.
@@ -144,6 +156,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{}", startup::table(&s.timeline));
             s.keep();
             print_keep_hint(&s);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Hold { stack, state_dir, name, overrides } => {
+            let mut cfg = StackConfig::new(&stack).with_name(&name);
+            cfg.overrides = overrides;
+            harness::shared::hold(cfg, &state_dir).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Down { project } => {

@@ -109,7 +109,8 @@ pub struct Stack {
     docker: Docker,
     guard: Guard,
     // The override file must outlive the project: later compose commands pass it again.
-    _workdir: Arc<tempfile::TempDir>,
+    // `None` for a stack attached from another process, which owns the file.
+    _workdir: Option<Arc<tempfile::TempDir>>,
 }
 
 /// A stack resolved and with its images ready, not yet started.
@@ -172,6 +173,15 @@ impl Stack {
             docker,
             workdir: Arc::new(workdir),
         })
+    }
+
+    /// A stack another process booted and owns (see [`crate::shared`]): resolved again
+    /// from its compose files, with the owner's boot timeline. Dropping it removes nothing.
+    pub async fn attach(project: ComposeProject, dir: PathBuf, timeline: BootTimeline) -> Result<Stack> {
+        let docker = engine::connect().await?;
+        let model = project.model().await?;
+        let guard = Guard::detached(&project.project);
+        Ok(Stack { project, model, timeline, images: Vec::new(), dir, docker, guard, _workdir: None })
     }
 
     pub fn docker(&self) -> &Docker {
@@ -303,7 +313,7 @@ impl Prepared {
         let Prepared { project, model, images, dir, docker, workdir } = self;
         let guard = Guard::register(&project.project);
         let timeline = boot(&docker, &project, &model, &guard, cfg).await?;
-        Ok(Stack { project, model, timeline, images, dir, docker, guard, _workdir: workdir })
+        Ok(Stack { project, model, timeline, images, dir, docker, guard, _workdir: Some(workdir) })
     }
 }
 

@@ -45,6 +45,12 @@ impl Guard {
         Guard { project: project.to_owned(), keep: false }
     }
 
+    /// A guard for a project some other process owns (a shared stack): dropping it
+    /// removes nothing.
+    pub fn detached(project: &str) -> Guard {
+        Guard { project: project.to_owned(), keep: true }
+    }
+
     /// Records a compose child process whose work must be stopped before cleanup.
     pub fn track_child(&self, pid: u32) {
         if let Some(children) = lock_live().get_mut(&self.project) {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compose::HealthTiming;
 use crate::units::secs;
@@ -21,7 +21,7 @@ use crate::units::secs;
 pub const EXPLAIN_THRESHOLD: Duration = Duration::from_secs(1);
 
 /// One service's boot, as offsets from `up`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ServiceTimeline {
     pub service: String,
     pub created: Option<Duration>,
@@ -29,7 +29,6 @@ pub struct ServiceTimeline {
     pub ready: Option<Duration>,
     pub healthy: Option<Duration>,
     /// The effective healthcheck timing, `None` when the service has no healthcheck.
-    #[serde(skip)]
     pub health: Option<HealthTiming>,
     /// `depends_on` entries: dependency name and condition.
     pub depends_on: Vec<(String, String)>,
@@ -97,13 +96,12 @@ impl fmt::Display for Cause {
 }
 
 /// The whole boot.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BootTimeline {
     pub services: BTreeMap<String, ServiceTimeline>,
     /// When `compose up -d` returned.
     pub up_returned: Option<Duration>,
     /// The wall-clock moment all offsets are measured from.
-    #[serde(skip)]
     pub t0: Option<std::time::SystemTime>,
 }
 

@@ -38,10 +38,12 @@ fn check_fails(verdicts: &[Verdict], criterion: &str, subject: &str, fragment: &
 }
 
 /// Every read-only criterion passes on the reference stack (all seeds' hardening and
-/// budgets; see the README's criteria table).
+/// budgets; see the README's criteria table). Read-only: it runs on the run's shared
+/// reference stack.
 #[tokio::test(flavor = "multi_thread")]
 async fn reference_stack_passes_every_read_only_criterion() {
-    let (stack, policy) = boot("compose/reference", "criteria-reference").await;
+    let stack = crate::shared_reference().await;
+    let policy = checks::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
     let verdicts = checks::read_only(&Context { stack: &stack, policy: &policy }).await.expect("checks run");
     assert!(verdicts.len() > 80, "every service judged: {}", verdicts.len());
     assert_eq!(failures(&verdicts), Vec::<String>::new());

@@ -26,6 +26,14 @@ pub fn test_stack(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("stacks").join(name)
 }
 
+/// The reference stack shared by the read-only tests of this nextest run (one boot for
+/// all of them, owned by a holder process; a private boot outside nextest).
+pub async fn shared_reference() -> harness::shared::SharedStack {
+    harness::shared::acquire(harness::StackConfig::new(workspace("compose/reference")).with_name("shared-reference"))
+        .await
+        .expect("shared reference stack")
+}
+
 /// What the engine still holds for a compose project.
 pub async fn leftovers(project: &str) -> Removed {
     let docker = harness::engine::connect().await.expect("engine reachable");

@@ -110,7 +110,8 @@ fn print_times(matrix: &Matrix) {
 /// shows the egress check can fail). A policy that allows fewer pairs fails, naming the pair.
 #[tokio::test(flavor = "multi_thread")]
 async fn reference_networks_reach_exactly_what_the_policy_allows() {
-    let stack = boot("network-isolation", &[]).await;
+    // Read-only: the run's shared reference stack.
+    let stack = crate::shared_reference().await;
     let policy = policy_from(REFERENCE_POLICY);
     let cx = Context { stack: &stack, policy: &policy };
 

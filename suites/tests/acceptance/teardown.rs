@@ -102,3 +102,27 @@ async fn after_sigkill_the_next_run_reaps_what_was_left() {
     assert!(report.owners.contains(&child.id()), "reaped owners {:?} include {}", report.owners, child.id());
     assert_eq!(leftovers(&project).await, NOTHING);
 }
+
+/// Read-only tests share one stack per nextest run: two acquisitions attach to the same
+/// project, owned by a holder process; once no lease is left the holder removes it all.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_stack_is_booted_once_and_removed_when_idle() {
+    let cfg = || StackConfig::new(test_stack("tiny")).with_name("shared-teardown-test");
+    let first = harness::shared::acquire(cfg()).await.expect("first acquire");
+    let second = harness::shared::acquire(cfg()).await.expect("second acquire");
+    let project = first.project_name().to_owned();
+    assert_eq!(second.project_name(), project, "one stack for both");
+    assert_eq!(leftovers(&project).await.containers, 1);
+    if std::env::var_os("NEXTEST_RUN_ID").is_none() {
+        // Outside nextest each acquisition boots (and removes) a private stack.
+        return;
+    }
+    drop(first);
+    drop(second);
+    // The holder waits IDLE after the last lease, then removes everything.
+    let deadline = std::time::Instant::now() + harness::shared::IDLE + Duration::from_secs(20);
+    while leftovers(&project).await != NOTHING {
+        assert!(std::time::Instant::now() < deadline, "the holder did not remove {project}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
