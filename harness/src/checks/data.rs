@@ -850,6 +850,49 @@ struct BackupRun {
     outcome: std::result::Result<BTreeMap<String, Vec<u8>>, String>,
 }
 
+/// What a backup method hands over once its restore step is done.
+struct Finished<'a> {
+    criterion: &'static str,
+    archive: &'a Path,
+    backup_took: Duration,
+    restore_took: Duration,
+    steps: Vec<String>,
+}
+
+/// The part both methods share after restoring: read the sample back through the real
+/// client (unless the restore failed), measure the archive, and judge.
+async fn conclude(
+    stack: &Stack,
+    service: &str,
+    volume: &Volume,
+    store: &Store,
+    sample: Sample,
+    restored: Result<String>,
+    run: Finished<'_>,
+) -> Result<Verdict> {
+    let Finished { criterion, archive, backup_took, restore_took, mut steps } = run;
+    let outcome = match restored {
+        Ok(step) => {
+            steps.push(step);
+            store.read(stack, service, &sample).await.map_err(|e| format!("reading back failed: {}", chain(&e)))
+        }
+        Err(e) => Err(format!("the restore failed: {}", chain(&e))),
+    };
+    let (archive_bytes, archive_sha) = file_facts(service, archive)?;
+    Ok(backup_verdict(BackupRun {
+        criterion,
+        service: service.to_owned(),
+        volume: volume.name.clone(),
+        written: sample,
+        archive_bytes,
+        archive_sha,
+        backup_took,
+        restore_took,
+        steps,
+        outcome,
+    }))
+}
+
 fn backup_verdict(r: BackupRun) -> Verdict {
     let n = r.written.items.len();
     let unit = r.written.unit;
@@ -945,30 +988,15 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
     }
     .await;
     let restore_took = t.elapsed();
-    let outcome = match restored {
-        Ok(extracted) => {
-            steps.push(format!(
-                "new empty volume and `tar xzf` in {}, `{service}` healthy again after {}",
-                secs(extracted),
-                secs(restore_took)
-            ));
-            store.read(stack, service, &sample).await.map_err(|e| format!("reading back failed: {}", chain(&e)))
-        }
-        Err(e) => Err(format!("the restore failed: {}", chain(&e))),
-    };
-    let (archive_bytes, archive_sha) = file_facts(service, &archive)?;
-    Ok(backup_verdict(BackupRun {
-        criterion: "backup.tar",
-        service: service.to_owned(),
-        volume: volume.name.clone(),
-        written: sample,
-        archive_bytes,
-        archive_sha,
-        backup_took,
-        restore_took,
-        steps,
-        outcome,
-    }))
+    let restored = restored.map(|extracted| {
+        format!(
+            "new empty volume and `tar xzf` in {}, `{service}` healthy again after {}",
+            secs(extracted),
+            secs(restore_took)
+        )
+    });
+    let run = Finished { criterion: "backup.tar", archive: &archive, backup_took, restore_took, steps };
+    conclude(stack, service, volume, &store, sample, restored, run).await
 }
 
 /// A logical backup: `pg_dump -Fc` through `docker exec`, destroy container and volume,
@@ -1024,30 +1052,15 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
     }
     .await;
     let restore_took = t.elapsed();
-    let outcome = match restored {
-        Ok(fresh) => {
-            steps.push(format!(
-                "fresh `{service}` (new volume, initdb) healthy in {}, `pg_restore` done after {}",
-                secs(fresh),
-                secs(restore_took)
-            ));
-            store.read(stack, service, &sample).await.map_err(|e| format!("reading back failed: {}", chain(&e)))
-        }
-        Err(e) => Err(format!("the restore failed: {}", chain(&e))),
-    };
-    let (archive_bytes, archive_sha) = file_facts(service, &dump)?;
-    Ok(backup_verdict(BackupRun {
-        criterion: "backup.pg_dump",
-        service: service.to_owned(),
-        volume: volume.name.clone(),
-        written: sample,
-        archive_bytes,
-        archive_sha,
-        backup_took,
-        restore_took,
-        steps,
-        outcome,
-    }))
+    let restored = restored.map(|fresh| {
+        format!(
+            "fresh `{service}` (new volume, initdb) healthy in {}, `pg_restore` done after {}",
+            secs(fresh),
+            secs(restore_took)
+        )
+    });
+    let run = Finished { criterion: "backup.pg_dump", archive: &dump, backup_took, restore_took, steps };
+    conclude(stack, service, volume, &store, sample, restored, run).await
 }
 
 const PG_TOOLS_HINT: &str = "pg_dump and pg_restore run inside the service's container through `sh`; its image needs both, and the server must accept the user's password over TCP on 127.0.0.1:5432";
