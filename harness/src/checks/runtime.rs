@@ -16,19 +16,23 @@ use crate::verdict::Verdict;
 /// Every read-only runtime check on every service, in a stable order.
 pub async fn all(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     let mut out = Vec::new();
-    for service in cx.stack.model.services.keys() {
-        let id = cx.stack.container_id(service).await?;
-        let inspect =
-            cx.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
-        let json = serde_json::to_value(&inspect).unwrap_or_default();
-        let facts = ServiceFacts::from_inspect(service, &json);
-        let settings = cx.policy.settings(service);
-        out.extend(config::judge(&facts, settings));
-        out.push(image_size(cx, service, inspect.image.as_deref().unwrap_or_default()).await?);
-        out.push(user_process(cx, service, &id).await?);
-        out.extend(health(cx, service, &id, &json, &facts).await);
-        out.push(memory(cx, service, &id).await?);
+    for name in cx.stack.model.services.keys() {
+        out.extend(service(cx, name).await?);
     }
+    Ok(out)
+}
+
+/// Every read-only runtime check on one service.
+pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
+    let id = cx.stack.container_id(service).await?;
+    let inspect = cx.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
+    let json = serde_json::to_value(&inspect).unwrap_or_default();
+    let facts = ServiceFacts::from_inspect(service, &json);
+    let mut out = config::judge(&facts, cx.policy.settings(service));
+    out.push(image_size(cx, service, inspect.image.as_deref().unwrap_or_default()).await?);
+    out.push(user_process(cx, service, &id).await?);
+    out.extend(health(cx, service, &id, &json, &facts).await);
+    out.push(memory(cx, service, &id).await?);
     Ok(out)
 }
 

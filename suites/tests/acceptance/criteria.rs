@@ -3,9 +3,10 @@
 //! `compose/broken`, which violates each one on purpose. A check is only trusted once it
 //! is seen failing here, with the exact criterion, subject and message.
 
-use harness::checks::{self, Context, lifecycle, lint};
+use harness::checks::{self, Context, lifecycle, lint, runtime};
 use harness::stack::{Stack, StackConfig};
 use harness::verdict::Verdict;
+use rstest::rstest;
 
 use crate::workspace;
 
@@ -46,6 +47,25 @@ async fn reference_stack_passes_every_read_only_criterion() {
     let policy = checks::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
     let verdicts = checks::read_only(&Context { stack: &stack, policy: &policy }).await.expect("checks run");
     assert!(verdicts.len() > 80, "every service judged: {}", verdicts.len());
+    assert_eq!(failures(&verdicts), Vec::<String>::new());
+}
+
+/// Per service, every runtime criterion (user, hardening, secrets, healthcheck, image size,
+/// memory) passes on the reference stack. One case per service, all on the run's shared
+/// reference stack, so a failure names its service in the test name.
+#[rstest]
+#[case::gateway("gateway")]
+#[case::api("api")]
+#[case::postgres("postgres")]
+#[case::redis("redis")]
+#[case::prometheus("prometheus")]
+#[tokio::test(flavor = "multi_thread")]
+async fn reference_service_passes_every_runtime_criterion(#[case] service: &str) {
+    let stack = crate::shared_reference().await;
+    let policy = checks::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
+    let verdicts = runtime::service(&Context { stack: &stack, policy: &policy }, service).await.expect("checks run");
+    assert!(verdicts.len() >= 18, "{service}: every criterion judged: {}", verdicts.len());
+    assert!(verdicts.iter().all(|v| v.subject == service), "verdicts are about {service}");
     assert_eq!(failures(&verdicts), Vec::<String>::new());
 }
 
