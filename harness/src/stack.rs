@@ -468,7 +468,7 @@ async fn boot(
                                 project: project.project.clone(),
                                 service,
                                 code,
-                                log_tail: log_tail(project, &containers, &container).await,
+                                log_tail: log_tail(project, &container).await,
                             });
                         }
                     }
@@ -542,7 +542,7 @@ async fn exit_code(docker: &Docker, container: &str) -> i64 {
     docker.inspect_container(container, None).await.ok().and_then(|c| c.state?.exit_code).unwrap_or(-1)
 }
 
-async fn log_tail(project: &ComposeProject, _containers: &BTreeMap<String, String>, container: &str) -> String {
+async fn log_tail(project: &ComposeProject, container: &str) -> String {
     let out = tokio::process::Command::new("docker")
         .args(["logs", "--tail", "5", container])
         .stdin(std::process::Stdio::null())

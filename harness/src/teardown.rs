@@ -137,15 +137,39 @@ fn filters(label: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_owned(), vec![label.to_owned()])])
 }
 
-/// Removes containers, then networks, then volumes carrying `label` (`key=value` or `key`).
-pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
-    let mut removed = Removed::default();
+/// Everything on the engine that carries one label.
+struct Labelled {
+    containers: Vec<testcontainers::bollard::models::ContainerSummary>,
+    networks: Vec<testcontainers::bollard::models::Network>,
+    volumes: Vec<testcontainers::bollard::models::Volume>,
+}
+
+/// Lists containers (stopped ones too), networks and volumes carrying `label`
+/// (`key=value` or `key`): the one listing removal, counting and reaping all share.
+async fn list_labelled(docker: &Docker, label: &str) -> Result<Labelled> {
     let f = filters(label);
     let containers = docker
         .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
         .await
         .map_err(|e| Error::engine("list containers", label, e))?;
-    for c in containers {
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list networks", label, e))?;
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&f).build()))
+        .await
+        .map_err(|e| Error::engine("list volumes", label, e))?
+        .volumes
+        .unwrap_or_default();
+    Ok(Labelled { containers, networks, volumes })
+}
+
+/// Removes containers, then networks, then volumes carrying `label` (`key=value` or `key`).
+pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
+    let mut removed = Removed::default();
+    let found = list_labelled(docker, label).await?;
+    for c in found.containers {
         let Some(id) = c.id else { continue };
         // Force-kill: teardown is not where graceful shutdown is judged, and it must be fast.
         let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
@@ -155,11 +179,7 @@ pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
             Err(e) => return Err(Error::engine("remove container", id, e)),
         }
     }
-    let networks = docker
-        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
-        .await
-        .map_err(|e| Error::engine("list networks", label, e))?;
-    for n in networks {
+    for n in found.networks {
         let Some(id) = n.id else { continue };
         match docker.remove_network(&id).await {
             Ok(()) => removed.networks += 1,
@@ -167,11 +187,7 @@ pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
             Err(e) => return Err(Error::engine("remove network", n.name.unwrap_or(id), e)),
         }
     }
-    let volumes = docker
-        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&f).build()))
-        .await
-        .map_err(|e| Error::engine("list volumes", label, e))?;
-    for v in volumes.volumes.unwrap_or_default() {
+    for v in found.volumes {
         match docker.remove_volume(&v.name, Some(RemoveVolumeOptionsBuilder::default().force(true).build())).await {
             Ok(()) => removed.volumes += 1,
             Err(e) if is_gone(&e) => {}
@@ -183,24 +199,8 @@ pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
 
 /// Counts what still carries `label`.
 pub async fn count_labelled(docker: &Docker, label: &str) -> Result<Removed> {
-    let f = filters(label);
-    let containers = docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
-        .await
-        .map_err(|e| Error::engine("list containers", label, e))?
-        .len();
-    let networks = docker
-        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
-        .await
-        .map_err(|e| Error::engine("list networks", label, e))?
-        .len();
-    let volumes = docker
-        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&f).build()))
-        .await
-        .map_err(|e| Error::engine("list volumes", label, e))?
-        .volumes
-        .map_or(0, |v| v.len());
-    Ok(Removed { containers, networks, volumes })
+    let found = list_labelled(docker, label).await?;
+    Ok(Removed { containers: found.containers.len(), networks: found.networks.len(), volumes: found.volumes.len() })
 }
 
 /// A resource removed between listing and removing is not an error, and neither is one
@@ -224,7 +224,6 @@ pub struct ReapReport {
 /// Removes every resource whose owning harness process is gone.
 pub async fn reap(docker: &Docker) -> Result<ReapReport> {
     let me = RunIdentity::current();
-    let f = filters(labels::OWNER_PID);
     let mut dead: Vec<(u32, String)> = Vec::new();
     let mut consider = |labels: Option<HashMap<String, String>>| {
         let labels = labels.unwrap_or_default();
@@ -235,21 +234,10 @@ pub async fn reap(docker: &Docker) -> Result<ReapReport> {
             dead.push((pid, run.clone()));
         }
     };
-    let containers = docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
-        .await
-        .map_err(|e| Error::engine("list containers", "harness resources", e))?;
-    containers.into_iter().for_each(|c| consider(c.labels));
-    let networks = docker
-        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
-        .await
-        .map_err(|e| Error::engine("list networks", "harness resources", e))?;
-    networks.into_iter().for_each(|n| consider(n.labels));
-    let volumes = docker
-        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&f).build()))
-        .await
-        .map_err(|e| Error::engine("list volumes", "harness resources", e))?;
-    volumes.volumes.unwrap_or_default().into_iter().for_each(|v| consider(Some(v.labels)));
+    let found = list_labelled(docker, labels::OWNER_PID).await?;
+    found.containers.into_iter().for_each(|c| consider(c.labels));
+    found.networks.into_iter().for_each(|n| consider(n.labels));
+    found.volumes.into_iter().for_each(|v| consider(Some(v.labels)));
 
     let mut report = ReapReport::default();
     for (pid, run) in dead {
