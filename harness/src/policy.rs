@@ -41,6 +41,7 @@
 //! | **`[services.NAME]`** | table | | Same keys as `[defaults]`, applied on top of them for service `NAME`. |
 //! | **`[networks.NAME]`** | table | | From a probe on network `NAME`... |
 //! | `reach` | list of `"service:port"` | required | ...exactly these targets connect (`[]`: none). |
+//! | `egress` | bool | unset | `false`: nothing may leave the network (`network.egress`), even if compose forgot `internal: true`; every internal network is judged anyway. |
 //! | **`[gateway]`** | table | | The stack's entry point; required when there are `[[routes]]`. |
 //! | `service` | service | required | The gateway service. |
 //! | `port` | integer 1-65535 | required | The container port it serves on. |
@@ -164,6 +165,10 @@ impl fmt::Display for Target {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetworkPolicy {
     pub reach: Vec<Target>,
+    /// `Some(false)`: the network must have no egress, whatever compose says (a data
+    /// network someone forgot to mark `internal: true` then fails). `None`: judged only
+    /// when the network is internal.
+    pub egress: Option<bool>,
 }
 
 /// What a persistence or backup spec writes and reads back.
@@ -354,7 +359,7 @@ const SETTINGS_KEYS: &[&str] = &[
     "recovery",
     "shutdown",
 ];
-const NETWORK_KEYS: &[&str] = &["reach"];
+const NETWORK_KEYS: &[&str] = &["reach", "egress"];
 const GATEWAY_KEYS: &[&str] = &["service", "port"];
 const ROUTE_KEYS: &[&str] = &["path", "upstream", "status"];
 const PERSISTENCE_KEYS: &[&str] = &["service", "kind", "volume", "path"];
@@ -510,7 +515,8 @@ impl Doc<'_> {
                         self.target(entry, &format!("`reach` entry `{}` {}", entry.get_ref(), network.place()))
                     })
                     .collect::<PResult<_>>()?;
-                networks.insert(name.get_ref().to_string(), NetworkPolicy { reach });
+                let egress = self.boolean(&network, "egress")?;
+                networks.insert(name.get_ref().to_string(), NetworkPolicy { reach, egress });
             }
         }
 

@@ -202,16 +202,12 @@ pub async fn backup(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     for b in &cx.policy.backups {
         stack.require_service(&b.service)?;
         require_protocol(stack, &b.service, b.kind).await?;
-        let target = volume_target(stack.model.raw_service(&b.service), &b.volume).ok_or_else(|| {
-            fail(
-                &b.service,
-                "cannot back up the volume",
-                format!(
-                    "`{}` does not mount volume `{}` (hint: the policy's volume must be one the service lists under `volumes:`)",
-                    b.service, b.volume
-                ),
-            )
-        })?;
+        let Some(target) = volume_target(stack.model.raw_service(&b.service), &b.volume) else {
+            // The stack keeps the data somewhere the documented backup does not look: the
+            // procedure backs up nothing. A finding about the stack, not a harness error.
+            out.extend(b.methods.iter().map(|m| unmounted_backup(&b.service, &b.volume, *m)));
+            continue;
+        };
         let volume = Volume {
             key: b.volume.clone(),
             name: engine_volume_name(&stack.model, &stack.project.project, &b.volume),
@@ -226,6 +222,28 @@ pub async fn backup(cx: &Context<'_>) -> Result<Vec<Verdict>> {
         }
     }
     Ok(out)
+}
+
+/// `backup.<method>` when the service does not mount the volume the policy backs up.
+fn unmounted_backup(service: &str, volume: &str, method: BackupMethod) -> Verdict {
+    let criterion = match method {
+        BackupMethod::Tar => "backup.tar",
+        BackupMethod::PgDump => "backup.pg_dump",
+    };
+    Verdict {
+        criterion,
+        subject: service.to_owned(),
+        measured: format!("no volume `{volume}`"),
+        budget: "restored data identical".into(),
+        passed: false,
+        evidence: format!(
+            "the policy backs up volume `{volume}` of `{service}`, but `{service}` mounts no such volume: nothing the procedure archives holds the data"
+        ),
+        hint: Some(format!(
+            "keep the data in a named volume: declare `{volume}` under top-level volumes and mount it in `{service}`"
+        )),
+        cis: None,
+    }
 }
 
 /// One `[[persistence]]` entry with what was written for it.

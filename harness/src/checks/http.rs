@@ -941,7 +941,10 @@ untyped_thing 3
             services: BTreeMap::new(),
             networks: BTreeMap::from([(
                 network.to_owned(),
-                NetworkPolicy { reach: reach.iter().map(|(s, p)| Target { service: (*s).into(), port: *p }).collect() },
+                NetworkPolicy {
+                    reach: reach.iter().map(|(s, p)| Target { service: (*s).into(), port: *p }).collect(),
+                    egress: None,
+                },
             )]),
             persistence: vec![],
             backups: vec![],

@@ -520,8 +520,14 @@ pub fn egress_verdict(p: &NetworkProbe, control: Option<&NetworkProbe>, sink_err
     v
 }
 
+/// Whether `network.egress` judges this network: every `internal: true` network, and every
+/// network the policy says has no egress (`egress = false`), internal or not.
+fn must_be_closed(p: &NetworkProbe, policy: &Policy) -> bool {
+    p.info.internal || policy.networks.get(&p.info.key).is_some_and(|n| n.egress == Some(false))
+}
+
 /// `network.reach` for every network, for policy networks the stack lacks, and
-/// `network.egress` for every internal network.
+/// `network.egress` for every internal network and every one the policy closes.
 pub fn judge(matrix: &Matrix, policy: &Policy) -> Vec<Verdict> {
     let mut out: Vec<Verdict> =
         matrix.networks.iter().map(|p| reach_verdict(p, policy.networks.get(&p.info.key))).collect();
@@ -565,8 +571,14 @@ pub fn judge(matrix: &Matrix, policy: &Policy) -> Vec<Verdict> {
             });
         }
     }
-    let control = matrix.networks.iter().find(|p| !p.info.internal && p.observed(&Purpose::Forwarded).is_some());
-    for p in matrix.networks.iter().filter(|p| p.info.internal) {
+    for p in matrix.networks.iter().filter(|p| must_be_closed(p, policy)) {
+        // Prefer another network as the control, so a network that leaks is not also the
+        // proof that leaking is possible here.
+        let control = matrix
+            .networks
+            .iter()
+            .filter(|c| !c.info.internal && c.observed(&Purpose::Forwarded).is_some())
+            .min_by_key(|c| c.info.key == p.info.key);
         out.push(egress_verdict(p, control, matrix.sink_error.as_deref()));
     }
     out
@@ -957,7 +969,9 @@ mod tests {
             services: BTreeMap::new(),
             networks: networks
                 .iter()
-                .map(|(k, reach)| ((*k).to_owned(), NetworkPolicy { reach: reach.iter().map(|r| t(r)).collect() }))
+                .map(|(k, reach)| {
+                    ((*k).to_owned(), NetworkPolicy { reach: reach.iter().map(|r| t(r)).collect(), egress: None })
+                })
                 .collect(),
             persistence: Vec::new(),
             backups: Vec::new(),
@@ -1346,6 +1360,34 @@ mod tests {
         let typo = verdicts.iter().find(|v| v.subject == "typo").expect("typo verdict");
         assert!(typo.evidence.contains("the stack has networks: backend, data, frontend, shared"), "{}", typo.evidence);
         assert_eq!(matrix.addresses("api", "data"), vec![ip("10.0.3.3")]);
+    }
+
+    #[test]
+    fn a_network_the_policy_closes_is_judged_for_egress_even_if_not_internal() {
+        // A data network someone forgot to mark internal: its forwarded connect gets out.
+        let leaky = probe_of(
+            info("data", false, "10.0.3.1", &["postgres"]),
+            &[("10.0.3.4:5432", "connected"), ("10.0.3.1:40002", "connected")],
+        );
+        let matrix = Matrix {
+            networks: vec![frontend("connected"), leaky],
+            unprobed: vec![],
+            services: services(),
+            sink_error: None,
+        };
+        let mut pol = policy(&[("frontend", &["gateway:8080"]), ("data", &["postgres:5432"])]);
+        let verdicts = judge(&matrix, &pol);
+        assert!(!verdicts.iter().any(|v| v.criterion == "network.egress"), "not judged without `egress = false`");
+        pol.networks.get_mut("data").expect("data policy").egress = Some(false);
+        let verdicts = judge(&matrix, &pol);
+        let egress: Vec<&Verdict> = verdicts.iter().filter(|v| v.criterion == "network.egress").collect();
+        assert_eq!(egress.len(), 1);
+        check(
+            egress[0],
+            false,
+            "forwarded connect connected",
+            &["control from frontend", "set `internal: true` on network data"],
+        );
     }
 
     #[track_caller]

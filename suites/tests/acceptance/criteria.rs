@@ -92,6 +92,11 @@ async fn broken_stack_fails_each_read_only_criterion_it_violates() {
     check_fails(&v, "hardening.host_mounts", "inventory", "/etc");
     check_fails(&v, "hardening.namespaces", "cache-warmer", "ipc=host");
     check_fails(&v, "network.reach", "frontend", "postgres:5432");
+    check_fails(&v, "network.egress", "data", "forwarded connect connected");
+    // The backup names a volume redis does not mount: judged without a destructive cycle,
+    // so this stack can stay shared with the read-only checks above.
+    let backup = checks::data::backup(&Context { stack: &stack, policy: &policy }).await.expect("backup check runs");
+    check_fails(&backup, "backup.tar", "redis", "no volume `redisdata`");
     // The secret's value never reaches a verdict.
     let secret = std::fs::read_to_string(workspace("compose/broken/secrets/postgres_password")).unwrap_or_default();
     let all = format!("{v:?}");
@@ -112,6 +117,12 @@ async fn lint_judges_both_stacks_without_booting() {
     check_fails(&broken, "user.image", "admin", "user 0:0");
     check_fails(&broken, "network.publish", "postgres", "0.0.0.0:ephemeral->5432");
     check_fails(&broken, "secrets.env", "api", "DATABASE_PASSWORD");
+    // Floating tags exist only in a stack that is never booted (no registry, no `latest`).
+    let unpinned = lint::lint_stack(&workspace("suites/stacks/unpinned")).await.expect("lint unpinned");
+    check_fails(&unpinned, "lint.pinned_tags", "implied", "harness/probe");
+    check_fails(&unpinned, "lint.pinned_tags", "explicit", "harness/app:latest");
+    let pinned = unpinned.iter().find(|v| v.criterion == "lint.pinned_tags" && v.subject == "pinned");
+    assert!(pinned.is_some_and(|v| v.passed), "a pinned tag passes: {pinned:?}");
 }
 
 /// Graceful shutdown and crash recovery (seed ZViewer: automatic recovery) pass on the

@@ -17,38 +17,14 @@ use harness::verdict::Verdict;
 
 use crate::workspace;
 
-/// The reference stack's expectations (compose/reference/compose.yaml).
-const REFERENCE_POLICY: &str = r#"
-[services.gateway]
-publish = true
-
-[networks.frontend]
-reach = ["gateway:8080"]
-
-[networks.backend]
-reach = ["gateway:8080", "api:8080", "prometheus:9090"]
-
-[networks.data]
-reach = ["api:8080", "postgres:5432", "redis:6379"]
-
-[gateway]
-service = "gateway"
-port = 8080
-
-[[routes]]
-path = "/api/v1/notes"
-upstream = "api"
-status = 200
-
-[observability]
-prometheus = "prometheus"
-targets = ["api"]
-metrics = "api:8080"
-metrics_path = "/metrics"
-families = ["http_requests_total", "http_request_duration_seconds"]
-"#;
-
 const SERVICES: [&str; 5] = ["gateway", "api", "postgres", "redis", "prometheus"];
+
+/// The reference stack's own expectations, read from compose/reference/acceptance.toml so
+/// the tests judge by what users read, not by a copy that could drift.
+fn reference_policy() -> Policy {
+    let path = workspace("compose/reference/acceptance.toml");
+    policy::load(&path, &SERVICES).unwrap_or_else(|e| panic!("reference policy: {e}"))
+}
 
 fn policy_from(text: &str) -> Policy {
     policy::parse(text, Path::new("acceptance.toml"), &SERVICES).unwrap_or_else(|e| panic!("test policy: {e}"))
@@ -56,7 +32,7 @@ fn policy_from(text: &str) -> Policy {
 
 /// The reference policy with one `[networks.X]` reach list replaced.
 fn with_reach(network: &str, reach: &str) -> Policy {
-    let mut p = policy_from(REFERENCE_POLICY);
+    let mut p = reference_policy();
     let replaced = policy_from(&format!("[networks.{network}]\nreach = {reach}\n"));
     p.networks.insert(network.to_owned(), replaced.networks[network].clone());
     p
@@ -112,7 +88,7 @@ fn print_times(matrix: &Matrix) {
 async fn reference_networks_reach_exactly_what_the_policy_allows() {
     // Read-only: the run's shared reference stack.
     let stack = crate::shared_reference().await;
-    let policy = policy_from(REFERENCE_POLICY);
+    let policy = reference_policy();
     let cx = Context { stack: &stack, policy: &policy };
 
     let verdicts = network::isolation(&cx).await.expect("isolation judged");
@@ -161,7 +137,7 @@ async fn reference_networks_reach_exactly_what_the_policy_allows() {
     check_pass(&judged, "network.reach", "data");
 
     // A network the policy does not describe is not judged, and says how to describe it.
-    let mut missing = policy_from(REFERENCE_POLICY);
+    let mut missing = reference_policy();
     missing.networks.remove("data");
     check_fail(&network::judge(&matrix, &missing), "network.reach", "data", "add [networks.data] to acceptance.toml");
 }
@@ -175,7 +151,7 @@ async fn postgres_on_the_backend_network_breaks_isolation() {
     std::fs::write(&file, "services:\n  postgres:\n    networks: [data, backend]\n").expect("write override");
     let stack = boot("network-postgres-on-backend", &[&file]).await;
     let _ = std::fs::remove_file(&file);
-    let policy = policy_from(REFERENCE_POLICY);
+    let policy = reference_policy();
     let cx = Context { stack: &stack, policy: &policy };
 
     let verdicts = network::isolation(&cx).await.expect("isolation judged");
@@ -204,7 +180,7 @@ async fn postgres_on_the_backend_network_breaks_isolation() {
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_routes_and_prometheus_targets_pass_and_violations_fail() {
     let stack = boot("network-routes", &[]).await;
-    let policy = policy_from(REFERENCE_POLICY);
+    let policy = reference_policy();
     let cx = Context { stack: &stack, policy: &policy };
 
     let routes = http::routes(&cx).await.expect("routes judged");
@@ -229,16 +205,13 @@ async fn gateway_routes_and_prometheus_targets_pass_and_violations_fail() {
     }
     assert_eq!(find(&publish, "network.publish", "gateway").cis, Some("5.14"));
 
-    let violating = policy_from(
-        &REFERENCE_POLICY
-            .replace("[[routes]]\npath = \"/api/v1/notes\"", "[[routes]]\npath = \"/api/v1/missing\"")
-            .replace("targets = [\"api\"]", "targets = [\"api\", \"redis\"]")
-            .replace(
-                "families = [\"http_requests_total\", \"http_request_duration_seconds\"]",
-                "families = [\"http_requests_total\", \"no_such_family_total\"]",
-            )
-            .replace("[services.gateway]\npublish = true\n", ""),
-    );
+    let mut violating = reference_policy();
+    violating.routes[0].path = "/api/v1/missing".into();
+    violating.observability.targets.push("redis".into());
+    violating.observability.families = vec!["http_requests_total".into(), "no_such_family_total".into()];
+    if let Some(gateway) = violating.services.get_mut("gateway") {
+        gateway.publish = false;
+    }
     let cx = Context { stack: &stack, policy: &violating };
     let routes = http::routes(&cx).await.expect("routes judged");
     let observed = http::observability(&cx).await.expect("observability judged");
