@@ -205,3 +205,69 @@ mod tests {
         assert!((r.worst() - 0.3).abs() < 1e-9);
     }
 }
+
+/// Repeated wall times of one operation against its target.
+#[derive(Debug, Clone)]
+pub struct TimedReport {
+    pub what: String,
+    pub times: Vec<Duration>,
+    pub target: Duration,
+}
+
+impl std::fmt::Display for TimedReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = median(&self.times);
+        let max = self.times.iter().max().copied().unwrap_or_default();
+        write!(
+            f,
+            "{}: median {} max {} over {} runs; target {}, median/target ratio {:.3}",
+            self.what,
+            secs(m),
+            secs(max),
+            self.times.len(),
+            secs(self.target),
+            m.as_secs_f64() / self.target.as_secs_f64()
+        )
+    }
+}
+
+/// Times `runs` lints of `stack` (compose resolves the file, the engine is asked for
+/// image config; no boot), against the 2 s target.
+pub async fn lint(stack: &std::path::Path, runs: usize) -> Result<TimedReport> {
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        crate::checks::lint::lint_stack(stack).await?;
+        times.push(t.elapsed());
+    }
+    Ok(TimedReport { what: format!("lint {}", stack.display()), times, target: Duration::from_secs(2) })
+}
+
+/// Times rendering and writing a report's four forms from its `report.json`, into a
+/// scratch directory (what a run adds after judging).
+pub fn report(path: &std::path::Path, runs: usize) -> Result<TimedReport> {
+    let report = crate::report::read(path)?;
+    let scratch = tempfile::tempdir().map_err(|e| crate::Error::io("create a scratch directory", "/tmp", e))?;
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        crate::report::write(&report, scratch.path())?;
+        times.push(t.elapsed());
+    }
+    let verdicts: usize = report.stacks.iter().map(|s| s.verdicts.len()).sum();
+    Ok(TimedReport {
+        what: format!("report rendering ({verdicts} verdicts, {})", path.display()),
+        times,
+        target: Duration::from_secs(1),
+    })
+}
+
+/// The most recently written `report.json` under `dir/<run-id>/`.
+pub fn newest_report(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("report.json"))
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+}

@@ -25,6 +25,11 @@ pub enum Error {
         source: bollard::errors::Error,
     },
 
+    #[error(
+        "lost the docker engine ({endpoint}) while booting {project}: {detail} (hint: check the daemon, e.g. `systemctl status docker`; what this run created is removed by the next run's reaper, or now by `harness reap`)"
+    )]
+    EngineLost { endpoint: String, project: String, detail: String },
+
     #[error("engine call `{op}` failed for {subject}")]
     Engine {
         op: &'static str,
@@ -121,6 +126,18 @@ pub enum Error {
 
     #[error("invalid duration `{input}`: {reason} (hint: use compose units such as 500ms, 1s, 1m30s)")]
     InvalidDuration { input: String, reason: String },
+
+    #[error("unknown criterion `{name}` in {flag} (hint: {}families: {families}; `harness check --help` lists every id)", nearest.as_ref().map(|n| format!("did you mean `{n}`? ")).unwrap_or_default())]
+    UnknownCriterion { flag: &'static str, name: String, nearest: Option<String>, families: String },
+
+    #[error("--only {only} with --skip {skip} leaves nothing to judge (hint: drop a --skip entry)")]
+    NothingSelected { only: String, skip: String },
+
+    #[error("cannot write the report to {path}: {reason} (hint: pass a writable directory with --report-dir)")]
+    ReportDir { path: PathBuf, reason: String },
+
+    #[error("cannot read evidence {path}: {reason}")]
+    Evidence { path: PathBuf, reason: String },
 }
 
 impl Error {

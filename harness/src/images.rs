@@ -241,7 +241,7 @@ pub async fn ensure_recipe(docker: &Docker, recipe: &Recipe) -> Result<ImageStat
     }
     provision::ensure(provision::Need::ImageBuilds).await?;
     let started = Instant::now();
-    eprintln!("harness: building image {reference} from {}", recipe.dir.display());
+    crate::progress::note(format!("building image {reference} from {}", recipe.dir.display()));
     build(recipe, &hash, &root).await?;
     let took = started.elapsed();
     let (id, size, _) = inspect(docker, &reference).await?.ok_or_else(|| Error::ImageBuild {
@@ -250,7 +250,7 @@ pub async fn ensure_recipe(docker: &Docker, recipe: &Recipe) -> Result<ImageStat
         step: "inspect".into(),
         detail: "the image is not on the engine after a successful build".into(),
     })?;
-    eprintln!("harness: built {reference} in {} ({})", units::secs(took), units::megabytes(size));
+    crate::progress::note(format!("built {reference} in {} ({})", units::secs(took), units::megabytes(size)));
     Ok(ImageStatus {
         reference,
         id,
@@ -358,7 +358,7 @@ async fn ensure_rootfs(recipe: &Recipe, spec: &RootfsSpec) -> Result<String> {
     if Path::new(HOST_SOURCES).is_file() {
         cmd.arg(HOST_SOURCES);
     }
-    eprintln!("harness:   mmdebstrap {} with {}", spec.suite, spec.include.join(", "));
+    crate::progress::note(format!("  mmdebstrap {} with {}", spec.suite, spec.include.join(", ")));
     run(cmd).await.map_err(|d| fail("mmdebstrap", d))?;
     let mut cmd = Command::new("docker");
     cmd.arg("import").arg(&tar).arg(&tag);
@@ -392,7 +392,7 @@ async fn build_static_binaries(root: &Path, bins: &[String]) -> std::result::Res
     for b in bins {
         cmd.arg("-p").arg(b);
     }
-    eprintln!("harness:   cargo build --profile {STATIC_PROFILE} (static) -p {}", bins.join(" -p "));
+    crate::progress::note(format!("  cargo build --profile {STATIC_PROFILE} (static) -p {}", bins.join(" -p ")));
     run(cmd).await?;
     let dir = target_dir(root).join(STATIC_TARGET).join(STATIC_PROFILE);
     Ok(bins.iter().map(|b| (b.clone(), dir.join(b))).collect())

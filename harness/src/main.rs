@@ -5,14 +5,20 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use harness::criteria::Selection;
+use harness::report::{Report, StackReport};
 use harness::stack::{Stack, StackConfig};
 use harness::units::{parse_duration, secs};
 use harness::verdict::Summary;
 use harness::{bench, engine, images, startup, teardown};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::FilterExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +50,11 @@ enum Command {
         /// Leave the stack running afterwards, and print how to reach and remove it.
         #[arg(long)]
         keep: bool,
+        #[command(flatten)]
+        select: Select,
+        /// Where reports go: <DIR>/<run-id>/report.{json,md,html} and junit.xml.
+        #[arg(long, default_value_os_t = harness::report::default_dir())]
+        report_dir: PathBuf,
     },
     /// Judge what can be judged from the compose file and image config alone, with no boot.
     Lint {
@@ -76,6 +87,21 @@ enum Command {
     },
     /// Remove what dead harness runs left behind (containers, networks, volumes).
     Reap,
+    /// Turn the evidence a `cargo nextest run` of the suites wrote into the same report
+    /// `check` writes (target/acceptance/<run-id>/).
+    Report {
+        /// The nextest run id (default: the newest run with evidence).
+        #[arg(long)]
+        run_id: Option<String>,
+        #[arg(long, default_value_os_t = harness::report::default_dir())]
+        report_dir: PathBuf,
+        /// Also render report.html to report.png in headless Chromium (installed if missing).
+        #[arg(long)]
+        screenshot: bool,
+    },
+    /// Check the prerequisites (engine, Compose v2, disk, registry or offline recipes) and
+    /// say how to fix each.
+    Doctor,
     /// Build or verify the images a stack needs, and say which were cached.
     Images {
         #[arg(default_value = "compose/reference")]
@@ -84,8 +110,15 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Benchmark boot-to-verdict against `docker compose up -d --wait`, and ready-time accuracy.
-    Bench {
+    /// Benchmarks that print figures and ratios (see the README).
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Boot-to-verdict against `docker compose up -d --wait`, and ready-time accuracy.
+    Boot {
         #[arg(default_value = "compose/reference")]
         stack: PathBuf,
         /// Runs of each side.
@@ -98,6 +131,31 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         accuracy_runs: usize,
     },
+    /// Wall time of `harness lint` (target: under 2 s).
+    Lint {
+        #[arg(default_value = "compose/reference")]
+        stack: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// Time to render and write a report's four forms (target: under 1 s).
+    Report {
+        /// A report.json to re-render (default: the newest under target/acceptance).
+        report: Option<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+}
+
+/// `--only` and `--skip`: criterion ids (`network.reach`) or families (`network`).
+#[derive(Debug, clap::Args)]
+struct Select {
+    /// Judge only these criteria or families (comma-separated or repeated).
+    #[arg(long, value_name = "CRITERION")]
+    only: Vec<String>,
+    /// Do not judge these criteria or families (comma-separated or repeated).
+    #[arg(long, value_name = "CRITERION")]
+    skip: Vec<String>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -105,14 +163,43 @@ fn duration(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `check --help` lists every criterion id, from the catalogue itself.
+    let ids: Vec<String> = harness::criteria::ALL
+        .iter()
+        .map(|c| format!("  {:<28} {}{}", c.id, c.seed, c.cis.map(|x| format!(" (CIS {x})")).unwrap_or_default()))
+        .collect();
+    let help = format!(
+        "Criteria (for --only/--skip, or their family: the part before the dot):\n{}\n\nExit codes: 0 every criterion passed, 1 at least one failed, 2 the harness could not judge.",
+        ids.join("\n")
+    );
+    let matches = Cli::command().mut_subcommand("check", |c| c.after_long_help(help)).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let default = match cli.verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // bollard logs every Engine API response body at debug, and `docker inspect` bodies
+    // carry containers' environments, secrets included. Whatever -v or RUST_LOG ask for,
+    // its events below info never reach the log.
+    let redact = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("bollard") && *meta.level() > tracing::Level::INFO)
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(filter.and(redact)),
+        )
+        .init();
+    harness::progress::init(harness::progress::Mode::for_stderr());
+    // Ctrl-C or SIGTERM: the library removes what it started, then exits 2 ("could not judge").
+    teardown::exit_code_on_signal(2);
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -121,22 +208,37 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let code = match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
-    }
+    };
+    // A probe still stuck in a blocking call (a name lookup in `doctor`, say) must not
+    // hold the exit: its answer is no longer wanted.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Check { stack, startup_budget, overrides, keep } => {
-            check(stack, startup_budget, overrides, keep).await
+        Command::Check { stack, startup_budget, overrides, keep, select, report_dir } => {
+            let selection = Selection::new(select.only, select.skip)?;
+            check(CheckArgs { stack, budget: startup_budget, overrides, keep, selection, report_dir }).await
+        }
+        Command::Report { run_id, report_dir, screenshot } => {
+            report_from_evidence(run_id, report_dir, screenshot).await
+        }
+        Command::Doctor => {
+            let findings = harness::doctor::run().await;
+            for f in &findings {
+                println!("{f}");
+            }
+            Ok(if harness::doctor::exit_ok(&findings) { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
         Command::Lint { stack } => {
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let verdicts = harness::checks::lint::lint_stack(&stack)
                 .await
                 .with_context(|| format!("failed to lint {}", stack.display()))?;
@@ -203,10 +305,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { stack, runs, accuracy_override, accuracy_runs } => {
+        Command::Bench(b) => bench_command(b).await,
+    }
+}
+
+async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
+    match b {
+        Bench::Boot { stack, runs, accuracy_override, accuracy_runs } => {
             let cfg = StackConfig::new(&stack);
-            let versus = bench::versus_compose_wait(&cfg, runs).await;
-            let versus = match versus {
+            let versus = match bench::versus_compose_wait(&cfg, runs).await {
                 Ok(v) => v,
                 Err(e) => {
                     let _ = bench::cleanup().await;
@@ -218,45 +325,118 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 let acc = bench::ready_accuracy(&cfg.clone().with_override(o), accuracy_runs).await?;
                 println!("{acc}");
             }
-            Ok(ExitCode::SUCCESS)
+        }
+        Bench::Lint { stack, runs } => println!("{}", bench::lint(&stack, runs).await?),
+        Bench::Report { report, runs } => {
+            let path = match report {
+                Some(p) => p,
+                None => bench::newest_report(&harness::report::default_dir())
+                    .context("no report.json under target/acceptance (hint: run `harness check` first, or pass one)")?,
+            };
+            println!("{}", bench::report(&path, runs)?);
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-async fn check(
+struct CheckArgs {
     stack: PathBuf,
     budget: Option<Duration>,
     overrides: Vec<PathBuf>,
     keep: bool,
-) -> anyhow::Result<ExitCode> {
-    let mut cfg = StackConfig::new(&stack).with_name("check");
-    cfg.overrides = overrides;
-    eprintln!("harness: booting {}", stack.display());
-    let mut s = Stack::boot(cfg).await.with_context(|| format!("failed to boot {}", stack.display()))?;
-    println!("stack {} (project {})", stack.display(), s.project_name());
+    selection: Selection,
+    report_dir: PathBuf,
+}
+
+async fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
+    // Refuse before booting anything: an hour of checks with nowhere to put the verdict
+    // would be wasted.
+    harness::report::ensure_writable(&a.report_dir)?;
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let mut cfg = StackConfig::new(&a.stack).with_name("check");
+    cfg.overrides = a.overrides;
+    harness::progress::note(format!("booting {}", a.stack.display()));
+    let mut s = Stack::boot(cfg).await.with_context(|| format!("failed to boot {}", a.stack.display()))?;
+    println!("stack {} (project {})", a.stack.display(), s.project_name());
     print!("{}", startup::table(&s.timeline));
     let services = s.model.service_names();
-    let policy = harness::checks::load_policy(&s.dir, &services)?;
-    let mut policy = policy;
-    if let Some(b) = budget {
+    let mut policy = harness::checks::load_policy(&s.dir, &services)?;
+    if let Some(b) = a.budget {
         policy.defaults.startup = b;
     }
     let cx = harness::checks::Context { stack: &s, policy: &policy };
-    let catalogue = harness::checks::full(&cx).await?;
-    let timing = catalogue.timing_line();
-    let verdicts = catalogue.verdicts;
-    print_verdicts(&verdicts);
-    println!("{timing}");
-    let summary = Summary::of(&verdicts);
+    let catalogue = harness::checks::full(&cx, &a.selection).await?;
+    print_verdicts(&catalogue.verdicts);
+    println!("{}", catalogue.timing_line());
+
+    let mut section = StackReport::new(&harness::report::display_path(&a.stack), catalogue.verdicts.clone(), None)
+        .with_stack(&s, &policy);
+    section.only = a.selection.only.clone();
+    section.skip = a.selection.skip.clone();
+    section.catalogue = catalogue.timings.iter().map(|(f, d)| ((*f).to_owned(), d.as_secs_f64())).collect();
+    if let Some(m) = &catalogue.matrix {
+        section.isolation = harness::report::grid(m, &policy);
+    }
+    let provenance = harness::report::provenance(Some(s.docker())).await;
+    let run_id = harness::labels::RunIdentity::current().run_id.clone();
+    let report = Report::new(&run_id, "check", started_at, started.elapsed(), vec![section], provenance);
+    let written = harness::report::write(&report, &a.report_dir)?;
+    let summary = Summary::of(&catalogue.verdicts);
     println!("verdict: {summary}");
-    if keep {
+    println!(
+        "report: {} (also report.md, report.html, junit.xml; rendered in {} ms)",
+        written.json.display(),
+        written.took.as_millis()
+    );
+    if a.keep {
         s.keep();
         print_keep_hint(&s);
     } else {
         let removed = s.down().await?;
-        eprintln!("harness: removed {removed}");
+        harness::progress::note(format!("removed {removed}"));
     }
     Ok(if summary.go() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `harness report`: the newest (or named) nextest run's evidence as a report.
+async fn report_from_evidence(run_id: Option<String>, dir: PathBuf, screenshot: bool) -> anyhow::Result<ExitCode> {
+    harness::report::ensure_writable(&dir)?;
+    let run_id = match run_id {
+        Some(r) => r,
+        None => harness::report::latest_run().context(
+            "no evidence under target/acceptance/evidence (hint: run `cargo nextest run --workspace` first)",
+        )?,
+    };
+    let evidence = harness::report::evidence_dir(&run_id);
+    let (stacks, tests) = harness::report::merge_evidence(&evidence)?;
+    // The run's span: from the oldest evidence file's creation to the newest's.
+    let times: Vec<SystemTime> =
+        std::fs::read_dir(&evidence)?.filter_map(|e| e.ok()?.metadata().ok()?.modified().ok()).collect();
+    let first = times.iter().min().copied().unwrap_or_else(SystemTime::now);
+    let last = times.iter().max().copied().unwrap_or(first);
+    let docker = engine::connect().await.ok();
+    let provenance = harness::report::provenance(docker.as_ref()).await;
+    let report =
+        Report::new(&run_id, "nextest", first, last.duration_since(first).unwrap_or_default(), stacks, provenance);
+    let written = harness::report::write(&report, &dir)?;
+    println!(
+        "{}: {} passed, {} failed across {} stack(s), from {} test(s)' evidence",
+        report.verdict_word(),
+        report.passed,
+        report.failed,
+        report.stacks.len(),
+        tests.len()
+    );
+    println!("report: {} (also report.md, report.html, junit.xml)", written.json.display());
+    if screenshot {
+        let png = written.dir.join("report.png");
+        let took = harness::screenshot::screenshot(&written.html, &png, 1280, 1600).await?;
+        println!("screenshot: {} in {}", png.display(), secs(took));
+    }
+    // The report judges stacks; whether the test run passed is nextest's exit code. Both
+    // are go/no-go here so the gate can use either.
+    Ok(if report.go { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn print_verdicts(verdicts: &[harness::verdict::Verdict]) {

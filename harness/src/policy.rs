@@ -1063,7 +1063,7 @@ fn known(word: &str, valid: &[&str]) -> String {
 /// The valid word closest to `word`, if it is close enough to be a typo of it: at most a
 /// third of the word's length in edits (at least 1, at most 3), so `prt` suggests `port`
 /// but `x` suggests nothing.
-fn nearest<'v>(word: &str, valid: &[&'v str]) -> Option<&'v str> {
+pub(crate) fn nearest<'v>(word: &str, valid: &[&'v str]) -> Option<&'v str> {
     let word = word.to_ascii_lowercase();
     let budget = (word.chars().count() / 3).clamp(1, 3);
     valid

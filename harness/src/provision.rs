@@ -84,7 +84,7 @@ async fn succeeds(program: &str, args: &[&str]) -> bool {
 async fn run_script() -> Result<()> {
     let script = workspace::root().join("fixtures/provision.sh");
     tracing::info!(script = %script.display(), "installing missing host tools");
-    eprintln!("harness: installing missing host tools with {} (once per machine)", script.display());
+    crate::progress::note(format!("installing missing host tools with {} (once per machine)", script.display()));
     let out = Command::new("bash").arg(&script).stdin(Stdio::null()).output().await.map_err(|e| Error::Spawn {
         program: "bash".into(),
         hint: "bash must be on PATH".into(),

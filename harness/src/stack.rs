@@ -337,10 +337,28 @@ pub fn label_override(model: &ComposeModel, labels: &BTreeMap<String, String>) -
 
 /// What the boot loop learns, from the events stream, the pollers and compose.
 enum Note {
-    Event { action: String, service: String, container: String, at: Duration },
-    Ready { service: String, at: Duration, probes: u32 },
-    Probe { service: String, result: ProbeResult },
-    UpExited { status: std::io::Result<std::process::Output> },
+    Event {
+        action: String,
+        service: String,
+        container: String,
+        at: Duration,
+    },
+    Ready {
+        service: String,
+        at: Duration,
+        probes: u32,
+    },
+    Probe {
+        service: String,
+        result: ProbeResult,
+    },
+    UpExited {
+        status: std::io::Result<std::process::Output>,
+    },
+    /// The events stream ended: while a boot waits, only a lost engine ends it.
+    EventsEnded {
+        error: Option<String>,
+    },
 }
 
 fn since(t0: SystemTime, at: SystemTime) -> Duration {
@@ -371,6 +389,8 @@ async fn boot(
         );
     }
 
+    let names: Vec<&str> = model.services.keys().map(String::as_str).collect();
+    crate::progress::board(&project.project, &names);
     let (tx, mut rx) = mpsc::unbounded_channel::<Note>();
     let t0 = SystemTime::now();
     timeline.t0 = Some(t0);
@@ -386,7 +406,15 @@ async fn boot(
     let mut events = docker.events(Some(opts));
     let events_tx = tx.clone();
     let events_task = tokio::spawn(async move {
-        while let Some(Ok(ev)) = events.next().await {
+        let mut error = None;
+        while let Some(ev) = events.next().await {
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) => {
+                    error = Some(e.to_string());
+                    break;
+                }
+            };
             let Some(actor) = ev.actor else { continue };
             let attrs = actor.attributes.unwrap_or_default();
             let Some(service) = attrs.get(labels::COMPOSE_SERVICE).cloned() else { continue };
@@ -395,9 +423,10 @@ async fn boot(
             let action = ev.action.unwrap_or_default();
             let container = actor.id.unwrap_or_default();
             if events_tx.send(Note::Event { action, service, container, at }).is_err() {
-                break;
+                return;
             }
         }
+        let _ = events_tx.send(Note::EventsEnded { error });
     });
 
     let mut up = project.command(["up", "-d", "--no-build", "--quiet-pull"]);
@@ -437,10 +466,12 @@ async fn boot(
                 let Some(s) = timeline.services.get_mut(&service) else { continue };
                 match action.as_str() {
                     "create" => {
+                        crate::progress::service(&service, "created", at);
                         s.created.get_or_insert(at);
                         containers.insert(service.clone(), container.clone());
                     }
                     "start" => {
+                        crate::progress::service(&service, "started", at);
                         s.started.get_or_insert(at);
                         if s.health.is_none() {
                             // Without a healthcheck, running is all there is to wait for.
@@ -459,6 +490,7 @@ async fn boot(
                         }
                     }
                     "health_status: healthy" => {
+                        crate::progress::service(&service, "healthy", at);
                         s.healthy.get_or_insert(at);
                     }
                     "die" if s.ready.is_none() || s.health.is_none() => {
@@ -477,12 +509,20 @@ async fn boot(
             }
             Note::Ready { service, at, probes } => {
                 if let Some(s) = timeline.services.get_mut(&service) {
+                    crate::progress::service(&service, if s.healthy.is_some() { "healthy" } else { "ready" }, at);
                     s.ready.get_or_insert(at);
                     s.probes = probes;
                 }
             }
             Note::Probe { service, result } => {
                 last_probe.insert(service, result);
+            }
+            Note::EventsEnded { error } => {
+                break Err(Error::EngineLost {
+                    endpoint: crate::errors::engine_endpoint(),
+                    project: project.project.clone(),
+                    detail: error.unwrap_or_else(|| "the events stream closed".to_owned()),
+                });
             }
             Note::UpExited { status } => {
                 if let Some(pid) = up_pid {
@@ -510,6 +550,7 @@ async fn boot(
             }
         }
     };
+    crate::progress::board_done();
     events_task.abort();
     for p in pollers {
         p.abort();

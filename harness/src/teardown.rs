@@ -85,7 +85,7 @@ impl Drop for Guard {
         match blocking(remove_project_by_label(self.project.clone())) {
             Ok(removed) => tracing::debug!(project = %self.project, %removed, "torn down"),
             // Drop cannot return the error; say it loudly, the reaper will retry.
-            Err(e) => eprintln!("harness: teardown of {} failed: {e}", self.project),
+            Err(e) => crate::progress::note(format!("teardown of {} failed: {e}", self.project)),
         }
     }
 }
@@ -253,7 +253,7 @@ pub async fn reap_once(docker: &Docker) -> Result<()> {
     DONE.get_or_try_init(|| async {
         let report = reap(docker).await?;
         if report.removed != Removed::default() {
-            eprintln!("harness: reaped {} left by dead run(s) (pids {:?})", report.removed, report.owners);
+            crate::progress::note(format!("reaped {} left by dead run(s) (pids {:?})", report.removed, report.owners));
         }
         Ok::<(), Error>(())
     })
@@ -290,6 +290,16 @@ fn kill_children(pids: &[u32]) {
     }
 }
 
+/// The exit code after a signal's cleanup; 0 means the shell convention, 128 + signal.
+static SIGNAL_EXIT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Makes the process exit with `code` after a signal's cleanup instead of 128 + signal.
+/// The CLI uses 2: an interrupted run judged nothing, and its exit codes promise that 2
+/// means "could not judge" (so a gate does not page anyone about the stack).
+pub fn exit_code_on_signal(code: i32) {
+    SIGNAL_EXIT.store(code, std::sync::atomic::Ordering::SeqCst);
+}
+
 pub(crate) fn install_signal_handler() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -297,7 +307,9 @@ pub(crate) fn install_signal_handler() {
         let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("harness: cannot install signal handlers, a SIGTERM will leave stacks for the reaper: {e}");
+                crate::progress::note(format!(
+                    "cannot install signal handlers, a SIGTERM will leave stacks for the reaper: {e}"
+                ));
                 return;
             }
         };
@@ -309,7 +321,7 @@ pub(crate) fn install_signal_handler() {
                 }
             })
             .map(|_| ())
-            .unwrap_or_else(|e| eprintln!("harness: cannot start the signal thread: {e}"));
+            .unwrap_or_else(|e| crate::progress::note(format!("cannot start the signal thread: {e}")));
     });
 }
 
@@ -320,7 +332,7 @@ fn on_signal(sig: i32) -> ! {
         _ => "SIGHUP",
     };
     let live: BTreeMap<String, Vec<u32>> = std::mem::take(&mut *lock_live());
-    eprintln!("harness: caught {name}; removing {} stack(s) and this run's containers", live.len());
+    crate::progress::note(format!("caught {name}; removing {} stack(s) and this run's containers", live.len()));
     for children in live.values() {
         kill_children(children);
     }
@@ -336,8 +348,15 @@ fn on_signal(sig: i32) -> ! {
         Ok(removed)
     });
     match result {
-        Ok(removed) => eprintln!("harness: removed {removed}"),
-        Err(e) => eprintln!("harness: cleanup after {name} failed, the next run's reaper will finish it: {e}"),
+        Ok(removed) => crate::progress::note(format!("removed {removed}")),
+        Err(e) => {
+            crate::progress::note(format!("cleanup after {name} failed, the next run's reaper will finish it: {e}"))
+        }
+    }
+    let code = SIGNAL_EXIT.load(std::sync::atomic::Ordering::SeqCst);
+    if code != 0 {
+        crate::progress::note(format!("interrupted by {name}: nothing was judged (exit {code})"));
+        std::process::exit(code)
     }
     std::process::exit(128 + sig)
 }

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use testcontainers::bollard::Docker;
 
+use crate::criteria::Selection;
 use crate::errors::Result;
 use crate::policy::{self, Policy};
 use crate::stack::Stack;
@@ -48,12 +49,21 @@ pub fn load_policy(dir: &Path, services: &[&str]) -> Result<Policy> {
 pub struct Catalogue {
     pub verdicts: Vec<Verdict>,
     pub timings: Vec<(&'static str, std::time::Duration)>,
+    /// The network probes' results, for the report's isolation grid.
+    pub matrix: Option<network::Matrix>,
 }
 
 impl Catalogue {
-    fn add(&mut self, family: &'static str, started: std::time::Instant, verdicts: Vec<Verdict>) {
-        self.timings.push((family, started.elapsed()));
-        self.verdicts.extend(verdicts);
+    fn add(&mut self, family: &'static str, started: std::time::Instant, verdicts: Vec<Verdict>, sel: &Selection) {
+        let took = started.elapsed();
+        self.timings.push((family, took));
+        let before = self.verdicts.len();
+        self.verdicts.extend(verdicts.into_iter().filter(|v| sel.includes(v.criterion)));
+        crate::progress::note(format!(
+            "{family}: {} verdict(s) in {}",
+            self.verdicts.len() - before,
+            crate::units::secs(took)
+        ));
     }
 
     /// `family 1.234s, ...` for logs and the README's benchmark.
@@ -64,37 +74,106 @@ impl Catalogue {
     }
 }
 
-/// The whole catalogue on one stack the caller owns: the read-only checks first, then the
-/// destructive ones in an order where each leaves the stack usable for the next
-/// (shutdown and recovery restart what they stop; persistence recreates the stack;
-/// backup, which replaces volumes, comes last).
-pub async fn full(cx: &Context<'_>) -> Result<Catalogue> {
+/// What each step of [`full`] can produce, so a step none of whose criteria is selected
+/// is not run at all (`--skip backup` saves the slowest cycle, not just its lines).
+const RUNTIME: &[&str] = &[
+    "image.size",
+    "user.image",
+    "user.process",
+    "healthcheck.defined",
+    "healthcheck.passes",
+    "healthcheck.response",
+    "hardening.privileged",
+    "hardening.capabilities",
+    "hardening.no_new_privileges",
+    "hardening.read_only",
+    "hardening.docker_sock",
+    "hardening.host_mounts",
+    "hardening.namespaces",
+    "hardening.memory_limit",
+    "hardening.pids_limit",
+    "hardening.restart",
+    "hardening.log_rotation",
+    "secrets.env",
+    "network.publish",
+    "resources.memory",
+    "lint.pinned_tags",
+];
+
+/// The whole catalogue (or the selected part of it) on one stack the caller owns: the
+/// read-only checks first, then the destructive ones in an order where each leaves the
+/// stack usable for the next (shutdown and recovery restart what they stop; persistence
+/// recreates the stack; backup, which replaces volumes, comes last).
+pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
     let mut c = Catalogue::default();
-    let t = std::time::Instant::now();
-    c.add("startup", t, startup::judge(&cx.stack.timeline, cx.policy.defaults.startup));
-    let t = std::time::Instant::now();
-    c.add("runtime", t, runtime::all(cx).await?);
-    let t = std::time::Instant::now();
-    let matrix = network::probe(cx).await?;
-    let mut v = network::judge(&matrix, cx.policy);
-    v.extend(http::discovery_verdicts(&matrix, cx.policy));
-    c.add("network", t, v);
-    let t = std::time::Instant::now();
-    let mut v = http::routes(cx).await?;
-    v.extend(http::observability(cx).await?);
-    c.add("http", t, v);
-    let t = std::time::Instant::now();
-    let mut v = Vec::new();
-    for service in cx.stack.model.services.keys() {
-        v.push(lifecycle::shutdown(cx, service).await?);
-        v.push(lifecycle::recovery(cx, service).await?);
+    if sel.any(&["startup.service", "startup.stack"]) {
+        let t = std::time::Instant::now();
+        c.add("startup", t, startup::judge(&cx.stack.timeline, cx.policy.defaults.startup), sel);
     }
-    c.add("lifecycle", t, v);
-    let t = std::time::Instant::now();
-    c.add("persistence", t, data::persistence(cx).await?);
-    let t = std::time::Instant::now();
-    c.add("backup", t, data::backup(cx).await?);
+    if sel.any(RUNTIME) {
+        crate::progress::note(
+            "judging configuration and runtime (inspect, docker top, stats, one timed healthcheck each)",
+        );
+        let t = std::time::Instant::now();
+        let mut v = runtime::all(cx).await?;
+        v.extend(pinned_tags(cx));
+        c.add("runtime", t, v, sel);
+    }
+    if sel.any(&["network.reach", "network.egress", "discovery.name"]) {
+        crate::progress::note("probing reachability: one probe container per network");
+        let t = std::time::Instant::now();
+        let matrix = network::probe(cx).await?;
+        let mut v = network::judge(&matrix, cx.policy);
+        v.extend(http::discovery_verdicts(&matrix, cx.policy));
+        c.matrix = Some(matrix);
+        c.add("network", t, v, sel);
+    }
+    if sel.any(&["gateway.route", "observability.targets", "observability.families"]) {
+        let t = std::time::Instant::now();
+        let mut v = http::routes(cx).await?;
+        v.extend(http::observability(cx).await?);
+        c.add("http", t, v, sel);
+    }
+    if sel.any(&["shutdown.graceful", "recovery.restart"]) {
+        let t = std::time::Instant::now();
+        let mut v = Vec::new();
+        for service in cx.stack.model.services.keys() {
+            crate::progress::note(format!("lifecycle of {service}: SIGTERM, then SIGKILL of PID 1"));
+            if sel.includes("shutdown.graceful") {
+                v.push(lifecycle::shutdown(cx, service).await?);
+            }
+            if sel.includes("recovery.restart") {
+                v.push(lifecycle::recovery(cx, service).await?);
+            }
+        }
+        c.add("lifecycle", t, v, sel);
+    }
+    if sel.any(&["persistence.volume", "persistence.restart", "persistence.recreate"]) {
+        crate::progress::note("persistence: write, restart, recreate keeping volumes, read back");
+        let t = std::time::Instant::now();
+        c.add("persistence", t, data::persistence(cx).await?, sel);
+    }
+    if sel.any(&["backup.tar", "backup.pg_dump"]) {
+        crate::progress::note("backup: back up, destroy, restore, boot, compare");
+        let t = std::time::Instant::now();
+        c.add("backup", t, data::backup(cx).await?, sel);
+    }
     Ok(c)
+}
+
+/// `lint.pinned_tags` from the resolved compose file: a floating tag is a finding whatever
+/// image the engine happens to have under it today.
+fn pinned_tags(cx: &Context<'_>) -> Vec<Verdict> {
+    cx.stack
+        .model
+        .services
+        .keys()
+        .map(|s| {
+            let raw = cx.stack.model.raw_service(s);
+            let facts = facts::ServiceFacts::from_compose(s, raw, &serde_json::Value::Null);
+            config::pinned_tag(&facts, cx.policy.settings(s))
+        })
+        .collect()
 }
 
 /// Every read-only check on a booted stack: startup (from the boot's timeline), the

@@ -1,0 +1,172 @@
+//! `report.md`: for a PR comment or a release ticket. The verdict first, failures with
+//! their evidence and fix next, then the tables a reviewer checks.
+
+use super::{Report, StackReport};
+use crate::units::megabytes;
+
+/// Table cells cannot hold `|` or newlines.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}s"))
+}
+
+pub fn render(r: &Report) -> String {
+    let mut out = format!(
+        "# Acceptance: **{}**\n\n{} criteria passed, {} failed, across {} stack(s). Run `{}` ({}), started {}, took {:.1}s.\n\n",
+        r.verdict_word(),
+        r.passed,
+        r.failed,
+        r.stacks.len(),
+        r.run_id,
+        r.source,
+        r.started_at,
+        r.duration_s
+    );
+    out.push_str("| stack | verdict | passed | failed |\n|---|---|---|---|\n");
+    for s in &r.stacks {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            cell(&s.name),
+            if s.go { "GO" } else { "NO-GO" },
+            s.passed,
+            s.failed
+        ));
+    }
+    for s in &r.stacks {
+        stack(&mut out, s);
+    }
+    let p = &r.provenance;
+    out.push_str(&format!(
+        "\n## Provenance\n\n- harness {}; engine {} (API {}); compose {}; host `{}`\n- command: `{}`\n",
+        p.harness_version, p.engine_version, p.engine_api, p.compose_version, p.host, p.command
+    ));
+    out
+}
+
+fn stack(out: &mut String, s: &StackReport) {
+    out.push_str(&format!(
+        "\n## {}: {} ({} passed, {} failed)\n",
+        s.name,
+        if s.go { "GO" } else { "NO-GO" },
+        s.passed,
+        s.failed
+    ));
+    if !s.only.is_empty() || !s.skip.is_empty() {
+        out.push_str(&format!("\nPartial run: {}.\n", super::partial(s)));
+    }
+    let failures: Vec<_> = s.verdicts.iter().filter(|e| !e.verdict.passed).collect();
+    if !failures.is_empty() {
+        out.push_str("\n### Failures\n\n");
+        for e in failures {
+            let v = &e.verdict;
+            out.push_str(&format!(
+                "- **{} {}**: {} (budget {}){}\n  - evidence: {}\n",
+                v.criterion,
+                v.subject,
+                v.measured,
+                v.budget,
+                v.cis.map(|c| format!(", CIS {c}")).unwrap_or_default(),
+                v.evidence.replace('\n', " ")
+            ));
+            if let Some(h) = &v.hint {
+                out.push_str(&format!("  - fix: {h}\n"));
+            }
+        }
+    }
+    if let Some(t) = &s.timeline {
+        out.push_str(&format!(
+            "\n### Boot (budget {:.0}s; stack ready {}, healthy {})\n\n| service | created | started | ready | healthy | why they differ |\n|---|---|---|---|---|---|\n",
+            t.budget_s,
+            opt(t.stack_ready_s),
+            opt(t.stack_healthy_s)
+        ));
+        for x in &t.services {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                x.service,
+                opt(x.created_s),
+                opt(x.started_s),
+                opt(x.ready_s),
+                opt(x.healthy_s),
+                cell(&x.causes.join("; "))
+            ));
+        }
+    }
+    if !s.images.is_empty() {
+        out.push_str("\n### Images\n\n| service | image | size | budget |\n|---|---|---|---|\n");
+        for i in &s.images {
+            out.push_str(&format!(
+                "| {} | `{}` | {} | {} |\n",
+                i.service,
+                i.reference,
+                megabytes(i.size_bytes),
+                i.budget_bytes.map_or_else(|| "-".to_owned(), megabytes)
+            ));
+        }
+    }
+    if !s.isolation.is_empty() {
+        out.push_str("\n### Isolation (✓ connected, · blocked; ! where the policy says otherwise)\n\n");
+        let targets: Vec<&str> = s.isolation[0].cells.iter().map(|c| c.target.as_str()).collect();
+        out.push_str(&format!("| network | {} |\n|---|{}\n", targets.join(" | "), "---|".repeat(targets.len())));
+        for row in &s.isolation {
+            let cells: Vec<String> = row
+                .cells
+                .iter()
+                .map(|c| format!("{}{}", if c.connected { "✓" } else { "·" }, if c.mismatch() { " !" } else { "" }))
+                .collect();
+            out.push_str(&format!(
+                "| {}{} | {} |\n",
+                row.network,
+                if row.internal { " (internal)" } else { "" },
+                cells.join(" | ")
+            ));
+        }
+    }
+    out.push_str("\n### Every verdict\n\n| | criterion | subject | measured | budget | seed | CIS |\n|---|---|---|---|---|---|---|\n");
+    for e in &s.verdicts {
+        let v = &e.verdict;
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            if v.passed { "pass" } else { "**FAIL**" },
+            v.criterion,
+            cell(&v.subject),
+            cell(&v.measured),
+            cell(&v.budget),
+            e.seed,
+            v.cis.unwrap_or("")
+        ));
+    }
+    if !s.files.is_empty() || s.git.is_some() {
+        out.push_str("\nJudged files:");
+        for f in &s.files {
+            out.push_str(&format!(" {} `{}` sha256 `{}`;", f.role, f.path, &f.sha256[..16.min(f.sha256.len())]));
+        }
+        if let Some(g) = &s.git {
+            out.push_str(&format!(" git {}{}", g.commit, if g.dirty { " (with local changes)" } else { "" }));
+        }
+        out.push('\n');
+    }
+    for (service, why) in &s.stand_ins {
+        out.push_str(&format!("\nStand-in: `{service}`: {why}\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+
+    #[test]
+    fn leads_with_the_verdict_and_explains_each_failure() {
+        let md = render(&sample());
+        assert!(md.starts_with("# Acceptance: **NO-GO**\n\n3 criteria passed, 1 failed"), "{md}");
+        assert!(md.contains("- **startup.stack stack**: 45.0s (budget 30.0s)"), "{md}");
+        assert!(md.contains("  - fix: shorten the healthcheck interval"), "{md}");
+        assert!(md.contains("| api | 0.2s | 2.0s | 5.3s | 6.3s |"), "{md}");
+        assert!(md.contains("| data (internal) | ✓ | ✓ ! |"), "{md}");
+        assert!(md.contains("| api | `harness/app:0.1.0` | 4.3MB | 100.0MB |"), "{md}");
+    }
+}

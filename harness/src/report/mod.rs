@@ -1,0 +1,733 @@
+//! The sign-off report: one model, written as `report.json` (versioned schema, see the
+//! README), `report.md`, a self-contained `report.html` and `junit.xml`, into
+//! `target/acceptance/<run-id>/`.
+//!
+//! Two producers fill the same model. `harness check` builds it from the run it just did.
+//! Test suites write *evidence* (a [`StackReport`] fragment per test, under
+//! `target/acceptance/evidence/<nextest run id>/`), and `harness report` merges a run's
+//! evidence into the same report, so the CLI and `cargo nextest run` sign off alike.
+//!
+//! Rendering is pure (model in, text out) and tested without Docker; gathering
+//! provenance asks the engine, compose and git.
+
+pub mod html;
+pub mod junit;
+pub mod markdown;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::checks::network::Matrix;
+use crate::criteria;
+use crate::errors::{Error, Result};
+use crate::policy::Policy;
+use crate::stack::Stack;
+use crate::timeline::BootTimeline;
+use crate::verdict::{Summary, Verdict};
+
+/// The schema id in every `report.json`. Bumped on any change a reader could trip on.
+pub const SCHEMA: &str = "harness-report/1";
+
+/// A whole report: one or more stacks judged in one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub run_id: String,
+    /// `check` (the CLI judged the stack) or `nextest` (merged from a test run's evidence).
+    pub source: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_s: f64,
+    /// Go only when every stack is go.
+    pub go: bool,
+    pub passed: usize,
+    pub failed: usize,
+    pub stacks: Vec<StackReport>,
+    pub provenance: Provenance,
+}
+
+/// Everything judged on one stack.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StackReport {
+    /// The stack directory as given (`compose/reference`).
+    pub name: String,
+    pub go: bool,
+    pub passed: usize,
+    pub failed: usize,
+    /// `--only` / `--skip` as given; empty means the whole catalogue.
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+    pub verdicts: Vec<Entry>,
+    pub timeline: Option<Timeline>,
+    pub images: Vec<Image>,
+    pub isolation: Vec<GridRow>,
+    /// Seconds each family of checks took (`check` only).
+    pub catalogue: Vec<(String, f64)>,
+    pub files: Vec<FileHash>,
+    pub git: Option<GitState>,
+    /// Services played by a stand-in, with why (from the compose file's `x-harness-stand-in`).
+    pub stand_ins: Vec<(String, String)>,
+}
+
+/// A verdict with what the catalogue knows about its criterion, and (from a test run)
+/// which test produced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    pub seed: String,
+    pub test: Option<String>,
+}
+
+/// The boot, per service, in seconds from `compose up`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub budget_s: f64,
+    pub stack_ready_s: Option<f64>,
+    pub stack_healthy_s: Option<f64>,
+    pub services: Vec<ServiceTimes>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceTimes {
+    pub service: String,
+    pub created_s: Option<f64>,
+    pub started_s: Option<f64>,
+    pub ready_s: Option<f64>,
+    pub healthy_s: Option<f64>,
+    /// Why ready and healthy (or created and started) differ, where they do.
+    pub causes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub service: String,
+    pub reference: String,
+    pub id: String,
+    pub size_bytes: u64,
+    pub budget_bytes: Option<u64>,
+}
+
+/// One network's row of the isolation matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridRow {
+    pub network: String,
+    pub internal: bool,
+    pub cells: Vec<GridCell>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridCell {
+    /// `service:port`.
+    pub target: String,
+    /// What the policy allows; `None` when the policy says nothing about this network.
+    pub allowed: Option<bool>,
+    /// Whether the probe on this network connected, by address or by name.
+    pub connected: bool,
+}
+
+impl GridCell {
+    /// Observed differs from allowed.
+    pub fn mismatch(&self) -> bool {
+        self.allowed.is_some_and(|a| a != self.connected)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileHash {
+    /// `policy` or `compose`.
+    pub role: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitState {
+    pub commit: String,
+    /// Uncommitted changes under the stack directory.
+    pub dirty: bool,
+}
+
+/// Where and with what the run happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub harness_version: String,
+    pub engine_version: String,
+    pub engine_api: String,
+    pub compose_version: String,
+    pub host: String,
+    /// The command line, so a reader can re-run it.
+    pub command: String,
+}
+
+impl StackReport {
+    /// A stack's section from verdicts and whatever else the caller has.
+    pub fn new(name: &str, verdicts: Vec<Verdict>, test: Option<&str>) -> StackReport {
+        let mut s = StackReport { name: name.to_owned(), ..StackReport::default() };
+        s.verdicts = verdicts.into_iter().map(|v| entry(v, test)).collect();
+        s.recount();
+        s
+    }
+
+    /// Adds what a booted stack knows: its boot timeline, images, files and git state.
+    pub fn with_stack(mut self, stack: &Stack, policy: &Policy) -> StackReport {
+        self.timeline = Some(timeline(&stack.timeline, policy.defaults.startup));
+        self.images = images(stack);
+        self.files = files(policy, &stack.project.files);
+        self.git = git_state(&stack.dir);
+        self.stand_ins = stand_ins(&stack.model);
+        self
+    }
+
+    pub fn recount(&mut self) {
+        let verdicts: Vec<Verdict> = self.verdicts.iter().map(|e| e.verdict.clone()).collect();
+        let summary = Summary::of(&verdicts);
+        self.passed = summary.passed;
+        self.failed = summary.failed;
+        self.go = summary.go();
+    }
+
+    /// Folds another fragment of the same stack in (evidence of several tests). A
+    /// criterion × subject judged twice keeps the failure if either failed, so merging
+    /// never hides one.
+    pub fn merge(&mut self, other: StackReport) {
+        for e in other.verdicts {
+            let same = self
+                .verdicts
+                .iter_mut()
+                .find(|x| x.verdict.criterion == e.verdict.criterion && x.verdict.subject == e.verdict.subject);
+            match same {
+                Some(x) if x.verdict.passed && !e.verdict.passed => *x = e,
+                Some(_) => {}
+                None => self.verdicts.push(e),
+            }
+        }
+        if self.timeline.is_none() {
+            self.timeline = other.timeline;
+        }
+        for i in other.images {
+            if !self.images.iter().any(|x| x.service == i.service) {
+                self.images.push(i);
+            }
+        }
+        if self.isolation.is_empty() {
+            self.isolation = other.isolation;
+        }
+        if self.files.is_empty() {
+            self.files = other.files;
+        }
+        if self.git.is_none() {
+            self.git = other.git;
+        }
+        if self.stand_ins.is_empty() {
+            self.stand_ins = other.stand_ins;
+        }
+        self.recount();
+    }
+
+    /// Catalogue order, then subject: a stable order for every rendering.
+    pub fn sort(&mut self) {
+        let rank = |id: &str| criteria::ALL.iter().position(|c| c.id == id).unwrap_or(usize::MAX);
+        self.verdicts.sort_by(|a, b| {
+            (rank(a.verdict.criterion), &a.verdict.subject).cmp(&(rank(b.verdict.criterion), &b.verdict.subject))
+        });
+    }
+}
+
+fn entry(verdict: Verdict, test: Option<&str>) -> Entry {
+    let seed = criteria::find(verdict.criterion).map_or("", |c| c.seed).to_owned();
+    Entry { verdict, seed, test: test.map(str::to_owned) }
+}
+
+impl Report {
+    /// The report of `stacks`, with counts and go/no-go derived from them.
+    pub fn new(
+        run_id: &str,
+        source: &str,
+        started: SystemTime,
+        took: Duration,
+        mut stacks: Vec<StackReport>,
+        provenance: Provenance,
+    ) -> Report {
+        for s in &mut stacks {
+            s.sort();
+            s.recount();
+        }
+        let passed = stacks.iter().map(|s| s.passed).sum();
+        let failed = stacks.iter().map(|s| s.failed).sum();
+        Report {
+            schema: SCHEMA.to_owned(),
+            run_id: run_id.to_owned(),
+            source: source.to_owned(),
+            started_at: humantime::format_rfc3339_seconds(started).to_string(),
+            duration_s: took.as_secs_f64(),
+            go: !stacks.is_empty() && stacks.iter().all(|s| s.go),
+            passed,
+            failed,
+            stacks,
+            provenance,
+        }
+    }
+
+    pub fn verdict_word(&self) -> &'static str {
+        if self.go { "GO" } else { "NO-GO" }
+    }
+}
+
+/// The boot timeline in report form.
+pub fn timeline(t: &BootTimeline, budget: Duration) -> Timeline {
+    let s = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+    Timeline {
+        budget_s: budget.as_secs_f64(),
+        stack_ready_s: s(t.stack_ready()),
+        stack_healthy_s: s(t.stack_healthy()),
+        services: t
+            .services
+            .values()
+            .map(|x| ServiceTimes {
+                service: x.service.clone(),
+                created_s: s(x.created),
+                started_s: s(x.started),
+                ready_s: s(x.ready),
+                healthy_s: if x.health.is_some() { s(x.healthy) } else { None },
+                causes: t.causes(&x.service).iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
+    }
+}
+
+fn images(stack: &Stack) -> Vec<Image> {
+    let mut out = Vec::new();
+    for (service, svc) in &stack.model.services {
+        let Some(reference) = &svc.image else { continue };
+        if let Some(i) = stack.images.iter().find(|i| &i.reference == reference) {
+            out.push(Image {
+                service: service.clone(),
+                reference: reference.clone(),
+                id: i.id.clone(),
+                size_bytes: i.size_bytes,
+                budget_bytes: i.budget_bytes,
+            });
+        }
+    }
+    out
+}
+
+/// Services the compose file marks as played by a stand-in (`x-harness-stand-in: why`).
+fn stand_ins(model: &crate::compose::ComposeModel) -> Vec<(String, String)> {
+    model
+        .services
+        .keys()
+        .filter_map(|s| {
+            let why = model.raw_service(s)["x-harness-stand-in"].as_str()?;
+            Some((s.clone(), why.to_owned()))
+        })
+        .collect()
+}
+
+/// The isolation matrix as a grid: every network × every service port any probe tried.
+pub fn grid(matrix: &Matrix, policy: &Policy) -> Vec<GridRow> {
+    let targets: std::collections::BTreeSet<String> =
+        matrix.services.iter().flat_map(|s| s.ports.iter().map(move |p| format!("{}:{p}", s.service))).collect();
+    matrix
+        .networks
+        .iter()
+        .map(|p| {
+            let reached: std::collections::BTreeSet<String> = p.reachable().iter().map(ToString::to_string).collect();
+            let allowed: Option<std::collections::BTreeSet<String>> =
+                policy.networks.get(&p.info.key).map(|n| n.reach.iter().map(ToString::to_string).collect());
+            GridRow {
+                network: p.info.key.clone(),
+                internal: p.info.internal,
+                cells: targets
+                    .iter()
+                    .map(|t| GridCell {
+                        target: t.clone(),
+                        allowed: allowed.as_ref().map(|a| a.contains(t)),
+                        connected: reached.contains(t),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The policy and compose files with their SHA-256, so a reviewer knows exactly what was judged.
+pub fn files(policy: &Policy, compose: &[PathBuf]) -> Vec<FileHash> {
+    let mut out = Vec::new();
+    let mut add = |role: &str, path: &Path| {
+        if let Ok(bytes) = std::fs::read(path) {
+            out.push(FileHash {
+                role: role.to_owned(),
+                path: display_path(path),
+                sha256: hex::encode(Sha256::digest(&bytes)),
+            });
+        }
+    };
+    add("policy", &policy.path);
+    for f in compose {
+        // The harness's own label override is generated per run: not the user's file.
+        if f.file_name().is_some_and(|n| n.to_string_lossy().starts_with("harness.labels")) {
+            continue;
+        }
+        add("compose", f);
+    }
+    out
+}
+
+/// A path relative to the workspace when it is inside it (reports travel between machines).
+pub fn display_path(path: &Path) -> String {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let root = std::fs::canonicalize(crate::workspace::root()).unwrap_or_else(|_| crate::workspace::root());
+    path.strip_prefix(&root).unwrap_or(&path).display().to_string()
+}
+
+/// The commit of the repository holding the stack, and whether the stack has local edits.
+pub fn git_state(dir: &Path) -> Option<GitState> {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = run(&["rev-parse", "HEAD"])?;
+    let dirty = run(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
+    Some(GitState { commit, dirty })
+}
+
+/// Engine, compose and host facts. Missing pieces say why instead of failing the report.
+pub async fn provenance(docker: Option<&testcontainers::bollard::Docker>) -> Provenance {
+    let (engine_version, engine_api) = match docker {
+        Some(d) => crate::engine::version(d).await.unwrap_or_else(|e| (format!("unknown ({e})"), String::new())),
+        None => ("not connected".to_owned(), String::new()),
+    };
+    let compose_version = tokio::process::Command::new("docker")
+        .args(["compose", "version", "--short"])
+        .output()
+        .await
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(|| "not found".to_owned(), |o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    Provenance {
+        harness_version: env!("CARGO_PKG_VERSION").to_owned(),
+        engine_version,
+        engine_api,
+        compose_version,
+        host: crate::labels::RunIdentity::current().host.clone(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// Where reports go unless told otherwise: `target/acceptance` of this workspace (or
+/// `CARGO_TARGET_DIR`), beside the rest of the build's output.
+pub fn default_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| crate::workspace::root().join("target"), PathBuf::from)
+        .join("acceptance")
+}
+
+/// Fails early, before anything boots, when reports cannot be written under `base`.
+pub fn ensure_writable(base: &Path) -> Result<()> {
+    let err = |reason: String| Error::ReportDir { path: base.to_owned(), reason };
+    std::fs::create_dir_all(base).map_err(|e| err(e.to_string()))?;
+    tempfile::NamedTempFile::new_in(base).map(drop).map_err(|e| err(e.to_string()))
+}
+
+/// The files one report was written as.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub dir: PathBuf,
+    pub json: PathBuf,
+    pub markdown: PathBuf,
+    pub html: PathBuf,
+    pub junit: PathBuf,
+    /// Rendering and writing all four.
+    pub took: Duration,
+}
+
+/// Writes the four forms into `base/<run id>/`.
+pub fn write(report: &Report, base: &Path) -> Result<Written> {
+    let started = std::time::Instant::now();
+    let dir = base.join(&report.run_id);
+    let err = |path: &Path, e: String| Error::ReportDir { path: path.to_owned(), reason: e };
+    std::fs::create_dir_all(&dir).map_err(|e| err(&dir, e.to_string()))?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| err(&dir, e.to_string()))?;
+    let forms = [
+        ("report.json", json),
+        ("report.md", markdown::render(report)),
+        ("report.html", html::render(report)),
+        ("junit.xml", junit::render(report)),
+    ];
+    for (name, text) in &forms {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| err(&path, e.to_string()))?;
+    }
+    Ok(Written {
+        json: dir.join("report.json"),
+        markdown: dir.join("report.md"),
+        html: dir.join("report.html"),
+        junit: dir.join("junit.xml"),
+        dir,
+        took: started.elapsed(),
+    })
+}
+
+/// Reads a `report.json` back, checking its schema.
+pub fn read(path: &Path) -> Result<Report> {
+    let err = |reason: String| Error::Evidence { path: path.to_owned(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let report: Report = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+    if report.schema != SCHEMA {
+        return Err(err(format!("schema {} (this harness reads {SCHEMA})", report.schema)));
+    }
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------------------
+// Evidence from test runs.
+
+/// One test's contribution to a run's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub schema: String,
+    pub test: String,
+    pub stack: StackReport,
+}
+
+/// The evidence directory of a nextest run.
+pub fn evidence_dir(run_id: &str) -> PathBuf {
+    default_dir().join("evidence").join(run_id)
+}
+
+/// The name of the running test: libtest names the thread it runs a test on after the
+/// test, and a `#[tokio::test]` body runs on that thread.
+pub fn current_test() -> String {
+    std::thread::current().name().unwrap_or("unknown").to_owned()
+}
+
+/// Writes a test's evidence for `harness report`, when run by nextest (which sets
+/// `NEXTEST_RUN_ID`); a plain `cargo test` writes nothing. Errors are returned, not
+/// swallowed: a gate that silently loses evidence would sign off on less than it says.
+pub fn record(stack: StackReport) -> Result<Option<PathBuf>> {
+    let Ok(run_id) = std::env::var("NEXTEST_RUN_ID") else { return Ok(None) };
+    let test = current_test();
+    let dir = evidence_dir(&run_id);
+    let err = |path: &Path, e: String| Error::ReportDir { path: path.to_owned(), reason: e };
+    std::fs::create_dir_all(&dir).map_err(|e| err(&dir, e.to_string()))?;
+    let slug: String = test.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let path = dir.join(format!("{slug}-{}.json", std::process::id()));
+    let evidence = Evidence { schema: SCHEMA.to_owned(), test, stack };
+    let text = serde_json::to_string_pretty(&evidence).map_err(|e| err(&path, e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| err(&path, e.to_string()))?;
+    Ok(Some(path))
+}
+
+/// The newest run under the evidence directory, for `harness report` with no run id.
+pub fn latest_run() -> Option<String> {
+    let dir = default_dir().join("evidence");
+    let mut runs: Vec<(SystemTime, String)> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.file_name().to_string_lossy().into_owned())))
+        .collect();
+    runs.sort();
+    runs.pop().map(|(_, r)| r)
+}
+
+/// Merges every evidence file of `dir` into one section per stack, with the tests that
+/// produced each verdict, plus the time span the files cover.
+pub fn merge_evidence(dir: &Path) -> Result<(Vec<StackReport>, Vec<String>)> {
+    let err = |path: &Path, reason: String| Error::Evidence { path: path.to_owned(), reason };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| err(dir, format!("{e} (hint: run the suites under `cargo nextest run` first)")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    let mut stacks: BTreeMap<String, StackReport> = BTreeMap::new();
+    let mut tests = Vec::new();
+    for path in &paths {
+        let text = std::fs::read_to_string(path).map_err(|e| err(path, e.to_string()))?;
+        let ev: Evidence = serde_json::from_str(&text).map_err(|e| err(path, e.to_string()))?;
+        if ev.schema != SCHEMA {
+            return Err(err(path, format!("schema {} (this harness reads {SCHEMA})", ev.schema)));
+        }
+        tests.push(ev.test);
+        match stacks.get_mut(&ev.stack.name) {
+            Some(s) => s.merge(ev.stack),
+            None => {
+                stacks.insert(ev.stack.name.clone(), ev.stack);
+            }
+        }
+    }
+    if stacks.is_empty() {
+        return Err(err(dir, "no evidence files (hint: run the suites under `cargo nextest run` first)".into()));
+    }
+    tests.sort();
+    tests.dedup();
+    Ok((stacks.into_values().collect(), tests))
+}
+
+/// "only network; skipped backup, persistence" for a partial run.
+pub(crate) fn partial(s: &StackReport) -> String {
+    let mut parts = Vec::new();
+    if !s.only.is_empty() {
+        parts.push(format!("only {}", s.only.join(", ")));
+    }
+    if !s.skip.is_empty() {
+        parts.push(format!("skipped {}", s.skip.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// HTML/XML escaping for the renderers.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn verdict(criterion: &'static str, subject: &str, passed: bool) -> Verdict {
+        Verdict {
+            criterion,
+            subject: subject.to_owned(),
+            measured: if passed { "1.0s".into() } else { "45.0s".into() },
+            budget: "30.0s".into(),
+            passed,
+            evidence: format!("measured {subject} <with> \"quotes\" & ampersands"),
+            hint: (!passed).then(|| "shorten the healthcheck interval".to_owned()),
+            cis: criteria::find(criterion).and_then(|c| c.cis),
+        }
+    }
+
+    /// A report with one passing and one failing stack, a timeline, images and a grid.
+    pub(crate) fn sample() -> Report {
+        let mut good = StackReport::new(
+            "compose/reference",
+            vec![verdict("startup.service", "api", true), verdict("user.image", "api", true)],
+            None,
+        );
+        good.timeline = Some(Timeline {
+            budget_s: 30.0,
+            stack_ready_s: Some(5.3),
+            stack_healthy_s: Some(6.3),
+            services: vec![
+                ServiceTimes {
+                    service: "api".into(),
+                    created_s: Some(0.2),
+                    started_s: Some(2.0),
+                    ready_s: Some(5.3),
+                    healthy_s: Some(6.3),
+                    causes: vec![],
+                },
+                ServiceTimes {
+                    service: "postgres".into(),
+                    created_s: Some(0.1),
+                    started_s: Some(0.4),
+                    ready_s: Some(1.4),
+                    healthy_s: Some(1.5),
+                    causes: vec![],
+                },
+            ],
+        });
+        good.images = vec![Image {
+            service: "api".into(),
+            reference: "harness/app:0.1.0".into(),
+            id: "sha256:abc".into(),
+            size_bytes: 4_300_000,
+            budget_bytes: Some(100_000_000),
+        }];
+        good.isolation = vec![GridRow {
+            network: "data".into(),
+            internal: true,
+            cells: vec![
+                GridCell { target: "postgres:5432".into(), allowed: Some(true), connected: true },
+                GridCell { target: "gateway:8080".into(), allowed: Some(false), connected: true },
+            ],
+        }];
+        let bad = StackReport::new(
+            "compose/broken",
+            vec![verdict("startup.stack", "stack", false), verdict("image.size", "gateway", true)],
+            Some("criteria::broken"),
+        );
+        Report::new(
+            "r1",
+            "check",
+            SystemTime::UNIX_EPOCH,
+            Duration::from_secs(42),
+            vec![good, bad],
+            Provenance::default(),
+        )
+    }
+
+    #[test]
+    fn go_only_when_every_stack_passes() {
+        let r = sample();
+        assert!(r.stacks[0].go);
+        assert!(!r.stacks[1].go);
+        assert!(!r.go);
+        assert_eq!((r.passed, r.failed), (3, 1));
+        assert_eq!(r.started_at, "1970-01-01T00:00:00Z");
+        assert_eq!(r.stacks[0].verdicts[1].seed, "all seeds");
+    }
+
+    #[test]
+    fn json_round_trips_with_its_schema() {
+        let r = sample();
+        let text = serde_json::to_string(&r).expect("serialises");
+        assert!(text.contains("\"schema\":\"harness-report/1\""), "{text}");
+        let back: Report = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn an_unknown_criterion_is_rejected_when_read_back() {
+        let text = serde_json::to_string(&sample()).expect("serialises").replace("startup.stack", "startup.bogus");
+        let err = serde_json::from_str::<Report>(&text).expect_err("rejected");
+        assert!(err.to_string().contains("unknown criterion `startup.bogus`"), "{err}");
+    }
+
+    #[test]
+    fn merging_keeps_a_failure_and_every_subject() {
+        let mut a = StackReport::new("s", vec![verdict("user.image", "api", true)], Some("t1"));
+        let b = StackReport::new(
+            "s",
+            vec![verdict("user.image", "api", false), verdict("user.image", "db", true)],
+            Some("t2"),
+        );
+        a.merge(b);
+        let got: Vec<(&str, bool, Option<&str>)> =
+            a.verdicts.iter().map(|e| (e.verdict.subject.as_str(), e.verdict.passed, e.test.as_deref())).collect();
+        assert_eq!(got, [("api", false, Some("t2")), ("db", true, Some("t2"))]);
+        assert!(!a.go);
+    }
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(esc("<a href=\"x\">&'</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+    }
+
+    #[test]
+    fn an_unwritable_directory_is_refused_before_anything_runs() {
+        let err = ensure_writable(Path::new("/proc/harness-cannot-write-here")).expect_err("refused");
+        let text = err.to_string();
+        assert!(text.starts_with("cannot write the report to /proc/harness-cannot-write-here"), "{text}");
+        assert!(text.contains("--report-dir"), "{text}");
+    }
+}
