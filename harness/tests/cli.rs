@@ -55,3 +55,325 @@ fn lint_judges_without_booting_and_names_what_needs_a_running_stack() {
     assert!(out.contains("FAIL hardening.read_only idle"), "{out}");
     assert!(out.contains("not judged without a running stack: startup.service"), "{out}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Sign-off: `check` and `report` as a gate runs them, on real stacks. These boot, so
+// nextest runs them in the `stacks` group (see .config/nextest.toml).
+
+/// A fresh report directory under target/, kept after the run as an artifact.
+fn report_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reports").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The one run directory `check` wrote under `dir`.
+fn run_dir(dir: &std::path::Path) -> PathBuf {
+    let runs: Vec<PathBuf> =
+        std::fs::read_dir(dir).expect("report dir exists").map(|e| e.expect("entry").path()).collect();
+    assert_eq!(runs.len(), 1, "one run directory: {runs:?}");
+    runs[0].clone()
+}
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The done-when of the sign-off issue: the reference passes the whole catalogue and the
+/// run leaves report.json, report.md, report.html and junit.xml; a screenshot of the HTML
+/// (headless Chromium) is kept beside them for a person to look at.
+#[tokio::test]
+async fn check_passes_the_reference_stack_and_writes_every_report_form() {
+    let dir = report_dir("reference");
+    let (code, out, err) = harness(&[
+        "check",
+        stack("compose/reference").to_str().expect("utf-8"),
+        "--report-dir",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "the reference passes: {out}\n{err}");
+    assert!(out.contains("verdict: GO"), "{out}");
+    let run = run_dir(&dir);
+    let json: serde_json::Value = serde_json::from_str(&read(&run.join("report.json"))).expect("report.json parses");
+    assert_eq!(json["schema"], "harness-report/1");
+    assert_eq!(json["go"], true);
+    let verdicts = json["stacks"][0]["verdicts"].as_array().expect("verdicts").len();
+    assert!(verdicts > 130, "the whole catalogue: {verdicts}");
+    for family in ["startup", "runtime", "network", "http", "lifecycle", "persistence", "backup"] {
+        assert!(json["stacks"][0]["catalogue"].to_string().contains(family), "{family} ran");
+    }
+    let p = &json["provenance"];
+    assert!(p["engine_version"].as_str().is_some_and(|v| v.starts_with("20.")), "{p}");
+    assert!(!p["compose_version"].as_str().unwrap_or("").is_empty(), "{p}");
+    let md = read(&run.join("report.md"));
+    assert!(md.starts_with("# Acceptance: **GO**"), "{md}");
+    let html = read(&run.join("report.html"));
+    assert!(html.contains("<h1>GO</h1>") && html.contains("aria-label=\"boot timeline\""), "verdict and timeline");
+    // JUnit: one testcase per verdict.
+    let junit = read(&run.join("junit.xml"));
+    assert_eq!(junit.matches("<testcase ").count(), verdicts, "{junit}");
+
+    let png = run.join("report.png");
+    let took = harness::screenshot::screenshot(&run.join("report.html"), &png, 1280, 1400).await.expect("screenshot");
+    let bytes = std::fs::read(&png).expect("png written");
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
+    eprintln!("screenshot {} in {took:?}", png.display());
+}
+
+/// The broken stack is a NO-GO (exit 1), and every failure in the report carries its
+/// evidence and a fix. The destructive families are skipped here (the suites judge them
+/// on the broken stack); `--skip` is shown working at the same time.
+#[test]
+fn check_fails_the_broken_stack_and_explains_every_failure() {
+    let dir = report_dir("broken");
+    let (code, out, err) = harness(&[
+        "check",
+        stack("compose/broken").to_str().expect("utf-8"),
+        "--skip",
+        "backup,persistence,shutdown,recovery",
+        "--report-dir",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 1, "violations exit 1: {out}\n{err}");
+    let run = run_dir(&dir);
+    let report: harness::report::Report = harness::report::read(&run.join("report.json")).expect("report reads");
+    let s = &report.stacks[0];
+    assert!(!report.go && s.failed >= 18, "{} failures", s.failed);
+    assert!(s.verdicts.iter().all(|e| !e.verdict.criterion.starts_with("backup.")), "skipped families are not judged");
+    let md = read(&run.join("report.md"));
+    for e in s.verdicts.iter().filter(|e| !e.verdict.passed) {
+        let v = &e.verdict;
+        assert!(v.hint.is_some(), "{} {} has a fix hint", v.criterion, v.subject);
+        assert!(
+            md.contains(&format!("- **{} {}**", v.criterion, v.subject)),
+            "{} {} explained in report.md",
+            v.criterion,
+            v.subject
+        );
+    }
+    assert!(md.contains("Partial run: skipped backup, persistence, shutdown, recovery"), "{md}");
+}
+
+/// A planted secret (an env literal and a compose secret file) appears in no report form
+/// and in no log line, even at the most verbose level; the finding itself is reported.
+#[test]
+fn a_planted_secret_reaches_no_report_and_no_log() {
+    let dir = report_dir("secret-plant");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["-vv", "check", stack("suites/stacks/secret-plant").to_str().expect("utf-8")])
+        .args(["--skip", "backup,persistence,shutdown,recovery", "--report-dir", dir.to_str().expect("utf-8")])
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run harness");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "the literal token is a finding: {stdout}\n{stderr}");
+    assert!(stdout.contains("FAIL secrets.env holder"), "{stdout}");
+    assert!(stderr.contains("DEBUG"), "debug logging was on: {stderr}");
+    let run = run_dir(&dir);
+    let mut texts = vec![("stdout".to_owned(), stdout.into_owned()), ("stderr".to_owned(), stderr.into_owned())];
+    for f in ["report.json", "report.md", "report.html", "junit.xml"] {
+        texts.push((f.to_owned(), read(&run.join(f))));
+    }
+    for (name, text) in &texts {
+        for secret in ["planted-env-value-7c1e55d0", "planted-file-value-93ab04f2"] {
+            assert!(!text.contains(secret), "{secret} leaked into {name}");
+        }
+    }
+    assert!(texts[2].1.contains("API_TOKEN"), "the report names the variable, not its value");
+}
+
+/// Bad input to `check` exits 2 before anything boots, with one line naming the problem.
+#[rstest]
+#[case::unknown_only_criterion(&["--only", "netwrok.reach"], "unknown criterion `netwrok.reach` in --only (hint: did you mean `network.reach`?")]
+#[case::unknown_skip_family(&["--skip", "bakup"], "did you mean `backup`?")]
+#[case::unwritable_report_dir(&["--report-dir", "/proc/harness-reports"], "cannot write the report to /proc/harness-reports")]
+fn check_refuses_bad_input_before_booting(#[case] args: &[&str], #[case] fragment: &str) {
+    let dir = stack("suites/stacks/tiny");
+    let mut all = vec!["check", dir.to_str().expect("utf-8")];
+    all.extend_from_slice(args);
+    let (code, out, err) = harness(&all);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains(fragment), "{err}");
+    assert!(!err.contains("booting"), "nothing booted: {err}");
+}
+
+#[test]
+fn check_of_a_directory_without_compose_file_exits_2() {
+    let empty = tempfile_dir("no-compose");
+    let (code, _, err) = harness(&[
+        "check",
+        empty.to_str().expect("utf-8"),
+        "--report-dir",
+        report_dir("none").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no compose file in") && err.contains("hint:"), "{err}");
+}
+
+fn tempfile_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir
+}
+
+/// Starts `harness check` on `stack_dir`, waits for the boot board's first container, and
+/// returns the child and the compose project it is booting.
+fn start_check_until_created(
+    stack_dir: &str,
+    envs: &[(&str, &str)],
+) -> (std::process::Child, String, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "check",
+            stack(stack_dir).to_str().expect("utf-8"),
+            "--report-dir",
+            report_dir("interrupted").to_str().expect("utf-8"),
+        ])
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start harness");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut project = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr line");
+        if let Some(rest) = line.split("] booting hx").nth(1) {
+            project = format!("hx{}", rest.split(':').next().unwrap_or_default());
+        }
+        if line.contains(": created at ") {
+            break;
+        }
+    }
+    assert!(!project.is_empty(), "the boot started");
+    // Keep draining stderr (the child must never block on a full pipe), for the asserts.
+    let rest = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = rest.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if let Ok(mut r) = sink.lock() {
+                r.push_str(&line);
+                r.push('\n');
+            }
+        }
+    });
+    (child, project, rest)
+}
+
+fn wait_exit(child: &mut std::process::Child, limit: std::time::Duration) -> i32 {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(start.elapsed() < limit, "harness did not exit within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// What the engine still holds for a compose project.
+fn leftovers(project: &str) -> String {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={project}")])
+        .output()
+        .expect("docker ps");
+    let nets = Command::new("docker")
+        .args(["network", "ls", "-q", "--filter", &format!("label=com.docker.compose.project={project}")])
+        .output()
+        .expect("docker network ls");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout).trim(), String::from_utf8_lossy(&nets.stdout).trim())
+}
+
+/// Ctrl-C during boot: exit 2 (nothing was judged), and the stack is gone.
+#[test]
+fn ctrl_c_during_boot_exits_2_and_leaves_nothing() {
+    let (mut child, project, stderr) = start_check_until_created("compose/reference", &[]);
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().expect("send SIGINT");
+    let code = wait_exit(&mut child, std::time::Duration::from_secs(60));
+    let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(code, 2, "an interrupted run could not judge: {err}");
+    assert!(err.contains("interrupted by SIGINT: nothing was judged (exit 2)"), "{err}");
+    assert_eq!(leftovers(&project), "", "{project} removed");
+}
+
+/// A unix-socket relay to the real engine that can be cut, so a test can make the engine
+/// "go away" for one harness process without touching the daemon others use.
+struct Relay {
+    path: PathBuf,
+    streams: std::sync::Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    fn start(name: &str) -> Relay {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let path = tempfile_dir("relays").join(format!("{name}-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).expect("bind relay socket");
+        let streams = std::sync::Arc::new(std::sync::Mutex::new(Vec::<UnixStream>::new()));
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, c) = (streams.clone(), cut.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if c.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else { continue };
+                let pairs = [(client.try_clone(), engine.try_clone()), (engine.try_clone(), client.try_clone())];
+                if let Ok(mut all) = s.lock() {
+                    all.extend([client, engine]);
+                }
+                for pair in pairs {
+                    if let (Ok(mut from), Ok(mut to)) = pair {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Write);
+                        });
+                    }
+                }
+            }
+        });
+        Relay { path, streams, cut }
+    }
+
+    fn docker_host(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+
+    /// The engine disappears: open connections are closed and new ones refused.
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::fs::remove_file(&self.path);
+        if let Ok(all) = self.streams.lock() {
+            for s in all.iter() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// The engine goes away mid-boot: exit 2 with a message that names the engine and what
+/// to do; what the run created is removed by the reaper once the engine is back.
+#[test]
+fn an_engine_that_goes_away_mid_run_exits_2_and_is_reaped_after() {
+    let relay = Relay::start("engine-gone");
+    let host = relay.docker_host();
+    let (mut child, project, stderr) =
+        start_check_until_created("compose/reference", &[("DOCKER_HOST", host.as_str())]);
+    relay.cut();
+    let code = wait_exit(&mut child, std::time::Duration::from_secs(120));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(code, 2, "losing the engine means the harness could not judge: {err}");
+    assert!(err.contains("lost the docker engine") || err.contains("cannot reach the docker engine"), "{err}");
+    assert!(err.contains("harness reap"), "says how to clean up: {err}");
+    // The engine is back (the real socket): the reaper removes what the dead run left.
+    let (code, out, err) = harness(&["reap"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(leftovers(&project), "", "{project} reaped: {out}");
+}

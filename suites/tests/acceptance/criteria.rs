@@ -47,6 +47,7 @@ async fn reference_stack_passes_every_read_only_criterion() {
     let policy = checks::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
     let verdicts = checks::read_only(&Context { stack: &stack, policy: &policy }).await.expect("checks run");
     assert!(verdicts.len() > 80, "every service judged: {}", verdicts.len());
+    crate::record_reference(&stack, &policy, &verdicts, None);
     assert_eq!(failures(&verdicts), Vec::<String>::new());
 }
 
@@ -66,6 +67,7 @@ async fn reference_service_passes_every_runtime_criterion(#[case] service: &str)
     let verdicts = runtime::service(&Context { stack: &stack, policy: &policy }, service).await.expect("checks run");
     assert!(verdicts.len() >= 18, "{service}: every criterion judged: {}", verdicts.len());
     assert!(verdicts.iter().all(|v| v.subject == service), "verdicts are about {service}");
+    crate::record_reference(&stack, &policy, &verdicts, None);
     assert_eq!(failures(&verdicts), Vec::<String>::new());
 }
 
@@ -131,10 +133,14 @@ async fn lint_judges_both_stacks_without_booting() {
 async fn reference_services_stop_gracefully_and_recover_from_sigkill() {
     let (stack, policy) = boot("compose/reference", "criteria-lifecycle").await;
     let cx = Context { stack: &stack, policy: &policy };
+    let mut judged = Vec::new();
     for service in ["api", "redis", "postgres"] {
         let v = lifecycle::shutdown(&cx, service).await.expect("shutdown check runs");
+        judged.push(v.clone());
         assert!(v.passed, "{}: {}", v.line(), v.evidence);
         let v = lifecycle::recovery(&cx, service).await.expect("recovery check runs");
+        judged.push(v.clone());
+        crate::record_reference(&stack, &policy, &judged, None);
         assert!(v.passed, "{}: {}", v.line(), v.evidence);
         if service != "api" {
             // postgres and redis have [[persistence]] entries: their data survives the crash.

@@ -14,7 +14,11 @@ mod teardown;
 
 use std::path::PathBuf;
 
+use harness::checks::network::Matrix;
+use harness::policy::Policy;
+use harness::report::StackReport;
 use harness::teardown::Removed;
+use harness::verdict::Verdict;
 
 /// A path under the workspace root.
 pub fn workspace(rel: &str) -> PathBuf {
@@ -40,4 +44,16 @@ pub async fn leftovers(project: &str) -> Removed {
     harness::teardown::count_labelled(&docker, &format!("com.docker.compose.project={project}"))
         .await
         .expect("count resources")
+}
+
+/// Writes a test's verdicts on the reference stack as evidence for `harness report` (under
+/// nextest only; a plain `cargo test` writes nothing). Only stacks meant to ship record:
+/// the broken stack's failures prove the checks, they are not findings about a release.
+pub fn record_reference(stack: &harness::Stack, policy: &Policy, verdicts: &[Verdict], matrix: Option<&Matrix>) {
+    let test = harness::report::current_test();
+    let mut section = StackReport::new("compose/reference", verdicts.to_vec(), Some(&test)).with_stack(stack, policy);
+    if let Some(m) = matrix {
+        section.isolation = harness::report::grid(m, policy);
+    }
+    harness::report::record(section).expect("evidence written");
 }

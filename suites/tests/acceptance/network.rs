@@ -112,6 +112,8 @@ async fn reference_networks_reach_exactly_what_the_policy_allows() {
     }
     let discovery = http::discovery_verdicts(&matrix, &policy);
     print(&discovery);
+    let judged: Vec<Verdict> = verdicts.iter().chain(&discovery).cloned().collect();
+    crate::record_reference(&stack, &policy, &judged, Some(&matrix));
     assert_eq!(discovery.len(), 7);
     assert!(discovery.iter().all(|v| v.passed), "every allowed pair resolves by name");
 
@@ -187,6 +189,8 @@ async fn gateway_routes_and_prometheus_targets_pass_and_violations_fail() {
     let observed = http::observability(&cx).await.expect("observability judged");
     print(&routes);
     print(&observed);
+    let judged: Vec<Verdict> = routes.iter().chain(&observed).cloned().collect();
+    crate::record_reference(&stack, &policy, &judged, None);
     check_pass(&routes, "gateway.route", "/api/v1/notes");
     let v = find(&routes, "gateway.route", "/api/v1/notes");
     assert!(

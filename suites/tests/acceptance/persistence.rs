@@ -83,6 +83,7 @@ async fn postgres_rows_and_redis_keys_survive_restart_and_recreate() {
     );
     let verdicts = data::persistence(&Context { stack: &stack, policy: &policy }).await.expect("persistence judged");
     print(&verdicts);
+    crate::record_reference(&stack, &policy, &verdicts, None);
     assert_eq!(verdicts.len(), 9, "three criteria for each of three services");
     for service in ["postgres", "redis", "prometheus"] {
         for criterion in ["persistence.volume", "persistence.restart", "persistence.recreate"] {
@@ -126,6 +127,7 @@ async fn tar_and_pg_dump_backups_restore_identical_data() {
     );
     let verdicts = data::backup(&Context { stack: &stack, policy: &policy }).await.expect("backups judged");
     print(&verdicts);
+    crate::record_reference(&stack, &policy, &verdicts, None);
     assert_eq!(verdicts.len(), 3);
     for (criterion, service) in [("backup.tar", "postgres"), ("backup.pg_dump", "postgres"), ("backup.tar", "redis")] {
         let v = find(&verdicts, criterion, service);
