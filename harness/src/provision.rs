@@ -35,7 +35,7 @@ pub async fn ensure(need: Need) -> Result<()> {
         if missing(need).await.is_empty() {
             return Ok(());
         }
-        run_script().await?;
+        run_script(&[], "missing host tools").await?;
         let still = missing(need).await;
         if still.is_empty() {
             Ok(())
@@ -81,20 +81,27 @@ async fn succeeds(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-async fn run_script() -> Result<()> {
+/// Runs `fixtures/provision.sh` with `args` (none: the host tools; `chromium`: the
+/// screenshot browser), saying first what it installs and why.
+pub(crate) async fn run_script(args: &[&str], what: &str) -> Result<()> {
     let script = workspace::root().join("fixtures/provision.sh");
-    tracing::info!(script = %script.display(), "installing missing host tools");
-    crate::progress::note(format!("installing missing host tools with {} (once per machine)", script.display()));
-    let out = Command::new("bash").arg(&script).stdin(Stdio::null()).output().await.map_err(|e| Error::Spawn {
-        program: "bash".into(),
-        hint: "bash must be on PATH".into(),
-        source: e,
-    })?;
+    let shown = std::iter::once(script.display().to_string())
+        .chain(args.iter().map(|a| (*a).to_owned()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    tracing::info!(script = %shown, "installing {what}");
+    crate::progress::note(format!("installing {what} with {shown} (once per machine)"));
+    let out =
+        Command::new("bash").arg(&script).args(args).stdin(Stdio::null()).output().await.map_err(|e| Error::Spawn {
+            program: "bash".into(),
+            hint: "bash must be on PATH".into(),
+            source: e,
+        })?;
     if out.status.success() {
         return Ok(());
     }
     Err(Error::Provision {
-        detail: format!("{} failed: {}", script.display(), tail_lines(&String::from_utf8_lossy(&out.stderr), 3)),
+        detail: format!("{shown} failed: {}", tail_lines(&String::from_utf8_lossy(&out.stderr), 3)),
         hint: "run it by hand as root to see the whole output".into(),
     })
 }

@@ -21,7 +21,6 @@ use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use crate::errors::{Error, Result, tail_lines};
-use crate::workspace;
 
 /// Names Debian (`chromium`) and other distributions (`chromium-browser`) install under.
 const CHROMIUM_NAMES: [&str; 2] = ["chromium", "chromium-browser"];
@@ -45,7 +44,7 @@ pub async fn ensure_chromium() -> Result<PathBuf> {
             if let Some(found) = find_on_path(&CHROMIUM_NAMES, &path) {
                 return Ok(found);
             }
-            run_provision().await?;
+            crate::provision::run_script(&["chromium"], "chromium for report screenshots").await?;
             find_on_path(&CHROMIUM_NAMES, &path).ok_or_else(|| Error::Provision {
                 detail: format!(
                     "neither {} is on PATH after `fixtures/provision.sh chromium`",
@@ -298,30 +297,6 @@ async fn kill_group(pgid: u32) {
     if !killed.is_ok_and(|s| s.success()) {
         tracing::warn!(pgid, "could not kill chromium's process group; killing the browser only");
     }
-}
-
-async fn run_provision() -> Result<()> {
-    let script = workspace::root().join("fixtures/provision.sh");
-    tracing::info!(script = %script.display(), "installing chromium for report screenshots");
-    crate::progress::note(format!("installing chromium with {} chromium (once per machine)", script.display()));
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("chromium")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| Error::Spawn { program: "bash".into(), hint: "bash must be on PATH".into(), source: e })?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(Error::Provision {
-        detail: format!(
-            "{} chromium failed: {}",
-            script.display(),
-            tail_lines(&String::from_utf8_lossy(&out.stderr), 3)
-        ),
-        hint: "run it by hand as root to see the whole output".into(),
-    })
 }
 
 #[cfg(test)]
