@@ -4,9 +4,32 @@
 
 use crate::errors::{Error, Result};
 
+/// The step of a `check` run that judges a criterion. A step none of whose criteria is
+/// selected is not run at all (`--skip backup` saves the slowest cycle, not just its lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// From the boot's timeline.
+    Startup,
+    /// Inspect, `docker top`, stats and one timed healthcheck per service, plus the
+    /// compose file's image references.
+    Runtime,
+    /// One probe container per network.
+    Network,
+    /// Requests through the gateway and to Prometheus.
+    Http,
+    /// SIGTERM and SIGKILL of each service.
+    Lifecycle,
+    /// Write, restart, recreate, read back.
+    Persistence,
+    /// Back up, destroy, restore, compare.
+    Backup,
+}
+
 /// One criterion the harness judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Criterion {
+    /// Which step of a run judges it.
+    pub step: Step,
     /// Stable id, `family.name`.
     pub id: &'static str,
     /// Which seed documents state it, or "harness default".
@@ -24,48 +47,48 @@ impl Criterion {
     }
 }
 
-const fn c(id: &'static str, seed: &'static str, cis: Option<&'static str>, lint: bool) -> Criterion {
-    Criterion { id, seed, cis, lint }
+const fn c(step: Step, id: &'static str, seed: &'static str, cis: Option<&'static str>, lint: bool) -> Criterion {
+    Criterion { step, id, seed, cis, lint }
 }
 
 /// Every criterion, in the order reports list them.
 pub const ALL: &[Criterion] = &[
-    c("startup.service", "RedFire 001, ZViewer 004", None, false),
-    c("startup.stack", "RedFire 001, ZViewer 004", None, false),
-    c("image.size", "RedFire 001, ZViewer 004", None, false),
-    c("user.image", "all seeds", Some("4.1"), true),
-    c("user.process", "all seeds", Some("5.24"), false),
-    c("healthcheck.defined", "all seeds", Some("4.6"), true),
-    c("healthcheck.passes", "all seeds", Some("5.27"), false),
-    c("healthcheck.response", "ZViewer 004", None, false),
-    c("hardening.privileged", "zigQuant 000", Some("5.5"), true),
-    c("hardening.capabilities", "zigQuant 000", Some("5.4"), true),
-    c("hardening.no_new_privileges", "zigQuant 000", Some("5.26"), true),
-    c("hardening.read_only", "zigQuant 000", Some("5.13"), true),
-    c("hardening.docker_sock", "harness default", Some("5.32"), true),
-    c("hardening.host_mounts", "harness default", Some("5.6"), true),
-    c("hardening.namespaces", "harness default", Some("5.10, 5.16, 5.17, 5.21"), true),
-    c("hardening.memory_limit", "ZViewer 004, zigQuant 000", Some("5.11"), true),
-    c("hardening.pids_limit", "harness default", Some("5.29"), true),
-    c("hardening.restart", "RedFire 001, ZViewer 004", Some("5.15"), true),
-    c("hardening.log_rotation", "zigQuant 000", None, true),
-    c("secrets.env", "zigQuant 000", Some("4.10"), true),
-    c("network.publish", "RedFire 001", Some("5.14"), true),
-    c("lint.pinned_tags", "harness default", None, true),
-    c("network.reach", "RedFire 001", None, false),
-    c("network.egress", "RedFire 001", None, false),
-    c("discovery.name", "RedFire 001, ZViewer 004", None, false),
-    c("gateway.route", "RedFire 001, ZViewer 004", None, false),
-    c("observability.targets", "ZViewer 004, zigQuant 000", None, false),
-    c("observability.families", "ZViewer 004, zigQuant 000", None, false),
-    c("persistence.volume", "ZViewer 004", None, false),
-    c("persistence.restart", "ZViewer 004", None, false),
-    c("persistence.recreate", "ZViewer 004", None, false),
-    c("backup.tar", "zigQuant 000, ZViewer 004", None, false),
-    c("backup.pg_dump", "ZViewer 004", None, false),
-    c("resources.memory", "ZViewer 004", None, false),
-    c("shutdown.graceful", "harness default", None, false),
-    c("recovery.restart", "ZViewer 004", Some("5.15"), false),
+    c(Step::Startup, "startup.service", "RedFire 001, ZViewer 004", None, false),
+    c(Step::Startup, "startup.stack", "RedFire 001, ZViewer 004", None, false),
+    c(Step::Runtime, "image.size", "RedFire 001, ZViewer 004", None, false),
+    c(Step::Runtime, "user.image", "all seeds", Some("4.1"), true),
+    c(Step::Runtime, "user.process", "all seeds", Some("5.24"), false),
+    c(Step::Runtime, "healthcheck.defined", "all seeds", Some("4.6"), true),
+    c(Step::Runtime, "healthcheck.passes", "all seeds", Some("5.27"), false),
+    c(Step::Runtime, "healthcheck.response", "ZViewer 004", None, false),
+    c(Step::Runtime, "hardening.privileged", "zigQuant 000", Some("5.5"), true),
+    c(Step::Runtime, "hardening.capabilities", "zigQuant 000", Some("5.4"), true),
+    c(Step::Runtime, "hardening.no_new_privileges", "zigQuant 000", Some("5.26"), true),
+    c(Step::Runtime, "hardening.read_only", "zigQuant 000", Some("5.13"), true),
+    c(Step::Runtime, "hardening.docker_sock", "harness default", Some("5.32"), true),
+    c(Step::Runtime, "hardening.host_mounts", "harness default", Some("5.6"), true),
+    c(Step::Runtime, "hardening.namespaces", "harness default", Some("5.10, 5.16, 5.17, 5.21"), true),
+    c(Step::Runtime, "hardening.memory_limit", "ZViewer 004, zigQuant 000", Some("5.11"), true),
+    c(Step::Runtime, "hardening.pids_limit", "harness default", Some("5.29"), true),
+    c(Step::Runtime, "hardening.restart", "RedFire 001, ZViewer 004", Some("5.15"), true),
+    c(Step::Runtime, "hardening.log_rotation", "zigQuant 000", None, true),
+    c(Step::Runtime, "secrets.env", "zigQuant 000", Some("4.10"), true),
+    c(Step::Runtime, "network.publish", "RedFire 001", Some("5.14"), true),
+    c(Step::Runtime, "lint.pinned_tags", "harness default", None, true),
+    c(Step::Network, "network.reach", "RedFire 001", None, false),
+    c(Step::Network, "network.egress", "RedFire 001", None, false),
+    c(Step::Network, "discovery.name", "RedFire 001, ZViewer 004", None, false),
+    c(Step::Http, "gateway.route", "RedFire 001, ZViewer 004", None, false),
+    c(Step::Http, "observability.targets", "ZViewer 004, zigQuant 000", None, false),
+    c(Step::Http, "observability.families", "ZViewer 004, zigQuant 000", None, false),
+    c(Step::Persistence, "persistence.volume", "ZViewer 004", None, false),
+    c(Step::Persistence, "persistence.restart", "ZViewer 004", None, false),
+    c(Step::Persistence, "persistence.recreate", "ZViewer 004", None, false),
+    c(Step::Backup, "backup.tar", "zigQuant 000, ZViewer 004", None, false),
+    c(Step::Backup, "backup.pg_dump", "ZViewer 004", None, false),
+    c(Step::Runtime, "resources.memory", "ZViewer 004", None, false),
+    c(Step::Lifecycle, "shutdown.graceful", "harness default", None, false),
+    c(Step::Lifecycle, "recovery.restart", "ZViewer 004", Some("5.15"), false),
 ];
 
 /// The family part of an id (`network` of `network.reach`).
@@ -127,10 +150,9 @@ impl Selection {
         (self.only.is_empty() || hit(&self.only)) && !hit(&self.skip)
     }
 
-    /// Whether any of `ids` is judged: a step that only produces those can be skipped
-    /// entirely when none is (the backup cycle is the slowest thing the harness does).
-    pub fn any(&self, ids: &[&str]) -> bool {
-        ids.iter().any(|id| self.includes(id))
+    /// Whether any criterion `step` judges is selected, i.e. whether the step runs.
+    pub fn runs(&self, step: Step) -> bool {
+        ALL.iter().any(|c| c.step == step && self.includes(c.id))
     }
 
     /// Everything is judged.
@@ -182,6 +204,19 @@ mod tests {
             &["backup.tar", "persistence.recreate"],
         );
         check_sel(&["hardening"], &["hardening.read_only"], &["hardening.privileged"], &["hardening.read_only"]);
+    }
+
+    #[test]
+    fn a_step_runs_only_when_one_of_its_criteria_is_selected() {
+        let sel = Selection::new(vec!["backup.tar".into(), "startup".into()], vec![]).expect("valid");
+        let running: Vec<Step> =
+            [Step::Startup, Step::Runtime, Step::Network, Step::Http, Step::Lifecycle, Step::Persistence, Step::Backup]
+                .into_iter()
+                .filter(|s| sel.runs(*s))
+                .collect();
+        assert_eq!(running, [Step::Startup, Step::Backup]);
+        let skip = Selection::new(vec![], vec!["network.reach".into(), "network.egress".into()]).expect("valid");
+        assert!(skip.runs(Step::Network), "discovery.name still needs the probes");
     }
 
     #[track_caller]

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use testcontainers::bollard::Docker;
 
-use crate::criteria::Selection;
+use crate::criteria::{Selection, Step};
 use crate::errors::Result;
 use crate::policy::{self, Policy};
 use crate::stack::Stack;
@@ -74,43 +74,17 @@ impl Catalogue {
     }
 }
 
-/// What each step of [`full`] can produce, so a step none of whose criteria is selected
-/// is not run at all (`--skip backup` saves the slowest cycle, not just its lines).
-const RUNTIME: &[&str] = &[
-    "image.size",
-    "user.image",
-    "user.process",
-    "healthcheck.defined",
-    "healthcheck.passes",
-    "healthcheck.response",
-    "hardening.privileged",
-    "hardening.capabilities",
-    "hardening.no_new_privileges",
-    "hardening.read_only",
-    "hardening.docker_sock",
-    "hardening.host_mounts",
-    "hardening.namespaces",
-    "hardening.memory_limit",
-    "hardening.pids_limit",
-    "hardening.restart",
-    "hardening.log_rotation",
-    "secrets.env",
-    "network.publish",
-    "resources.memory",
-    "lint.pinned_tags",
-];
-
 /// The whole catalogue (or the selected part of it) on one stack the caller owns: the
 /// read-only checks first, then the destructive ones in an order where each leaves the
 /// stack usable for the next (shutdown and recovery restart what they stop; persistence
 /// recreates the stack; backup, which replaces volumes, comes last).
 pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
     let mut c = Catalogue::default();
-    if sel.any(&["startup.service", "startup.stack"]) {
+    if sel.runs(Step::Startup) {
         let t = std::time::Instant::now();
         c.add("startup", t, startup::judge(&cx.stack.timeline, cx.policy.defaults.startup), sel);
     }
-    if sel.any(RUNTIME) {
+    if sel.runs(Step::Runtime) {
         crate::progress::note(
             "judging configuration and runtime (inspect, docker top, stats, one timed healthcheck each)",
         );
@@ -119,7 +93,7 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         v.extend(pinned_tags(cx));
         c.add("runtime", t, v, sel);
     }
-    if sel.any(&["network.reach", "network.egress", "discovery.name"]) {
+    if sel.runs(Step::Network) {
         crate::progress::note("probing reachability: one probe container per network");
         let t = std::time::Instant::now();
         let matrix = network::probe(cx).await?;
@@ -128,13 +102,13 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         c.matrix = Some(matrix);
         c.add("network", t, v, sel);
     }
-    if sel.any(&["gateway.route", "observability.targets", "observability.families"]) {
+    if sel.runs(Step::Http) {
         let t = std::time::Instant::now();
         let mut v = http::routes(cx).await?;
         v.extend(http::observability(cx).await?);
         c.add("http", t, v, sel);
     }
-    if sel.any(&["shutdown.graceful", "recovery.restart"]) {
+    if sel.runs(Step::Lifecycle) {
         let t = std::time::Instant::now();
         let mut v = Vec::new();
         for service in cx.stack.model.services.keys() {
@@ -148,12 +122,12 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         }
         c.add("lifecycle", t, v, sel);
     }
-    if sel.any(&["persistence.volume", "persistence.restart", "persistence.recreate"]) {
+    if sel.runs(Step::Persistence) {
         crate::progress::note("persistence: write, restart, recreate keeping volumes, read back");
         let t = std::time::Instant::now();
         c.add("persistence", t, data::persistence(cx).await?, sel);
     }
-    if sel.any(&["backup.tar", "backup.pg_dump"]) {
+    if sel.runs(Step::Backup) {
         crate::progress::note("backup: back up, destroy, restore, boot, compare");
         let t = std::time::Instant::now();
         c.add("backup", t, data::backup(cx).await?, sel);
@@ -176,19 +150,13 @@ fn pinned_tags(cx: &Context<'_>) -> Vec<Verdict> {
         .collect()
 }
 
-/// Every read-only check on a booted stack: startup (from the boot's timeline), the
-/// runtime configuration checks, then the network matrix (one probe per network serves
-/// both isolation and name discovery), gateway routes and observability. Destructive
-/// checks are not here: they need a stack of their own.
+/// Every read-only check on a booted stack: [`full`] without the steps that stop, kill,
+/// recreate or replace anything (lifecycle, persistence, backup), so a shared stack can be
+/// judged by many tests at once.
 pub async fn read_only(cx: &Context<'_>) -> Result<Vec<Verdict>> {
-    let mut out = startup::judge(&cx.stack.timeline, cx.policy.defaults.startup);
-    out.extend(runtime::all(cx).await?);
-    let matrix = network::probe(cx).await?;
-    out.extend(network::judge(&matrix, cx.policy));
-    out.extend(http::discovery_verdicts(&matrix, cx.policy));
-    out.extend(http::routes(cx).await?);
-    out.extend(http::observability(cx).await?);
-    Ok(out)
+    let destructive = ["shutdown", "recovery", "persistence", "backup"].map(str::to_owned).to_vec();
+    let sel = Selection::new(Vec::new(), destructive)?;
+    Ok(full(cx, &sel).await?.verdicts)
 }
 
 /// What a check needs: the booted stack and the policy to judge it by.
