@@ -392,11 +392,12 @@ pub fn reach_verdict(p: &NetworkProbe, expected: Option<&NetworkPolicy>) -> Verd
         cis: None,
     };
     if let Err(e) = &p.lines {
-        v.measured = "probe failed".into();
         v.budget = expected.map_or_else(|| "not judged".to_owned(), |e| format!("exactly {}", list(&set(e))));
-        v.evidence.push_str(&format!("; {e}"));
-        v.hint = Some("the probe container did not produce results: see the error; `harness images --all` rebuilds the probe image".into());
-        return v;
+        return probe_failed(
+            v,
+            e,
+            "the probe container did not produce results: see the error; `harness images --all` rebuilds the probe image",
+        );
     }
     let reachable = p.reachable();
     v.measured = format!("reaches {}", list(&reachable));
@@ -448,6 +449,14 @@ fn set(p: &NetworkPolicy) -> BTreeSet<Target> {
     p.reach.iter().cloned().collect()
 }
 
+/// A network's verdict when its probe produced no results: the error is the evidence.
+fn probe_failed(mut v: Verdict, error: &str, hint: &str) -> Verdict {
+    v.measured = "probe failed".into();
+    v.evidence.push_str(&format!("; {error}"));
+    v.hint = Some(hint.to_owned());
+    v
+}
+
 /// `network.egress` for one network: traffic that needs forwarding off the network does
 /// not get out. `control` is a non-internal network's probe of the same kind of target,
 /// which must connect, or the check could not tell the two apart on this host.
@@ -464,10 +473,7 @@ pub fn egress_verdict(p: &NetworkProbe, control: Option<&NetworkProbe>, sink_err
         cis: None,
     };
     if let Err(e) = &p.lines {
-        v.measured = "probe failed".into();
-        v.evidence.push_str(&format!("; {e}"));
-        v.hint = Some("the probe container did not produce results: see the error".into());
-        return v;
+        return probe_failed(v, e, "the probe container did not produce results: see the error");
     }
     let Some((planned, observed, line)) = p.observed(&Purpose::Forwarded) else {
         let why = sink_error.map_or_else(|| "the network has no gateway address".to_owned(), str::to_owned);
