@@ -274,17 +274,16 @@ fn wait_exit(child: &mut std::process::Child, limit: std::time::Duration) -> i32
     }
 }
 
-/// What the engine still holds for a compose project.
-fn leftovers(project: &str) -> String {
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={project}")])
-        .output()
-        .expect("docker ps");
-    let nets = Command::new("docker")
-        .args(["network", "ls", "-q", "--filter", &format!("label=com.docker.compose.project={project}")])
-        .output()
-        .expect("docker network ls");
-    format!("{}{}", String::from_utf8_lossy(&out.stdout).trim(), String::from_utf8_lossy(&nets.stdout).trim())
+/// What the engine still holds for a compose project (containers, networks, volumes),
+/// counted by the same labelled listing the harness's teardown uses.
+fn leftovers(project: &str) -> harness::teardown::Removed {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let docker = harness::engine::connect().await.expect("engine reachable");
+        harness::teardown::count_labelled(&docker, &format!("com.docker.compose.project={project}"))
+            .await
+            .expect("count resources")
+    })
 }
 
 /// Ctrl-C during boot: exit 2 (nothing was judged), and the stack is gone.
@@ -297,7 +296,7 @@ fn ctrl_c_during_boot_exits_2_and_leaves_nothing() {
     let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
     assert_eq!(code, 2, "an interrupted run could not judge: {err}");
     assert!(err.contains("interrupted by SIGINT: nothing was judged (exit 2)"), "{err}");
-    assert_eq!(leftovers(&project), "", "{project} removed");
+    assert_eq!(leftovers(&project), harness::teardown::Removed::default(), "{project} removed");
 }
 
 /// A unix-socket relay to the real engine that can be cut, so a test can make the engine
@@ -375,5 +374,5 @@ fn an_engine_that_goes_away_mid_run_exits_2_and_is_reaped_after() {
     // The engine is back (the real socket): the reaper removes what the dead run left.
     let (code, out, err) = harness(&["reap"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(leftovers(&project), "", "{project} reaped: {out}");
+    assert_eq!(leftovers(&project), harness::teardown::Removed::default(), "{project} reaped: {out}");
 }
