@@ -409,16 +409,17 @@ async fn report_from_evidence(run_id: Option<String>, dir: PathBuf, screenshot: 
         )?,
     };
     let evidence = harness::report::evidence_dir(&run_id);
-    let (stacks, tests) = harness::report::merge_evidence(&evidence)?;
-    // The run's span: from the oldest evidence file's creation to the newest's.
-    let times: Vec<SystemTime> =
-        std::fs::read_dir(&evidence)?.filter_map(|e| e.ok()?.metadata().ok()?.modified().ok()).collect();
-    let first = times.iter().min().copied().unwrap_or_else(SystemTime::now);
-    let last = times.iter().max().copied().unwrap_or(first);
+    let merged = harness::report::merge_evidence(&evidence)?;
     let docker = engine::connect().await.ok();
     let provenance = harness::report::provenance(docker.as_ref()).await;
-    let report =
-        Report::new(&run_id, "nextest", first, last.duration_since(first).unwrap_or_default(), stacks, provenance);
+    let report = Report::new(
+        &run_id,
+        "nextest",
+        merged.first,
+        merged.last.duration_since(merged.first).unwrap_or_default(),
+        merged.stacks,
+        provenance,
+    );
     let written = harness::report::write(&report, &dir)?;
     println!(
         "{}: {} passed, {} failed across {} stack(s), from {} test(s)' evidence",
@@ -426,7 +427,7 @@ async fn report_from_evidence(run_id: Option<String>, dir: PathBuf, screenshot: 
         report.passed,
         report.failed,
         report.stacks.len(),
-        tests.len()
+        merged.tests.len()
     );
     println!("report: {} (also report.md, report.html, junit.xml)", written.json.display());
     if screenshot {

@@ -536,9 +536,21 @@ pub fn latest_run() -> Option<String> {
     runs.pop().map(|(_, r)| r)
 }
 
+/// A nextest run's evidence, merged.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    /// One section per stack.
+    pub stacks: Vec<StackReport>,
+    /// The tests that wrote evidence.
+    pub tests: Vec<String>,
+    /// The span the evidence files were written in: the run's judging time.
+    pub first: SystemTime,
+    pub last: SystemTime,
+}
+
 /// Merges every evidence file of `dir` into one section per stack, with the tests that
 /// produced each verdict, plus the time span the files cover.
-pub fn merge_evidence(dir: &Path) -> Result<(Vec<StackReport>, Vec<String>)> {
+pub fn merge_evidence(dir: &Path) -> Result<Merged> {
     let err = |path: &Path, reason: String| Error::Evidence { path: path.to_owned(), reason };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| err(dir, format!("{e} (hint: run the suites under `cargo nextest run` first)")))?
@@ -548,8 +560,10 @@ pub fn merge_evidence(dir: &Path) -> Result<(Vec<StackReport>, Vec<String>)> {
     paths.sort();
     let mut stacks: BTreeMap<String, StackReport> = BTreeMap::new();
     let mut tests = Vec::new();
+    let mut written = Vec::new();
     for path in &paths {
         let text = std::fs::read_to_string(path).map_err(|e| err(path, e.to_string()))?;
+        written.extend(std::fs::metadata(path).and_then(|m| m.modified()).ok());
         let ev: Evidence = serde_json::from_str(&text).map_err(|e| err(path, e.to_string()))?;
         if ev.schema != SCHEMA {
             return Err(err(path, format!("schema {} (this harness reads {SCHEMA})", ev.schema)));
@@ -567,7 +581,9 @@ pub fn merge_evidence(dir: &Path) -> Result<(Vec<StackReport>, Vec<String>)> {
     }
     tests.sort();
     tests.dedup();
-    Ok((stacks.into_values().collect(), tests))
+    let first = written.iter().min().copied().unwrap_or_else(SystemTime::now);
+    let last = written.iter().max().copied().unwrap_or(first);
+    Ok(Merged { stacks: stacks.into_values().collect(), tests, first, last })
 }
 
 /// "only network; skipped backup, persistence" for a partial run.
