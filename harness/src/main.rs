@@ -208,7 +208,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let code = match runtime.block_on(run(cli.command)) {
+    let outcome = runtime.block_on(run(cli.command));
+    // An interrupt makes the work in flight fail too; its cleanup decides how we exit.
+    teardown::wait_for_signal_cleanup();
+    let code = match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

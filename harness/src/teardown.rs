@@ -325,7 +325,22 @@ pub(crate) fn install_signal_handler() {
     });
 }
 
+/// Set once a signal's cleanup has begun; that thread ends the process.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called by a front-end before it exits: if a signal's cleanup is running, waits for it
+/// (it exits the process) instead of exiting first and cutting the cleanup short. The
+/// interrupted work usually fails on its own at the same moment, which is no reason to
+/// leave its containers behind.
+pub fn wait_for_signal_cleanup() {
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        // Bounded: a cleanup stuck on a dead engine must not hang the process forever.
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    }
+}
+
 fn on_signal(sig: i32) -> ! {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
     let name = match sig {
         signal_hook::consts::SIGTERM => "SIGTERM",
         signal_hook::consts::SIGINT => "SIGINT",
@@ -341,10 +356,20 @@ fn on_signal(sig: i32) -> ! {
     let result = blocking(async move {
         let docker = engine::connect().await?;
         let mut removed = Removed::default();
-        for p in &projects {
-            removed += remove_labelled(&docker, &format!("{}={p}", labels::COMPOSE_PROJECT)).await?;
+        // A create the killed `compose up` had already sent still completes in the daemon,
+        // after the first listing: sweep again until a pass finds nothing.
+        for pass in 0..5 {
+            let mut found = Removed::default();
+            for p in &projects {
+                found += remove_labelled(&docker, &format!("{}={p}", labels::COMPOSE_PROJECT)).await?;
+            }
+            found += remove_labelled(&docker, &run_label).await?;
+            removed += found;
+            if pass > 0 && found == Removed::default() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        removed += remove_labelled(&docker, &run_label).await?;
         Ok(removed)
     });
     match result {
