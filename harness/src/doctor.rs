@@ -11,7 +11,6 @@
 //! before they are shown, so credentials in an apt source or a registry URL never reach
 //! the output, and proxy settings are only ever reported as present.
 
-use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -150,7 +149,8 @@ pub async fn run() -> Vec<Finding> {
     let ((engine, disk_engine, registry), compose, mmdebstrap, disk_cwd, offline) =
         tokio::join!(engine_side, probe_compose(), probe_mmdebstrap(), cwd_disk(), probe_offline());
     let images = judge_images(&registry, &offline);
-    let chromium = judge_chromium(find_on_path("chromium", std::env::var_os("PATH").as_deref()));
+    // The same lookup the screenshot uses, so doctor never passes a browser it won't find.
+    let chromium = judge_chromium(crate::screenshot::find_chromium());
     vec![engine, compose, mmdebstrap, disk_engine, disk_cwd, images, chromium]
 }
 
@@ -712,14 +712,6 @@ fn judge_images(registry: &Registry, offline: &Offline) -> Finding {
     }
 }
 
-/// The first executable file called `program` in the directories of `path_var`.
-fn find_on_path(program: &str, path_var: Option<&OsStr>) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::split_paths(path_var?)
-        .map(|dir| dir.join(program))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
-
 fn judge_chromium(found: Option<PathBuf>) -> Finding {
     match found {
         Some(path) => Finding::ok(CHROMIUM, format!("{} (screenshots of the HTML report)", path.display())),
@@ -952,21 +944,10 @@ mod tests {
     }
 
     #[test]
-    fn finds_executables_on_path_only() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let plain = dir.path().join("plain");
-        std::fs::create_dir(&plain).expect("mkdir");
-        std::fs::write(plain.join("chromium"), "").expect("write");
-        let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).expect("mkdir");
-        std::fs::write(bin.join("chromium"), "").expect("write");
-        std::fs::set_permissions(bin.join("chromium"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let path = std::env::join_paths([&plain, &bin]).expect("join");
-        // The non-executable file in the first directory is skipped, as a shell would.
-        assert_eq!(find_on_path("chromium", Some(&path)), Some(bin.join("chromium")));
-        assert_eq!(find_on_path("chromium", None), None);
-        assert_eq!(judge_chromium(None).status, Status::Warn);
+    fn a_missing_chromium_is_a_warning_with_the_fix() {
+        let f = judge_chromium(None);
+        assert_eq!(f.status, Status::Warn);
+        assert!(f.fix.as_deref().is_some_and(|x| x.contains("chromium")), "{f}");
     }
 
     #[test]

@@ -34,18 +34,22 @@ const STDERR_TAIL_LINES: usize = 3;
 /// What Chromium logs when fontconfig offers it no font at all (seen with 156 on bookworm).
 const NO_FONT_MARKER: &str = "Could not find any font";
 
+/// Chromium on PATH under any of the names Debian and others give it, without installing.
+pub(crate) fn find_chromium() -> Option<PathBuf> {
+    find_on_path(&CHROMIUM_NAMES, &std::env::var_os("PATH").unwrap_or_default())
+}
+
 /// Finds chromium on PATH, installing Debian's package with `fixtures/provision.sh chromium`
 /// if it is not there. Runs the check once per process.
 pub async fn ensure_chromium() -> Result<PathBuf> {
     static CHROMIUM: OnceCell<PathBuf> = OnceCell::const_new();
     CHROMIUM
         .get_or_try_init(|| async {
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            if let Some(found) = find_on_path(&CHROMIUM_NAMES, &path) {
+            if let Some(found) = find_chromium() {
                 return Ok(found);
             }
             crate::provision::run_script(&["chromium"], "chromium for report screenshots").await?;
-            find_on_path(&CHROMIUM_NAMES, &path).ok_or_else(|| Error::Provision {
+            find_chromium().ok_or_else(|| Error::Provision {
                 detail: format!(
                     "neither {} is on PATH after `fixtures/provision.sh chromium`",
                     CHROMIUM_NAMES.join(" nor ")
