@@ -248,13 +248,8 @@ async fn probe_mmdebstrap() -> Finding {
 fn provision_fix() -> String {
     format!(
         "the harness installs it itself before the first boot or image build; to do it now: `bash {}` (root or sudo)",
-        provision_script().display()
+        provision::script().display()
     )
-}
-
-/// The provisioning script, absolute, so its fix can be pasted from any directory.
-fn provision_script() -> PathBuf {
-    workspace::root().join("fixtures/provision.sh")
 }
 
 /// Why a tool printed no version.
@@ -720,7 +715,7 @@ fn judge_chromium(found: Option<PathBuf>) -> Finding {
             "not on PATH; only the PNG screenshot of the HTML report needs it",
             format!(
                 "`apt-get install chromium`, or `bash {} chromium` (the harness also installs it when it first takes a screenshot)",
-                provision_script().display()
+                provision::script().display()
             ),
         ),
     }
