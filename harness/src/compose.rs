@@ -27,6 +27,60 @@ pub fn locate(stack: &Path) -> Result<PathBuf> {
     })
 }
 
+/// What one stack is made of: its compose files, in order, and its policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The stack directory (the compose file's directory when given a file).
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+    /// `acceptance.toml` in `dir` unless `stack.toml` names another; it need not exist.
+    pub policy: PathBuf,
+}
+
+/// `stack.toml`: a stack made of other files, e.g. a `fixed/` variant that layers an override
+/// on its parent's compose file and is judged by the parent's policy.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StackFile {
+    compose: Vec<PathBuf>,
+    policy: Option<PathBuf>,
+}
+
+/// The stack file that makes a directory a layered stack.
+pub const STACK_FILE: &str = "stack.toml";
+
+/// Resolves a stack directory (or a compose file) into its files and policy.
+pub fn layout(stack: &Path) -> Result<Layout> {
+    if stack.is_file() {
+        let dir = stack.parent().map(Path::to_path_buf).unwrap_or_default();
+        return Ok(Layout { policy: dir.join("acceptance.toml"), files: vec![stack.to_path_buf()], dir });
+    }
+    let path = stack.join(STACK_FILE);
+    if !path.is_file() {
+        return Ok(Layout {
+            files: vec![locate(stack)?],
+            policy: stack.join("acceptance.toml"),
+            dir: stack.to_path_buf(),
+        });
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read stack file", &path, e))?;
+    let invalid = |reason: String| Error::StackFileInvalid { path: path.clone(), reason };
+    let file: StackFile = toml::from_str(&text).map_err(|e| invalid(e.message().to_owned()))?;
+    if file.compose.is_empty() {
+        return Err(invalid("`compose` lists no files".into()));
+    }
+    let mut files = Vec::new();
+    for f in &file.compose {
+        let full = stack.join(f);
+        if !full.is_file() {
+            return Err(invalid(format!("compose file {} does not exist", full.display())));
+        }
+        files.push(full);
+    }
+    let policy = stack.join(file.policy.unwrap_or_else(|| PathBuf::from("acceptance.toml")));
+    Ok(Layout { dir: stack.to_path_buf(), files, policy })
+}
+
 /// Checks that a file is well-formed YAML, reporting the position of the first error.
 pub fn validate_yaml(path: &Path) -> Result<()> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read compose file", path, e))?;
@@ -213,11 +267,84 @@ impl HealthcheckSpec {
     }
 }
 
+/// The healthcheck Docker actually runs for a service: compose's fields over the image's
+/// `HEALTHCHECK` (`image` is the image's `Config.Healthcheck` as the Engine API gives it, or
+/// null). Compose only writes what the file says, so a service whose check comes from its
+/// Dockerfile, or whose file gives only `test:`, would otherwise be judged with the wrong
+/// timings, or as having none. `None` when nothing runs a check.
+pub fn effective_timing(compose: Option<&HealthcheckSpec>, image: &serde_json::Value) -> Result<Option<HealthTiming>> {
+    if compose.is_some_and(|h| !h.is_enabled()) {
+        return Ok(None);
+    }
+    let compose_test = compose.map(|h| h.test.as_slice()).unwrap_or_default();
+    let image_test: Vec<String> = image["Test"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let test = if compose_test.is_empty() { image_test.as_slice() } else { compose_test };
+    if test.is_empty() || test[0] == "NONE" {
+        return Ok(None);
+    }
+    let nanos = |key: &str| image[key].as_i64().filter(|n| *n > 0).map(|n| std::time::Duration::from_nanos(n as u64));
+    let pick = |v: Option<&Option<String>>, key: &str, d| -> Result<std::time::Duration> {
+        match v.and_then(Option::as_deref) {
+            Some(text) => parse_duration(text),
+            None => Ok(nanos(key).unwrap_or(d)),
+        }
+    };
+    Ok(Some(HealthTiming {
+        interval: pick(compose.map(|h| &h.interval), "Interval", DEFAULT_INTERVAL)?,
+        timeout: pick(compose.map(|h| &h.timeout), "Timeout", DEFAULT_TIMEOUT)?,
+        start_period: pick(compose.map(|h| &h.start_period), "StartPeriod", std::time::Duration::ZERO)?,
+        retries: compose
+            .and_then(|h| h.retries)
+            .or_else(|| image["Retries"].as_u64().filter(|r| *r > 0))
+            .unwrap_or(3),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_stack_file_layers_compose_files_and_names_the_policy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fixed = dir.path().join("fixed");
+        std::fs::create_dir(&fixed).expect("mkdir");
+        std::fs::write(dir.path().join("compose.yaml"), "services: {}\n").expect("write");
+        std::fs::write(fixed.join("compose.yaml"), "services: {}\n").expect("write");
+        std::fs::write(
+            fixed.join(STACK_FILE),
+            "compose = [\"../compose.yaml\", \"compose.yaml\"]\npolicy = \"../acceptance.toml\"\n",
+        )
+        .expect("write");
+        let l = layout(&fixed).expect("layout");
+        assert_eq!(l.dir, fixed);
+        assert_eq!(l.files, [fixed.join("../compose.yaml"), fixed.join("compose.yaml")]);
+        assert_eq!(l.policy, fixed.join("../acceptance.toml"));
+        // Without a stack file: the directory's own compose file and policy.
+        let plain = layout(dir.path()).expect("layout");
+        assert_eq!(plain.files, [dir.path().join("compose.yaml")]);
+        assert_eq!(plain.policy, dir.path().join("acceptance.toml"));
+    }
+
+    #[test]
+    fn a_stack_file_naming_a_missing_file_or_an_unknown_key_is_an_error_with_the_form() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cases = [
+            ("compose = [\"nope.yaml\"]\n", "nope.yaml does not exist"),
+            ("compose = []\n", "lists no files"),
+            ("files = [\"compose.yaml\"]\n", "unknown field `files`"),
+        ];
+        for (text, expect) in cases {
+            std::fs::write(dir.path().join(STACK_FILE), text).expect("write");
+            let err = layout(dir.path()).expect_err(text).to_string();
+            assert!(err.contains(expect) && err.contains("hint: it takes `compose = ["), "{text}: {err}");
+        }
+    }
 
     const RESOLVED: &str = r#"{
       "name": "x",
@@ -253,6 +380,25 @@ mod tests {
             }
         );
         assert!(!m.services["postgres"].healthcheck.as_ref().expect("present").is_enabled());
+    }
+
+    #[test]
+    fn image_healthchecks_fill_what_compose_leaves_out() {
+        let image = serde_json::json!({"Test": ["CMD-SHELL", "curl -f localhost/health"],
+            "Interval": 10_000_000_000_i64, "Timeout": 5_000_000_000_i64, "Retries": 5});
+        // Only in the Dockerfile: the image's timings.
+        let t = effective_timing(None, &image).expect("valid").expect("a check runs");
+        assert_eq!((t.interval, t.timeout, t.retries), (Duration::from_secs(10), Duration::from_secs(5), 5));
+        // Compose's `test:` alone keeps the image's timings; its own fields win.
+        let spec = HealthcheckSpec { test: vec!["CMD".into(), "true".into()], interval: Some("2s".into()), ..Default::default() };
+        let t = effective_timing(Some(&spec), &image).expect("valid").expect("a check runs");
+        assert_eq!((t.interval, t.timeout), (Duration::from_secs(2), Duration::from_secs(5)));
+        // Disabled in compose, or no test anywhere: nothing runs.
+        let off = HealthcheckSpec { disable: true, ..Default::default() };
+        assert_eq!(effective_timing(Some(&off), &image).expect("valid"), None);
+        assert_eq!(effective_timing(None, &serde_json::Value::Null).expect("valid"), None);
+        let none = serde_json::json!({"Test": ["NONE"]});
+        assert_eq!(effective_timing(None, &none).expect("valid"), None);
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub enum Error {
     )]
     ComposeFileMissing { dir: PathBuf, looked_for: String },
 
+    #[error(
+        "stack file {path} is invalid: {reason} (hint: it takes `compose = [\"../compose.yaml\", \"compose.yaml\"]` (paths relative to its directory, applied in order) and optionally `policy = \"../acceptance.toml\"`)"
+    )]
+    StackFileInvalid { path: PathBuf, reason: String },
+
     #[error("compose file {path} is not valid YAML at line {line}, column {column}: {reason}")]
     ComposeFileInvalid { path: PathBuf, line: usize, column: usize, reason: String },
 

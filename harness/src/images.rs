@@ -37,12 +37,25 @@ const STATIC_PROFILE: &str = "image";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RecipeFile {
-    image: String,
-    tag: String,
+    image: Option<String>,
+    tag: Option<String>,
     budget: Option<String>,
     rootfs: Option<RootfsSpec>,
     #[serde(default)]
     binaries: Vec<String>,
+    /// Several images from one Dockerfile, one per build stage (`docker build --target`).
+    #[serde(default)]
+    targets: Vec<TargetSpec>,
+}
+
+/// One image of a multi-stage recipe.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetSpec {
+    stage: String,
+    image: String,
+    tag: String,
+    budget: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,7 +75,12 @@ pub struct RootfsSpec {
 /// One image recipe.
 #[derive(Debug, Clone)]
 pub struct Recipe {
+    /// The directory name, or `dir/stage` for one target of a multi-stage recipe.
     pub name: String,
+    /// The directory name: targets of one recipe share its root filesystem and build lock.
+    pub group: String,
+    /// The build stage, for a recipe with `[[targets]]`.
+    pub target: Option<String>,
     pub dir: PathBuf,
     pub image: String,
     pub tag: String,
@@ -77,30 +95,57 @@ impl Recipe {
         format!("{}:{}", self.image, self.tag)
     }
 
+    /// A recipe that makes one image; an error for one with `[[targets]]`.
     pub fn load(dir: &Path) -> Result<Recipe> {
+        let mut all = Self::load_all(dir)?;
+        if all.len() != 1 {
+            return Err(Error::RecipeInvalid {
+                path: dir.join("recipe.toml"),
+                reason: format!("it makes {} images; load it with Recipe::load_all", all.len()),
+            });
+        }
+        Ok(all.remove(0))
+    }
+
+    /// Every image a recipe makes: one, or one per `[[targets]]` entry.
+    pub fn load_all(dir: &Path) -> Result<Vec<Recipe>> {
         let path = dir.join("recipe.toml");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read image recipe", &path, e))?;
         let file: RecipeFile =
             toml::from_str(&text).map_err(|e| Error::RecipeInvalid { path: path.clone(), reason: e.to_string() })?;
-        let budget_bytes = file
-            .budget
-            .as_deref()
-            .map(units::parse_size)
-            .transpose()
-            .map_err(|reason| Error::RecipeInvalid { path: path.clone(), reason })?;
+        let invalid = |reason: String| Error::RecipeInvalid { path: path.clone(), reason };
+        let budget = |b: Option<&str>| b.map(units::parse_size).transpose().map_err(invalid);
         let mut binaries = file.binaries;
         if let Some(r) = &file.rootfs {
             binaries.extend(r.binaries.iter().cloned());
         }
-        Ok(Recipe {
-            name: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        let group = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let recipe = |name: String, target: Option<String>, image: String, tag: String, budget_bytes| Recipe {
+            name,
+            group: group.clone(),
+            target,
             dir: dir.to_path_buf(),
-            image: file.image,
-            tag: file.tag,
+            image,
+            tag,
             budget_bytes,
-            rootfs: file.rootfs,
-            binaries,
-        })
+            rootfs: file.rootfs.clone(),
+            binaries: binaries.clone(),
+        };
+        if file.targets.is_empty() {
+            let (Some(image), Some(tag)) = (file.image, file.tag) else {
+                return Err(invalid("`image` and `tag` are required (or a list of [[targets]])".into()));
+            };
+            return Ok(vec![recipe(group.clone(), None, image, tag, budget(file.budget.as_deref())?)]);
+        }
+        if file.image.is_some() || file.tag.is_some() || file.budget.is_some() {
+            return Err(invalid("with [[targets]], `image`, `tag` and `budget` belong to each target".into()));
+        }
+        let mut out = Vec::new();
+        for t in file.targets {
+            let b = budget(t.budget.as_deref())?;
+            out.push(recipe(format!("{group}/{}", t.stage), Some(t.stage), t.image, t.tag, b));
+        }
+        Ok(out)
     }
 }
 
@@ -110,7 +155,7 @@ pub fn recipes(dir: &Path) -> Result<Vec<Recipe>> {
     let mut out = Vec::new();
     for entry in entries.flatten() {
         if entry.path().join("recipe.toml").is_file() {
-            out.push(Recipe::load(&entry.path())?);
+            out.extend(Recipe::load_all(&entry.path())?);
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -142,6 +187,9 @@ pub fn recipe_hash(recipe: &Recipe, root: &Path, rustc_version: &str) -> Result<
     let mut h = Sha256::new();
     h.update(BUILD_SCHEME);
     hash_tree(&mut h, &recipe.dir, &recipe.dir)?;
+    if let Some(stage) = &recipe.target {
+        h.update(format!("\0target\0{stage}"));
+    }
     if !recipe.binaries.is_empty() {
         h.update(rustc_version);
         for file in ["Cargo.lock", "Cargo.toml"] {
@@ -226,7 +274,8 @@ pub async fn ensure_recipe(docker: &Docker, recipe: &Recipe) -> Result<ImageStat
     let rustc = if recipe.binaries.is_empty() { String::new() } else { rustc_version().await };
     let hash = recipe_hash(recipe, &root, &rustc)?;
     let reference = recipe.reference();
-    let _lock = BuildLock::acquire(&recipe.name).await?;
+    // Per directory: the targets of one recipe share its root filesystem.
+    let _lock = BuildLock::acquire(&recipe.group).await?;
     if let Some((id, size, labels)) = inspect(docker, &reference).await?
         && labels.get(RECIPE_HASH_LABEL) == Some(&hash)
     {
@@ -309,6 +358,9 @@ async fn build(recipe: &Recipe, hash: &str, root: &Path) -> Result<()> {
     for a in &build_args {
         cmd.arg("--build-arg").arg(a);
     }
+    if let Some(stage) = &recipe.target {
+        cmd.arg("--target").arg(stage);
+    }
     cmd.arg("--label")
         .arg(format!("{RECIPE_HASH_LABEL}={hash}"))
         .arg("--label")
@@ -336,7 +388,7 @@ async fn ensure_rootfs(recipe: &Recipe, spec: &RootfsSpec) -> Result<String> {
         detail,
     };
     let hash = rootfs_hash(recipe, spec)?;
-    let tag = format!("harness-rootfs/{}:{}", recipe.name, &hash[..16]);
+    let tag = format!("harness-rootfs/{}:{}", recipe.group, &hash[..16]);
     let mut cmd = Command::new("docker");
     cmd.arg("image").arg("inspect").arg(&tag).stdout(Stdio::null()).stderr(Stdio::null());
     if run(cmd).await.is_ok() {
@@ -470,6 +522,48 @@ mod tests {
         );
         write(dir.path(), "Dockerfile", "ARG ROOTFS\nFROM ${ROOTFS}\n");
         dir
+    }
+
+    #[test]
+    fn loads_every_target_of_a_multi_stage_recipe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("recipe.toml"),
+            "binaries = [\"app\"]\n[rootfs]\nsuite = \"bookworm\"\nvariant = \"minbase\"\n\
+             [[targets]]\nstage = \"one\"\nimage = \"seed/one\"\ntag = \"1.0.0\"\nbudget = \"500MB\"\n\
+             [[targets]]\nstage = \"two\"\nimage = \"seed/two\"\ntag = \"latest\"\n",
+        )
+        .expect("write");
+        let all = Recipe::load_all(dir.path()).expect("loads");
+        let refs: Vec<String> = all.iter().map(Recipe::reference).collect();
+        assert_eq!(refs, ["seed/one:1.0.0", "seed/two:latest"]);
+        assert_eq!(all[0].target.as_deref(), Some("one"));
+        assert_eq!(all[0].budget_bytes, Some(500_000_000));
+        assert_eq!(all[1].budget_bytes, None);
+        assert!(all.iter().all(|r| r.group == all[0].group && r.binaries == ["app"] && r.rootfs.is_some()));
+        // Same files, different stage: different images, so different hashes.
+        let h = |r: &Recipe| {
+            let r = Recipe { binaries: Vec::new(), ..r.clone() };
+            recipe_hash(&r, dir.path(), "rustc").expect("hash")
+        };
+        assert_ne!(h(&all[0]), h(&all[1]));
+        let err = Recipe::load(dir.path()).expect_err("two images").to_string();
+        assert!(err.contains("makes 2 images"), "{err}");
+    }
+
+    #[test]
+    fn a_target_list_excludes_top_level_image_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("recipe.toml"),
+            "image = \"x\"\n[[targets]]\nstage = \"a\"\nimage = \"y\"\ntag = \"1\"\n",
+        )
+        .expect("write");
+        let err = Recipe::load_all(dir.path()).expect_err("both").to_string();
+        assert!(err.contains("belong to each target"), "{err}");
+        std::fs::write(dir.path().join("recipe.toml"), "budget = \"1MB\"\n").expect("write");
+        let err = Recipe::load_all(dir.path()).expect_err("neither").to_string();
+        assert!(err.contains("`image` and `tag` are required"), "{err}");
     }
 
     #[test]

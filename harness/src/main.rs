@@ -99,6 +99,16 @@ enum Command {
         #[arg(long)]
         screenshot: bool,
     },
+    /// Print a markdown table of the stacks in report.json files (verdict, failed criteria and
+    /// why), or write it into a README between its seed-table markers.
+    Table {
+        /// report.json files, one row per stack they judged, in this order.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Replace the table between the seed-table markers in this file instead of printing.
+        #[arg(long)]
+        readme: Option<PathBuf>,
+    },
     /// Check the prerequisites (engine, Compose v2, disk, registry or offline recipes) and
     /// say how to fix each.
     Doctor,
@@ -233,6 +243,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report { run_id, report_dir, screenshot } => {
             report_from_evidence(run_id, report_dir, screenshot).await
         }
+        Command::Table { reports, readme } => table(&reports, readme.as_deref()),
         Command::Doctor => {
             let findings = harness::doctor::run().await;
             for f in &findings {
@@ -400,6 +411,33 @@ async fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         harness::progress::note(format!("removed {removed}"));
     }
     Ok(if summary.go() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `harness table`: the README's seed table from report.json files.
+fn table(reports: &[PathBuf], readme: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    use harness::report::table;
+    let reports: Vec<_> = reports.iter().map(|p| harness::report::read(p)).collect::<Result<_, _>>()?;
+    let text = table::render(&reports);
+    let Some(readme) = readme else {
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let old = std::fs::read_to_string(readme).with_context(|| format!("cannot read {}", readme.display()))?;
+    let Some(new) = table::splice(&old, &text) else {
+        anyhow::bail!(
+            "{} has no seed table to replace (hint: put the two lines `{}` and `{}` where it goes)",
+            readme.display(),
+            table::BEGIN,
+            table::END
+        );
+    };
+    std::fs::write(readme, new).with_context(|| format!("cannot write {}", readme.display()))?;
+    eprintln!(
+        "wrote the table of {} stack(s) into {}",
+        reports.iter().map(|r| r.stacks.len()).sum::<usize>(),
+        readme.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `harness report`: the newest (or named) nextest run's evidence as a report.

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,7 +35,8 @@ use crate::{engine, provision};
 /// How to boot a stack. Built with `StackConfig::new(dir)` and the `with_*` methods.
 #[derive(Debug, Clone)]
 pub struct StackConfig {
-    /// A stack directory (holding `compose.yaml`) or a compose file.
+    /// A stack directory (holding `compose.yaml`, or a `stack.toml` naming its files) or a
+    /// compose file.
     pub stack: PathBuf,
     /// Extra compose files layered on top, e.g. an override with slower healthchecks.
     pub overrides: Vec<PathBuf>,
@@ -104,7 +105,7 @@ pub struct Stack {
     pub model: ComposeModel,
     pub timeline: BootTimeline,
     pub images: Vec<ImageStatus>,
-    /// The directory of the stack's main compose file.
+    /// The stack directory (see [`compose::layout`]); its policy is found from here.
     pub dir: PathBuf,
     docker: Docker,
     guard: Guard,
@@ -136,17 +137,40 @@ impl Stack {
         provision::ensure(provision::Need::Compose).await?;
         teardown::reap_once(&docker).await?;
 
-        let main = compose::locate(&cfg.stack)?;
-        compose::validate_yaml(&main)?;
-        for f in &cfg.overrides {
+        let layout = compose::layout(&cfg.stack)?;
+        let mut files = layout.files.clone();
+        files.extend(cfg.overrides.iter().cloned());
+        for f in &files {
             compose::validate_yaml(f)?;
         }
         let run = RunIdentity::current();
         let project = project_name(&run.run_id, &cfg.name);
-        let mut files = vec![main.clone()];
-        files.extend(cfg.overrides.iter().cloned());
         let base = ComposeProject { project: project.clone(), files: files.clone() };
-        let model = base.model().await?;
+        let mut model = base.model().await?;
+        let workdir = tempfile::Builder::new()
+            .prefix("harness-")
+            .tempdir()
+            .map_err(|e| Error::io("cannot create a work directory", std::env::temp_dir(), e))?;
+        // Names and host ports fixed in the file would collide with another run on the same
+        // engine: rewritten for the boot, and said so. The file as written is what is judged
+        // (its `80:80` is a finding even though the boot publishes an ephemeral loopback port);
+        // only the engine-side network names are taken from the boot, so probes find them.
+        if let Some(isolation) = isolation_override(&model) {
+            for note in &isolation.notes {
+                crate::progress::note(format!("isolation: {note}"));
+            }
+            let file = workdir.path().join("harness.isolation.yaml");
+            std::fs::write(&file, &isolation.yaml)
+                .map_err(|e| Error::io("cannot write isolation override", &file, e))?;
+            files.push(file);
+            let booted = ComposeProject { project: project.clone(), files: files.clone() }.model().await?;
+            for (key, network) in &mut model.networks {
+                if let Some(name) = booted.networks.get(key).and_then(|n| n.name.clone()) {
+                    model.raw["networks"][key]["name"] = name.clone().into();
+                    network.name = Some(name);
+                }
+            }
+        }
 
         let wanted: BTreeMap<String, String> = model
             .services
@@ -156,15 +180,11 @@ impl Stack {
             .collect();
         let images = images::ensure_for_services(&docker, &wanted).await?;
 
-        let workdir = tempfile::Builder::new()
-            .prefix("harness-")
-            .tempdir()
-            .map_err(|e| Error::io("cannot create a work directory", std::env::temp_dir(), e))?;
         let labels_file = workdir.path().join("harness.labels.json");
         let json = label_override(&model, &run.labels());
         std::fs::write(&labels_file, json).map_err(|e| Error::io("cannot write label override", &labels_file, e))?;
         files.push(labels_file);
-        let dir = main.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = layout.dir;
         Ok(Prepared {
             project: ComposeProject { project, files },
             model,
@@ -261,12 +281,44 @@ impl Stack {
         let started = std::time::Instant::now();
         // `down` without `-v` removes containers and networks; named volumes stay.
         self.project.run(&["down", "--timeout", "10"]).await?;
-        self.project.run(&["up", "-d", "--no-build", "--wait", "--wait-timeout", "180"]).await?;
+        // Not `up --wait`: it waits out Docker's interval (30 s and more on the seeds) and
+        // refuses a service whose healthcheck is disabled; the harness's own probe knows
+        // when each service is back.
+        self.project.run(&["up", "-d", "--no-build"]).await?;
+        for service in self.model.service_names() {
+            self.wait_ready(service).await?;
+        }
         Ok(started.elapsed())
     }
 
     /// Waits (polling inspect every 250 ms, up to the boot timeout of 180 s) until every
     /// container of `services` runs and, where it has a healthcheck, is healthy.
+    /// Waits until a service runs and its own healthcheck command passes, run by the harness
+    /// every 250 ms: as soon as the service is really ready, not when Docker's interval next
+    /// comes round (30 s with the seeds' checks). For checks that only need the service back.
+    pub async fn wait_ready(&self, service: &str) -> Result<()> {
+        let id = self.container_id(service).await?;
+        let waited = Duration::from_secs(180);
+        let mut last = None;
+        let probe =
+            readiness::poll_until_ready(&self.docker, &id, readiness::DEFAULT_CADENCE, Duration::from_secs(10), |r| {
+                last = Some(r.summary());
+            });
+        match tokio::time::timeout(waited, probe).await {
+            // Passed, or no healthcheck to run: then running is all there is to wait for.
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => self.wait_healthy(&[service]).await,
+            Err(_) => Err(Error::HealthTimeout {
+                project: self.project.project.clone(),
+                service: service.to_owned(),
+                waited,
+                state: "its healthcheck command did not pass".into(),
+                health_log: "(see docker inspect)".into(),
+                last_probe: last.unwrap_or_else(|| "(not probed)".into()),
+            }),
+        }
+    }
+
     pub async fn wait_healthy(&self, services: &[&str]) -> Result<()> {
         let deadline = std::time::Instant::now() + Duration::from_secs(180);
         loop {
@@ -315,6 +367,104 @@ impl Prepared {
         let timeline = boot(&docker, &project, &model, &guard, cfg).await?;
         Ok(Stack { project, model, timeline, images, dir, docker, guard, _workdir: Some(workdir) })
     }
+}
+
+/// Whether a service's compose entry publishes a fixed host port, which the boot moves to an
+/// ephemeral loopback port ([`isolation_override`]). Checks that read published ports judge
+/// such a service from the file, since the container shows the harness's choice.
+pub fn fixes_host_ports(raw_service: &serde_json::Value) -> bool {
+    raw_service["ports"]
+        .as_array()
+        .is_some_and(|ports| ports.iter().any(|p| p["published"].as_str().is_some_and(|h| !h.is_empty())))
+}
+
+/// Appended to the evidence of a verdict judged from the file because of [`fixes_host_ports`].
+pub const PORTS_FROM_FILE: &str =
+    "; judged from the file: the harness published these on ephemeral 127.0.0.1 ports for this run";
+
+/// An override that makes a stack safe to boot beside other runs, and what it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isolation {
+    pub yaml: String,
+    pub notes: Vec<String>,
+}
+
+/// What a compose file fixes that two runs on one engine would fight over: `container_name`,
+/// fixed host ports, fixed network names and subnets. Compose 2.24+'s `!reset`/`!override`
+/// tags remove them: containers take project-scoped names, every published port moves to an
+/// ephemeral port on 127.0.0.1, networks take project-scoped names and free subnets. `None`
+/// when the file fixes none of these.
+pub fn isolation_override(model: &ComposeModel) -> Option<Isolation> {
+    let q = |s: &str| serde_json::Value::from(s).to_string();
+    let mut notes = Vec::new();
+    let mut services = String::new();
+    for name in model.services.keys() {
+        let raw = model.raw_service(name);
+        let mut body = String::new();
+        if let Some(fixed) = raw["container_name"].as_str() {
+            body.push_str("    container_name: !reset null\n");
+            notes.push(format!("service {name}: container_name {fixed} removed"));
+        }
+        let ports = raw["ports"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let fixed: Vec<String> = ports
+            .iter()
+            .filter_map(|p| p["published"].as_str().filter(|h| !h.is_empty()).map(|h| format!("{h}:{}", p["target"])))
+            .collect();
+        if !fixed.is_empty() {
+            body.push_str("    ports: !override\n");
+            for p in ports {
+                let protocol = p["protocol"].as_str().unwrap_or("tcp");
+                body.push_str(&format!(
+                    "      - {{target: {}, host_ip: 127.0.0.1, protocol: {}}}\n",
+                    p["target"],
+                    q(protocol)
+                ));
+            }
+            notes.push(format!(
+                "service {name}: host port(s) {} published on ephemeral 127.0.0.1 ports instead",
+                fixed.join(", ")
+            ));
+        }
+        if !body.is_empty() {
+            services.push_str(&format!("  {}:\n{body}", q(name)));
+        }
+    }
+    let project = model.raw["name"].as_str().unwrap_or_default();
+    let mut networks = String::new();
+    for (key, _) in model.networks.iter().filter(|(_, n)| !n.external) {
+        let raw = &model.raw["networks"][key];
+        let mut body = String::new();
+        // Compose fills in `<project>_<key>` when the file sets no name; a name without the
+        // project prefix was fixed by the file.
+        if let Some(fixed) = raw["name"].as_str().filter(|n| !n.starts_with(&format!("{project}_"))) {
+            body.push_str("    name: !reset null\n");
+            notes.push(format!("network {key}: name {fixed} removed"));
+        }
+        let subnets: Vec<&str> = raw["ipam"]["config"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|e| e["subnet"].as_str()).collect())
+            .unwrap_or_default();
+        if !subnets.is_empty() {
+            body.push_str("    ipam: !reset {}\n");
+            notes.push(format!("network {key}: subnet {} left to the engine", subnets.join(", ")));
+        }
+        if !body.is_empty() {
+            networks.push_str(&format!("  {}:\n{body}", q(key)));
+        }
+    }
+    if notes.is_empty() {
+        return None;
+    }
+    let mut yaml = String::from("# Written by the harness: see stack::isolation_override.\n");
+    if !services.is_empty() {
+        yaml.push_str("services:\n");
+        yaml.push_str(&services);
+    }
+    if !networks.is_empty() {
+        yaml.push_str("networks:\n");
+        yaml.push_str(&networks);
+    }
+    Some(Isolation { yaml, notes })
 }
 
 /// The override that labels everything compose creates for this project.
@@ -374,10 +524,15 @@ async fn boot(
 ) -> Result<BootTimeline> {
     let mut timeline = BootTimeline::default();
     for (name, svc) in &model.services {
-        let health = match &svc.healthcheck {
-            Some(h) if h.is_enabled() => Some(h.timing()?),
-            _ => None,
+        // The image's HEALTHCHECK counts too: Docker runs it, and waits on it.
+        let image_check = match &svc.image {
+            Some(image) => match docker.inspect_image(image).await {
+                Ok(img) => serde_json::to_value(&img).unwrap_or_default()["Config"]["Healthcheck"].clone(),
+                Err(_) => serde_json::Value::Null,
+            },
+            None => serde_json::Value::Null,
         };
+        let health = compose::effective_timing(svc.healthcheck.as_ref(), &image_check)?;
         timeline.services.insert(
             name.clone(),
             ServiceTimeline {
@@ -661,6 +816,49 @@ mod tests {
         check_name("ab12", "--Weird Name!!", "hxab12-weird-name");
         let long = project_name("ab12", &"x".repeat(100));
         assert!(long.len() <= 47, "{long}");
+    }
+
+    #[test]
+    fn isolation_removes_fixed_names_ports_and_subnets_and_says_so() {
+        let model = ComposeModel::from_json(
+            r#"{"name": "hx1-seed",
+              "services": {
+                "db": {"image": "x", "container_name": "seed-db",
+                       "ports": [{"target": 5432, "published": "5432", "protocol": "tcp"},
+                                 {"target": 9187, "host_ip": "127.0.0.1", "protocol": "tcp"}]},
+                "api": {"image": "x", "ports": [{"target": 8080, "host_ip": "127.0.0.1", "protocol": "tcp"}]}},
+              "networks": {"default": {"name": "seed-net"},
+                           "data": {"name": "hx1-seed_data", "ipam": {"config": [{"subnet": "172.22.0.0/24"}]}},
+                           "ext": {"name": "shared", "external": true}}}"#,
+        )
+        .expect("model");
+        assert!(fixes_host_ports(model.raw_service("db")));
+        assert!(!fixes_host_ports(model.raw_service("api")));
+        let iso = isolation_override(&model).expect("something to isolate");
+        assert_eq!(
+            iso.yaml,
+            "# Written by the harness: see stack::isolation_override.\n\
+             services:\n  \"db\":\n    container_name: !reset null\n    ports: !override\n\
+             \x20     - {target: 5432, host_ip: 127.0.0.1, protocol: \"tcp\"}\n\
+             \x20     - {target: 9187, host_ip: 127.0.0.1, protocol: \"tcp\"}\n\
+             networks:\n  \"data\":\n    ipam: !reset {}\n  \"default\":\n    name: !reset null\n"
+        );
+        assert_eq!(
+            iso.notes,
+            [
+                "service db: container_name seed-db removed",
+                "service db: host port(s) 5432:5432 published on ephemeral 127.0.0.1 ports instead",
+                "network data: subnet 172.22.0.0/24 left to the engine",
+                "network default: name seed-net removed",
+            ]
+        );
+        // A stack that already follows the rules (the reference stack) gets no override.
+        let clean = ComposeModel::from_json(
+            r#"{"name": "p", "services": {"api": {"image": "x", "ports": [{"target": 8080, "host_ip": "127.0.0.1"}]}},
+              "networks": {"default": {"name": "p_default"}}}"#,
+        )
+        .expect("model");
+        assert_eq!(isolation_override(&clean), None);
     }
 
     #[test]

@@ -53,8 +53,6 @@ const HELPER_DEADLINE: Duration = Duration::from_secs(120);
 /// Stop timeout for services the backup cycle stops: the reference services stop in well
 /// under a second; a service that needs longer is killed, as compose would.
 const STOP_TIMEOUT: &str = "10";
-/// How long `up --wait` may take to bring a restored service back.
-const UP_WAIT_TIMEOUT: &str = "120";
 
 /// The address a harness client uses to reach `port` of `service` from this process: the
 /// container's address on one of its networks, checked with a TCP connect.
@@ -1157,12 +1155,12 @@ async fn recreate_volume(stack: &Stack, service: &str, volume: &Volume, saved: &
 
 /// Starts one service again and waits until it is healthy; `--no-deps`: its dependencies
 /// are running, and nothing else may be recreated under the check.
+/// Starts `service` again and waits until its own healthcheck passes, run by the harness
+/// (see `Stack::wait_ready`): `up --wait` would wait for Docker's next interval, and refuses a
+/// service whose healthcheck is disabled.
 async fn up(stack: &Stack, service: &str) -> Result<()> {
-    stack
-        .project
-        .run(&["up", "-d", "--no-build", "--no-deps", "--wait", "--wait-timeout", UP_WAIT_TIMEOUT, service])
-        .await?;
-    Ok(())
+    stack.project.run(&["up", "-d", "--no-build", "--no-deps", service]).await?;
+    stack.wait_ready(service).await
 }
 
 /// How helper containers for a service run: its image (Debian-based images have tar) and
@@ -1309,18 +1307,38 @@ fn file_facts(service: &str, path: &Path) -> Result<(u64, String)> {
     Ok((bytes.len() as u64, hex::encode(Sha256::digest(&bytes))))
 }
 
-/// The numeric uid and gid the service runs as (`user: "999:999"`); root where the user is
-/// a name the harness cannot resolve without the image's passwd file.
+/// The numeric uid and gid the service runs as, so that a file the harness writes belongs to
+/// the service. `user: "999:999"` says so itself; a name (`USER zigquant`) only the image's
+/// passwd file resolves, so the container answers `id -u; id -g` as that user.
 async fn container_owner(stack: &Stack, service: &str, id: &str) -> Result<(u32, u32)> {
     let c = stack.docker().inspect_container(id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
     let user = c.config.and_then(|c| c.user).unwrap_or_default();
-    Ok(parse_user(&user))
+    if let Some(ids) = parse_user(&user) {
+        return Ok(ids);
+    }
+    let cmd = ["sh".to_owned(), "-c".to_owned(), "id -u; id -g".to_owned()];
+    let probe = crate::readiness::run_once(stack.docker(), id, &cmd, Duration::from_secs(10)).await;
+    let mut lines = probe.output.lines().map(str::trim);
+    match (probe.passed(), lines.next().map(str::parse), lines.next().map(str::parse)) {
+        (true, Some(Ok(uid)), Some(Ok(gid))) => Ok((uid, gid)),
+        _ => Err(fail(
+            service,
+            "cannot resolve the service's user to numeric ids",
+            format!(
+                "user `{user}`: `id -u; id -g` in the container gave {}; give the service a numeric `user: UID:GID`",
+                probe.summary()
+            ),
+        )),
+    }
 }
 
-fn parse_user(user: &str) -> (u32, u32) {
+/// `user:` as numeric ids; `None` for a name, which needs the image's passwd file. Empty
+/// is root.
+fn parse_user(user: &str) -> Option<(u32, u32)> {
     let (u, g) = user.split_once(':').unwrap_or((user, ""));
-    let uid = u.parse().unwrap_or(0);
-    (uid, g.parse().unwrap_or(uid))
+    let uid = if u.is_empty() { 0 } else { u.parse().ok()? };
+    let gid = if g.is_empty() { uid } else { g.parse().ok()? };
+    Some((uid, gid))
 }
 
 /// A string from the service's resolved environment.
@@ -1688,7 +1706,13 @@ mod tests {
 
     #[test]
     fn user_strings_become_ids() {
-        for (user, expected) in [("999:998", (999, 998)), ("999", (999, 999)), ("", (0, 0)), ("postgres", (0, 0))] {
+        for (user, expected) in [
+            ("999:998", Some((999, 998))),
+            ("999", Some((999, 999))),
+            ("", Some((0, 0))),
+            ("postgres", None),
+            ("1000:staff", None),
+        ] {
             assert_eq!(parse_user(user), expected, "{user}");
         }
     }

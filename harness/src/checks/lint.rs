@@ -52,16 +52,18 @@ pub fn lint_model(
     out
 }
 
-/// Lints a stack directory: compose resolves the file (no containers), the engine is asked
-/// for the images' config if it has them, and the policy beside the compose file is used
-/// (harness defaults when there is none).
+/// Lints a stack directory: compose resolves its files (no containers), the engine is asked
+/// for the images' config if it has them, and the stack's policy is used (harness defaults
+/// when there is none).
 pub async fn lint_stack(stack: &Path) -> Result<Vec<Verdict>> {
-    let file = compose::locate(stack)?;
-    compose::validate_yaml(&file)?;
-    let project = ComposeProject { project: "harness-lint".into(), files: vec![file.clone()] };
+    let layout = compose::layout(stack)?;
+    for f in &layout.files {
+        compose::validate_yaml(f)?;
+    }
+    let project = ComposeProject { project: "harness-lint".into(), files: layout.files.clone() };
     let model = project.model().await?;
     let services: Vec<&str> = model.service_names();
-    let policy = super::load_policy(file.parent().unwrap_or(Path::new(".")), &services)?;
+    let policy = super::load_policy(&layout.dir, &services)?;
     let mut configs = BTreeMap::new();
     if let Ok(docker) = engine::connect().await {
         for s in model.services.values() {

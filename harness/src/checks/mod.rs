@@ -25,9 +25,10 @@ use crate::stack::Stack;
 use crate::startup;
 use crate::verdict::Verdict;
 
-/// The policy beside a stack's compose file, or the harness defaults when there is none.
+/// A stack's policy: `acceptance.toml` in its directory, or the file its `stack.toml` names,
+/// or the harness defaults when there is none.
 pub fn load_policy(dir: &Path, services: &[&str]) -> Result<Policy> {
-    let path = dir.join("acceptance.toml");
+    let path = crate::compose::layout(dir)?.policy;
     if path.is_file() {
         return Ok(policy::load(&path, services)?);
     }

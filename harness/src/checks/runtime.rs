@@ -27,8 +27,19 @@ pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
     let id = cx.stack.container_id(service).await?;
     let inspect = cx.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
     let json = serde_json::to_value(&inspect).unwrap_or_default();
-    let facts = ServiceFacts::from_inspect(service, &json);
+    let mut facts = ServiceFacts::from_inspect(service, &json);
+    // Fixed host ports were moved for the boot (stack::isolation_override): judge the file's.
+    let raw = cx.stack.model.raw_service(service);
+    let ports_from_file = crate::stack::fixes_host_ports(raw);
+    if ports_from_file {
+        facts.ports = ServiceFacts::from_compose(service, raw, &serde_json::Value::Null).ports;
+    }
     let mut out = config::judge(&facts, cx.policy.settings(service));
+    if ports_from_file {
+        for v in out.iter_mut().filter(|v| v.criterion == "network.publish") {
+            v.evidence.push_str(crate::stack::PORTS_FROM_FILE);
+        }
+    }
     out.push(image_size(cx, service, inspect.image.as_deref().unwrap_or_default()).await?);
     out.push(user_process(cx, service, &id).await?);
     out.extend(health(cx, service, &id, &json, &facts).await);

@@ -13,6 +13,7 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod table;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -179,7 +180,7 @@ impl StackReport {
         self.images = images(stack);
         self.files = files(policy, &stack.project.files);
         self.git = git_state(&stack.dir);
-        self.stand_ins = stand_ins(&stack.model);
+        self.stand_ins = stand_ins(&stack.model, &stack.project.files);
         self
     }
 
@@ -317,14 +318,27 @@ fn images(stack: &Stack) -> Vec<Image> {
     out
 }
 
-/// Services the compose file marks as played by a stand-in (`x-harness-stand-in: why`).
-fn stand_ins(model: &crate::compose::ComposeModel) -> Vec<(String, String)> {
-    model
-        .services
-        .keys()
-        .filter_map(|s| {
-            let why = model.raw_service(s)["x-harness-stand-in"].as_str()?;
-            Some((s.clone(), why.to_owned()))
+/// Services the compose files mark as played by a stand-in (`x-harness-stand-in: why`).
+/// `docker compose config --format json` drops a service's `x-` keys, so they are read from
+/// the files as written; a later file's word wins, as compose merges them.
+fn stand_ins(model: &crate::compose::ComposeModel, files: &[PathBuf]) -> Vec<(String, String)> {
+    let mut found = BTreeMap::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(f) else { continue };
+        let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else { continue };
+        found.extend(stand_ins_in(&doc));
+    }
+    found.retain(|s, _| model.services.contains_key(s));
+    found.into_iter().collect()
+}
+
+fn stand_ins_in(doc: &serde_yaml_ng::Value) -> BTreeMap<String, String> {
+    let Some(services) = doc.get("services").and_then(|s| s.as_mapping()) else { return BTreeMap::new() };
+    services
+        .iter()
+        .filter_map(|(name, svc)| {
+            let why = svc.get("x-harness-stand-in")?.as_str()?;
+            Some((name.as_str()?.to_owned(), why.to_owned()))
         })
         .collect()
 }
@@ -630,6 +644,16 @@ pub(crate) mod tests {
             hint: (!passed).then(|| "shorten the healthcheck interval".to_owned()),
             cis: criteria::find(criterion).and_then(|c| c.cis),
         }
+    }
+
+    #[test]
+    fn stand_ins_come_from_the_files_as_written() {
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+            "services:\n  mongodb:\n    image: app\n    x-harness-stand-in: no Debian package\n  api:\n    image: app\n",
+        )
+        .expect("yaml");
+        assert_eq!(stand_ins_in(&doc), BTreeMap::from([("mongodb".to_owned(), "no Debian package".to_owned())]));
+        assert!(stand_ins_in(&serde_yaml_ng::Value::Null).is_empty());
     }
 
     /// A report with one passing and one failing stack, a timeline, images and a grid.
