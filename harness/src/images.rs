@@ -46,6 +46,9 @@ struct RecipeFile {
     /// Several images from one Dockerfile, one per build stage (`docker build --target`).
     #[serde(default)]
     targets: Vec<TargetSpec>,
+    /// Another recipe's Dockerfile, relative to this directory, for a recipe that builds the
+    /// same stages on a different root filesystem (e.g. a runtime-only one).
+    dockerfile: Option<PathBuf>,
 }
 
 /// One image of a multi-stage recipe.
@@ -87,6 +90,8 @@ pub struct Recipe {
     pub budget_bytes: Option<u64>,
     pub rootfs: Option<RootfsSpec>,
     pub binaries: Vec<String>,
+    /// The Dockerfile when it is not the directory's own (`dockerfile = "..."`).
+    pub dockerfile: Option<PathBuf>,
 }
 
 impl Recipe {
@@ -115,6 +120,11 @@ impl Recipe {
             toml::from_str(&text).map_err(|e| Error::RecipeInvalid { path: path.clone(), reason: e.to_string() })?;
         let invalid = |reason: String| Error::RecipeInvalid { path: path.clone(), reason };
         let budget = |b: Option<&str>| b.map(units::parse_size).transpose().map_err(invalid);
+        if let Some(f) = &file.dockerfile
+            && !dir.join(f).is_file()
+        {
+            return Err(invalid(format!("`dockerfile = {}` names no file", f.display())));
+        }
         let mut binaries = file.binaries;
         if let Some(r) = &file.rootfs {
             binaries.extend(r.binaries.iter().cloned());
@@ -130,6 +140,7 @@ impl Recipe {
             budget_bytes,
             rootfs: file.rootfs.clone(),
             binaries: binaries.clone(),
+            dockerfile: file.dockerfile.as_ref().map(|f| dir.join(f)),
         };
         if file.targets.is_empty() {
             let (Some(image), Some(tag)) = (file.image, file.tag) else {
@@ -187,6 +198,10 @@ pub fn recipe_hash(recipe: &Recipe, root: &Path, rustc_version: &str) -> Result<
     let mut h = Sha256::new();
     h.update(BUILD_SCHEME);
     hash_tree(&mut h, &recipe.dir, &recipe.dir)?;
+    if let Some(f) = &recipe.dockerfile {
+        h.update("\0dockerfile\0");
+        hash_file(&mut h, &recipe.dir, f)?;
+    }
     if let Some(stage) = &recipe.target {
         h.update(format!("\0target\0{stage}"));
     }
@@ -336,6 +351,9 @@ async fn build(recipe: &Recipe, hash: &str, root: &Path) -> Result<()> {
         tempfile::tempdir().map_err(|e| Error::io("cannot create a build directory", std::env::temp_dir(), e))?;
     let ctx = work.path().join("context");
     copy_dir(&recipe.dir, &ctx)?;
+    if let Some(f) = &recipe.dockerfile {
+        std::fs::copy(f, ctx.join("Dockerfile")).map_err(|e| Error::io("cannot copy the Dockerfile", f, e))?;
+    }
 
     if !recipe.binaries.is_empty() {
         let bins = build_static_binaries(root, &recipe.binaries).await.map_err(|d| fail("cargo build", d))?;
@@ -522,6 +540,24 @@ mod tests {
         );
         write(dir.path(), "Dockerfile", "ARG ROOTFS\nFROM ${ROOTFS}\n");
         dir
+    }
+
+    #[test]
+    fn a_shared_dockerfile_must_exist_and_counts_in_the_hash() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (full, slim) = (root.path().join("full"), root.path().join("slim"));
+        std::fs::create_dir_all(&full).expect("mkdir");
+        std::fs::create_dir_all(&slim).expect("mkdir");
+        write(&full, "Dockerfile", "FROM scratch AS one\n");
+        write(&slim, "recipe.toml", "image = \"seed/x\"\ntag = \"1\"\ndockerfile = \"../full/Dockerfile\"\n");
+        let r = Recipe::load(&slim).expect("loads");
+        assert_eq!(r.dockerfile.as_deref(), Some(slim.join("../full/Dockerfile").as_path()));
+        let before = recipe_hash(&r, root.path(), "rustc").expect("hash");
+        write(&full, "Dockerfile", "FROM scratch AS one\nUSER 1:1\n");
+        assert_ne!(before, recipe_hash(&r, root.path(), "rustc").expect("hash"), "an edit of the shared file rebuilds");
+        write(&slim, "recipe.toml", "image = \"seed/x\"\ntag = \"1\"\ndockerfile = \"../none/Dockerfile\"\n");
+        let err = Recipe::load(&slim).expect_err("no such file").to_string();
+        assert!(err.contains("names no file"), "{err}");
     }
 
     #[test]
