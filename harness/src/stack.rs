@@ -266,17 +266,17 @@ impl Stack {
     }
 
     /// Restarts one service's container(s) with `docker compose restart` and waits until the
-    /// service is healthy again. Returns how long that took.
+    /// service's own healthcheck passes again (see `wait_ready`). Returns how long that took.
     pub async fn restart_service(&self, service: &str) -> Result<Duration> {
         self.require_service(service)?;
         let started = std::time::Instant::now();
         self.project.run(&["restart", service]).await?;
-        self.wait_healthy(&[service]).await?;
+        self.wait_ready(service).await?;
         Ok(started.elapsed())
     }
 
     /// Brings the whole stack down **keeping its volumes**, then up again, and waits until
-    /// everything is healthy: the data-survives-recreation cycle. Returns how long it took.
+    /// every service's own healthcheck passes: the data-survives-recreation cycle. Returns how long it took.
     pub async fn recreate_keeping_volumes(&self) -> Result<Duration> {
         let started = std::time::Instant::now();
         // `down` without `-v` removes containers and networks; named volumes stay.

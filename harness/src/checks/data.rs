@@ -152,7 +152,7 @@ pub async fn persistence(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     }
 
     let cycle = stack.recreate_keeping_volumes().await;
-    let action = "`docker compose down` (volumes kept) and `up --wait`";
+    let action = "`docker compose down` (volumes kept) and `up -d`";
     for s in &subjects {
         out.push(cycle_verdict(stack, s, "persistence.recreate", action, &cycle).await);
     }
@@ -497,7 +497,7 @@ impl Store {
     }
 }
 
-/// Connects, retrying until [`CONNECT_DEADLINE`]: right after `up --wait` or a restart
+/// Connects, retrying until [`CONNECT_DEADLINE`]: right after the probe passes on a restart
 /// the server may still refuse for a moment.
 async fn retry_connect<T, E, F, Fut>(service: &str, mut connect: F) -> Result<T>
 where
@@ -1006,7 +1006,7 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
     let restore_took = t.elapsed();
     let restored = restored.map(|extracted| {
         format!(
-            "new empty volume and `tar xzf` in {}, `{service}` healthy again after {}",
+            "new empty volume and `tar xzf` in {}, `{service}` ready again after {}",
             secs(extracted),
             secs(restore_took)
         )
