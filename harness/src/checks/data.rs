@@ -1060,6 +1060,7 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
         up(stack, service).await?;
         let fresh = t.elapsed();
         let id = stack.container_id(service).await?;
+        accepting_tcp(stack, service, &id).await?;
         let restore = pg_command(&password_file, "pg_restore", user, database, &["--exit-on-error", "--no-owner"]);
         let mut args = vec!["exec", "-i", id.as_str()];
         args.extend(restore.iter().map(String::as_str));
@@ -1077,6 +1078,30 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
     });
     let run = Finished { criterion: "backup.pg_dump", archive: &dump, backup_took, restore_took, steps };
     conclude(stack, service, volume, &store, sample, restored, run).await
+}
+
+/// Waits until PostgreSQL accepts TCP connections on 127.0.0.1:5432, where `pg_restore`
+/// connects. A healthcheck such as `pg_isready -U user` goes through the socket, so it
+/// already passes while the entrypoint's init-time server runs, which listens on no TCP
+/// port; the restore would then be refused.
+async fn accepting_tcp(stack: &Stack, service: &str, id: &str) -> Result<()> {
+    let cmd: Vec<String> =
+        ["pg_isready", "--host=127.0.0.1", "--port=5432", "--quiet"].iter().map(|s| (*s).to_owned()).collect();
+    let started = Instant::now();
+    loop {
+        let probe = crate::readiness::run_once(stack.docker(), id, &cmd, Duration::from_secs(5)).await;
+        if probe.passed() {
+            return Ok(());
+        }
+        if started.elapsed() > CONNECT_DEADLINE * 6 {
+            return Err(fail(
+                service,
+                "the restored server does not accept TCP connections",
+                format!("`pg_isready --host=127.0.0.1 --port=5432` for {}: {}", secs(started.elapsed()), probe.summary()),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 const PG_TOOLS_HINT: &str = "pg_dump and pg_restore run inside the service's container through `sh`; its image needs both, and the server must accept the user's password over TCP on 127.0.0.1:5432";

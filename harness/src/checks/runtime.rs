@@ -141,8 +141,12 @@ pub async fn health(
     let last_log = inspect["State"]["Health"]["Log"]
         .as_array()
         .and_then(|l| l.last())
-        .map(|l| format!("exit {}: {}", l["ExitCode"], l["Output"].as_str().unwrap_or_default().trim()))
-        .unwrap_or_default();
+        .map(|l| match l["Output"].as_str().unwrap_or_default().trim() {
+            "" => format!("exit {}, no output", l["ExitCode"]),
+            out => format!("exit {}: {out}", l["ExitCode"]),
+        })
+        // `starting` with no log: Docker has not run the check yet (its first interval).
+        .unwrap_or_else(|| "not run by Docker yet".to_owned());
     let mut out = vec![Verdict {
         criterion: "healthcheck.passes",
         subject: service.to_owned(),
