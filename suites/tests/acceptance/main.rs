@@ -8,6 +8,7 @@ mod bad_input;
 mod criteria;
 mod network;
 mod persistence;
+mod seeds;
 mod single;
 mod startup;
 mod teardown;
