@@ -279,7 +279,11 @@ impl Stack {
     /// every service's own healthcheck passes: the data-survives-recreation cycle. Returns how long it took.
     pub async fn recreate_keeping_volumes(&self) -> Result<Duration> {
         let started = std::time::Instant::now();
-        // `down` without `-v` removes containers and networks; named volumes stay.
+        // `down` without `-v` removes containers and networks; named volumes stay. So would
+        // the containers' anonymous volumes (a bare `- /path` mount, a Dockerfile `VOLUME`):
+        // unlabelled and no longer attached, nothing would remove them, so `rm -v` first.
+        self.project.run(&["stop", "--timeout", "10"]).await?;
+        self.project.run(&["rm", "--force", "-v"]).await?;
         self.project.run(&["down", "--timeout", "10"]).await?;
         // Not `up --wait`: it waits out Docker's interval (30 s and more on the seeds) and
         // refuses a service whose healthcheck is disabled; the harness's own probe knows

@@ -1142,7 +1142,9 @@ async fn destroy(stack: &Stack, service: &str, volume: &Volume) -> Result<SavedV
     let docker = stack.docker();
     let v = docker.inspect_volume(&volume.name).await.map_err(|e| Error::engine("inspect volume", &volume.name, e))?;
     let saved = SavedVolume { driver: v.driver, labels: v.labels, options: v.options };
-    stack.project.run(&["rm", "--force", "--stop", service]).await?;
+    // `-v`: the container's anonymous volumes (a Dockerfile `VOLUME`, a bare `- /path`
+    // mount) carry no labels, so nothing would find and remove them later.
+    stack.project.run(&["rm", "--force", "--stop", "-v", service]).await?;
     docker
         .remove_volume(&volume.name, None::<testcontainers::bollard::query_parameters::RemoveVolumeOptions>)
         .await
