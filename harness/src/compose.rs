@@ -255,16 +255,6 @@ impl HealthcheckSpec {
     pub fn is_enabled(&self) -> bool {
         !self.disable && self.test.first().is_none_or(|t| t != "NONE")
     }
-
-    pub fn timing(&self) -> Result<HealthTiming> {
-        let or = |v: &Option<String>, d| v.as_deref().map(parse_duration).transpose().map(|x| x.unwrap_or(d));
-        Ok(HealthTiming {
-            interval: or(&self.interval, DEFAULT_INTERVAL)?,
-            timeout: or(&self.timeout, DEFAULT_TIMEOUT)?,
-            start_period: or(&self.start_period, std::time::Duration::ZERO)?,
-            retries: self.retries.unwrap_or(3),
-        })
-    }
 }
 
 /// The healthcheck Docker actually runs for a service: compose's fields over the image's
@@ -369,7 +359,7 @@ mod tests {
         let api = &m.services["api"];
         assert_eq!(api.depends_on["postgres"].condition, "service_healthy");
         assert!(m.networks["data"].internal);
-        let t = api.healthcheck.as_ref().expect("has healthcheck").timing().expect("timing");
+        let t = effective_timing(api.healthcheck.as_ref(), &serde_json::Value::Null).expect("valid").expect("a check runs");
         assert_eq!(
             t,
             HealthTiming {
@@ -403,7 +393,8 @@ mod tests {
 
     #[test]
     fn timing_defaults_follow_docker() {
-        let t = HealthcheckSpec::default().timing().expect("defaults");
+        let only_test = HealthcheckSpec { test: vec!["CMD".into(), "true".into()], ..Default::default() };
+        let t = effective_timing(Some(&only_test), &serde_json::Value::Null).expect("valid").expect("a check runs");
         assert_eq!(t.interval, Duration::from_secs(30));
         assert_eq!(t.retries, 3);
     }

@@ -100,11 +100,24 @@ pub async fn poll_until_ready(
     container: &str,
     cadence: Duration,
     timeout: Duration,
-    mut on_failure: impl FnMut(ProbeResult),
+    on_failure: impl FnMut(ProbeResult),
 ) -> Option<(std::time::SystemTime, u32)> {
     let inspect = docker.inspect_container(container, None).await.ok()?;
     let test = inspect.config.and_then(|c| c.healthcheck).and_then(|h| h.test).unwrap_or_default();
     let cmd = exec_command(&test)?;
+    Some(poll_until_passes(docker, container, &cmd, cadence, timeout, on_failure).await)
+}
+
+/// Runs `cmd` in `container` every `cadence` until it passes; returns when the passing run
+/// started and how many runs it took. Unbounded: callers bound it with a timeout.
+pub async fn poll_until_passes(
+    docker: &Docker,
+    container: &str,
+    cmd: &[String],
+    cadence: Duration,
+    timeout: Duration,
+    mut on_failure: impl FnMut(ProbeResult),
+) -> (std::time::SystemTime, u32) {
     let mut tick = tokio::time::interval(cadence);
     // A run slower than the cadence delays the next one instead of bunching them up.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -113,9 +126,9 @@ pub async fn poll_until_ready(
         tick.tick().await;
         let at = std::time::SystemTime::now();
         runs += 1;
-        let result = run_once(docker, container, &cmd, timeout).await;
+        let result = run_once(docker, container, cmd, timeout).await;
         if result.passed() {
-            return Some((at, runs));
+            return (at, runs);
         }
         on_failure(result);
     }

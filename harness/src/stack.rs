@@ -276,7 +276,8 @@ impl Stack {
     }
 
     /// Brings the whole stack down **keeping its volumes**, then up again, and waits until
-    /// every service's own healthcheck passes: the data-survives-recreation cycle. Returns how long it took.
+    /// every service's own healthcheck passes: the data-survives-recreation cycle. Returns how
+    /// long it took.
     pub async fn recreate_keeping_volumes(&self) -> Result<Duration> {
         let started = std::time::Instant::now();
         // `down` without `-v` removes containers and networks; named volumes stay. So would
@@ -295,8 +296,6 @@ impl Stack {
         Ok(started.elapsed())
     }
 
-    /// Waits (polling inspect every 250 ms, up to the boot timeout of 180 s) until every
-    /// container of `services` runs and, where it has a healthcheck, is healthy.
     /// Waits until a service runs and its own healthcheck command passes, run by the harness
     /// every 250 ms: as soon as the service is really ready, not when Docker's interval next
     /// comes round (30 s with the seeds' checks). For checks that only need the service back.
@@ -323,6 +322,8 @@ impl Stack {
         }
     }
 
+    /// Waits (polling inspect every 250 ms, up to the boot timeout of 180 s) until every
+    /// container of `services` runs and, where it has a healthcheck, is healthy.
     pub async fn wait_healthy(&self, services: &[&str]) -> Result<()> {
         let deadline = std::time::Instant::now() + Duration::from_secs(180);
         loop {

@@ -1087,20 +1087,23 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
 async fn accepting_tcp(stack: &Stack, service: &str, id: &str) -> Result<()> {
     let cmd: Vec<String> =
         ["pg_isready", "--host=127.0.0.1", "--port=5432", "--quiet"].iter().map(|s| (*s).to_owned()).collect();
-    let started = Instant::now();
-    loop {
-        let probe = crate::readiness::run_once(stack.docker(), id, &cmd, Duration::from_secs(5)).await;
-        if probe.passed() {
-            return Ok(());
-        }
-        if started.elapsed() > CONNECT_DEADLINE * 6 {
-            return Err(fail(
-                service,
-                "the restored server does not accept TCP connections",
-                format!("`pg_isready --host=127.0.0.1 --port=5432` for {}: {}", secs(started.elapsed()), probe.summary()),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    let waited = CONNECT_DEADLINE * 6;
+    let mut last = String::from("(not run)");
+    let poll = crate::readiness::poll_until_passes(
+        stack.docker(),
+        id,
+        &cmd,
+        crate::readiness::DEFAULT_CADENCE,
+        Duration::from_secs(5),
+        |r| last = r.summary(),
+    );
+    match tokio::time::timeout(waited, poll).await {
+        Ok(_) => Ok(()),
+        Err(_) => Err(fail(
+            service,
+            "the restored server does not accept TCP connections",
+            format!("`pg_isready --host=127.0.0.1 --port=5432` for {}: {last}", secs(waited)),
+        )),
     }
 }
 
@@ -1180,11 +1183,10 @@ async fn recreate_volume(stack: &Stack, service: &str, volume: &Volume, saved: &
         .map_err(|e| Error::engine("create volume", format!("{} for {service}", volume.name), e))
 }
 
-/// Starts one service again and waits until it is healthy; `--no-deps`: its dependencies
-/// are running, and nothing else may be recreated under the check.
 /// Starts `service` again and waits until its own healthcheck passes, run by the harness
 /// (see `Stack::wait_ready`): `up --wait` would wait for Docker's next interval, and refuses a
-/// service whose healthcheck is disabled.
+/// service whose healthcheck is disabled. `--no-deps`: its dependencies are running, and
+/// nothing else may be recreated under the check.
 async fn up(stack: &Stack, service: &str) -> Result<()> {
     stack.project.run(&["up", "-d", "--no-build", "--no-deps", service]).await?;
     stack.wait_ready(service).await

@@ -89,6 +89,21 @@ fn env_pairs(v: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+impl ServiceFacts {
+    /// Where the boot moved the service's fixed host ports (`80:80`) to ephemeral loopback
+    /// ports ([`crate::stack::isolation_override`]), the container shows the harness's choice
+    /// and the file the stack's: the file's ports replace the container's, since those are what
+    /// is judged. Returns whether they did; the verdict then says so
+    /// ([`crate::stack::PORTS_FROM_FILE`]).
+    pub fn take_file_ports(&mut self, raw_service: &Value) -> bool {
+        if !crate::stack::fixes_host_ports(raw_service) {
+            return false;
+        }
+        self.ports = ServiceFacts::from_compose(&self.service, raw_service, &Value::Null).ports;
+        true
+    }
+}
+
 /// A healthcheck test that actually runs something.
 fn health_test(v: &Value) -> Option<Vec<String>> {
     let test = strings(v);

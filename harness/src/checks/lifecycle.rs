@@ -67,8 +67,9 @@ pub async fn shutdown(cx: &Context<'_>, service: &str) -> Result<Verdict> {
 
 /// `recovery.restart`: SIGKILL of PID 1 (a crash); the restart policy must bring the
 /// service back, serving again (its own healthcheck command passes, run by the harness)
-/// within the policy's recovery budget, and with its data intact: for each `[[persistence]]` entry of the service, data written through the real
-/// client before the crash is read back after it.
+/// within the policy's recovery budget, and with its data intact: for each `[[persistence]]`
+/// entry of the service, data written through the real client before the crash is read back
+/// after it.
 pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
     let budget = cx.policy.settings(service).recovery;
     let mut written = Vec::new();
@@ -78,7 +79,9 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
     let id = cx.stack.container_id(service).await?;
     let before = inspect(cx, service, &id).await?;
     let restarts_before = before["RestartCount"].as_i64().unwrap_or(0);
-    let policy = before["HostConfig"]["RestartPolicy"]["Name"].as_str().unwrap_or("no").to_owned();
+    // The engine reports no policy as "" as well as "no".
+    let policy = before["HostConfig"]["RestartPolicy"]["Name"].as_str().filter(|p| !p.is_empty()).unwrap_or("no").to_owned();
+    let never_restarts = policy == "no";
     let pid = before["State"]["Pid"].as_i64().unwrap_or(0);
     let started = Instant::now();
     // A crash, not a stop: `docker kill` marks the container as stopped on purpose and the
@@ -116,7 +119,7 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
         }
         // Without a restart policy the engine never starts it again: waiting out the budget
         // would only cost time (8 services x 40 s on a seed).
-        if !running && (policy == "no" || policy.is_empty()) {
+        if !running && never_restarts {
             break;
         }
     }
@@ -164,7 +167,7 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
         criterion: "recovery.restart",
         subject: service.to_owned(),
         measured: recovered.map_or_else(
-            || if restarted.is_none() && (policy == "no" || policy.is_empty()) {
+            || if restarted.is_none() && never_restarts {
                 "not restarted (no restart policy)".to_owned()
             } else {
                 format!("not recovered after {}", secs(deadline))
@@ -174,14 +177,13 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
         budget: secs(budget),
         passed,
         evidence: format!(
-            "SIGKILL to PID 1 (host pid {pid}) with restart policy `{}`; last state: {state}{data_line}{}",
-            if policy.is_empty() { "no" } else { &policy },
+            "SIGKILL to PID 1 (host pid {pid}) with restart policy `{policy}`; last state: {state}{data_line}{}",
             if restarted_by_harness { "; the harness started it again for the checks that follow" } else { "" }
         ),
         hint: (!passed).then(|| {
             if !data_ok {
                 "the service came back without the data it had acknowledged: flush writes (fsync, AOF) before acknowledging".to_owned()
-            } else if policy == "no" || policy.is_empty() {
+            } else if never_restarts {
                 "set `restart: unless-stopped` so the engine restarts a crashed service".to_owned()
             } else {
                 "the service restarted but was not healthy in time: see its logs and healthcheck".to_owned()

@@ -646,21 +646,16 @@ pub async fn isolation(cx: &Context<'_>) -> Result<Vec<Verdict>> {
 pub async fn publish(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     let mut out = Vec::new();
     for service in cx.stack.model.services.keys() {
-        // A fixed host port (`80:80`) was moved to an ephemeral loopback port for the boot: the
-        // container shows the harness's choice, the file the stack's, and the stack's is judged.
-        let raw = cx.stack.model.raw_service(service);
-        if crate::stack::fixes_host_ports(raw) {
-            let facts = ServiceFacts::from_compose(service, raw, &Value::Null);
-            let mut v = config::publish(&facts, cx.policy.settings(service));
-            v.evidence.push_str(crate::stack::PORTS_FROM_FILE);
-            out.push(v);
-            continue;
-        }
         let id = cx.stack.container_id(service).await?;
         let inspect =
             cx.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
-        let facts = ServiceFacts::from_inspect(service, &serde_json::to_value(&inspect).unwrap_or_default());
-        out.push(config::publish(&facts, cx.policy.settings(service)));
+        let mut facts = ServiceFacts::from_inspect(service, &serde_json::to_value(&inspect).unwrap_or_default());
+        let ports_from_file = facts.take_file_ports(cx.stack.model.raw_service(service));
+        let mut v = config::publish(&facts, cx.policy.settings(service));
+        if ports_from_file {
+            v.evidence.push_str(crate::stack::PORTS_FROM_FILE);
+        }
+        out.push(v);
     }
     Ok(out)
 }

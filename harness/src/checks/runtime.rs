@@ -28,12 +28,7 @@ pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
     let inspect = cx.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
     let json = serde_json::to_value(&inspect).unwrap_or_default();
     let mut facts = ServiceFacts::from_inspect(service, &json);
-    // Fixed host ports were moved for the boot (stack::isolation_override): judge the file's.
-    let raw = cx.stack.model.raw_service(service);
-    let ports_from_file = crate::stack::fixes_host_ports(raw);
-    if ports_from_file {
-        facts.ports = ServiceFacts::from_compose(service, raw, &serde_json::Value::Null).ports;
-    }
+    let ports_from_file = facts.take_file_ports(cx.stack.model.raw_service(service));
     let mut out = config::judge(&facts, cx.policy.settings(service));
     if ports_from_file {
         for v in out.iter_mut().filter(|v| v.criterion == "network.publish") {
