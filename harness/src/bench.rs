@@ -67,7 +67,7 @@ pub async fn versus_compose_wait(cfg: &StackConfig, runs: usize) -> Result<Versu
     for i in 0..runs {
         let started = Instant::now();
         let stack = Stack::boot(cfg.clone().with_name(&format!("bench-harness-{i}"))).await?;
-        let verdicts = startup::judge(&stack.timeline, startup::DEFAULT_BUDGET);
+        let verdicts = startup::judge(&stack.timeline, &startup::Budgets::uniform(startup::DEFAULT_BUDGET));
         let took = started.elapsed();
         report.harness.push(took);
         eprintln!("bench: harness run {} {} ({} verdicts)", i + 1, secs(took), verdicts.len());

@@ -286,10 +286,7 @@ pub fn effective_timing(compose: Option<&HealthcheckSpec>, image: &serde_json::V
         interval: pick(compose.map(|h| &h.interval), "Interval", DEFAULT_INTERVAL)?,
         timeout: pick(compose.map(|h| &h.timeout), "Timeout", DEFAULT_TIMEOUT)?,
         start_period: pick(compose.map(|h| &h.start_period), "StartPeriod", std::time::Duration::ZERO)?,
-        retries: compose
-            .and_then(|h| h.retries)
-            .or_else(|| image["Retries"].as_u64().filter(|r| *r > 0))
-            .unwrap_or(3),
+        retries: compose.and_then(|h| h.retries).or_else(|| image["Retries"].as_u64().filter(|r| *r > 0)).unwrap_or(3),
     }))
 }
 
@@ -359,7 +356,8 @@ mod tests {
         let api = &m.services["api"];
         assert_eq!(api.depends_on["postgres"].condition, "service_healthy");
         assert!(m.networks["data"].internal);
-        let t = effective_timing(api.healthcheck.as_ref(), &serde_json::Value::Null).expect("valid").expect("a check runs");
+        let t =
+            effective_timing(api.healthcheck.as_ref(), &serde_json::Value::Null).expect("valid").expect("a check runs");
         assert_eq!(
             t,
             HealthTiming {
@@ -380,7 +378,11 @@ mod tests {
         let t = effective_timing(None, &image).expect("valid").expect("a check runs");
         assert_eq!((t.interval, t.timeout, t.retries), (Duration::from_secs(10), Duration::from_secs(5), 5));
         // Compose's `test:` alone keeps the image's timings; its own fields win.
-        let spec = HealthcheckSpec { test: vec!["CMD".into(), "true".into()], interval: Some("2s".into()), ..Default::default() };
+        let spec = HealthcheckSpec {
+            test: vec!["CMD".into(), "true".into()],
+            interval: Some("2s".into()),
+            ..Default::default()
+        };
         let t = effective_timing(Some(&spec), &image).expect("valid").expect("a check runs");
         assert_eq!((t.interval, t.timeout), (Duration::from_secs(2), Duration::from_secs(5)));
         // Disabled in compose, or no test anywhere: nothing runs.

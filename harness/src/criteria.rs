@@ -1,12 +1,19 @@
-//! The catalogue of criteria: every id a check can emit, where the promise comes from, its
-//! CIS Docker Benchmark id and its policy key. `--only`/`--skip` select from it, reports
-//! read seed sources and CIS ids from it, and a test keeps the README's table in step.
+//! The catalogue of criteria: one typed [`Criterion`] per promise the harness judges, and
+//! the one place that states each criterion's id, family, step, seed source, CIS Docker
+//! Benchmark id, whether lint can judge it and whether it belongs to the read-only
+//! catalogue. `--only`/`--skip` select from it, reports read seed sources and CIS ids from
+//! it, checks name criteria only through it, and the docs' tables are generated from it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::errors::{Error, Result};
 
 /// The step of a `check` run that judges a criterion. A step none of whose criteria is
 /// selected is not run at all (`--skip backup` saves the slowest cycle, not just its lines).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     /// From the boot's timeline.
     Startup,
@@ -25,80 +32,176 @@ pub enum Step {
     Backup,
 }
 
-/// One criterion the harness judges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Criterion {
-    /// Which step of a run judges it.
-    pub step: Step,
-    /// Stable id, `family.name`.
-    pub id: &'static str,
-    /// Which seed documents state it, or "harness default".
-    pub seed: &'static str,
-    /// CIS Docker Benchmark v1.6 recommendation(s).
-    pub cis: Option<&'static str>,
-    /// Also judged by `harness lint`, with no boot.
-    pub lint: bool,
+impl Step {
+    /// The name progress lines and the report's catalogue timings use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Startup => "startup",
+            Step::Runtime => "runtime",
+            Step::Network => "network",
+            Step::Http => "http",
+            Step::Lifecycle => "lifecycle",
+            Step::Persistence => "persistence",
+            Step::Backup => "backup",
+        }
+    }
+
+    /// Whether the step stops, kills, recreates or replaces anything. The read-only
+    /// catalogue (for stacks shared between tests) is everything else.
+    pub fn destructive(self) -> bool {
+        matches!(self, Step::Lifecycle | Step::Persistence | Step::Backup)
+    }
+}
+
+/// Declares [`Criterion`] and its facts from one table, so an id, its CIS id and its
+/// lint-ability are written exactly once.
+macro_rules! criteria {
+    ($($variant:ident => ($id:literal, $step:ident, $seed:literal, $cis:expr, $lint:literal),)*) => {
+        /// One criterion the harness judges. Its facts are methods; its text form is its id
+        /// (`startup.service`), which is also how reports, policies and `--only` name it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Criterion {
+            $(#[doc = concat!("`", $id, "` (", $seed, ")")] $variant,)*
+        }
+
+        impl Criterion {
+            /// Every criterion, in the order reports list them.
+            pub const ALL: &'static [Criterion] = &[$(Criterion::$variant,)*];
+
+            /// Stable id, `family.name`.
+            pub const fn id(self) -> &'static str {
+                match self { $(Criterion::$variant => $id,)* }
+            }
+
+            /// Which step of a run judges it.
+            pub const fn step(self) -> Step {
+                match self { $(Criterion::$variant => Step::$step,)* }
+            }
+
+            /// Which seed documents state it, or "harness default".
+            pub const fn seed(self) -> &'static str {
+                match self { $(Criterion::$variant => $seed,)* }
+            }
+
+            /// CIS Docker Benchmark v1.6 recommendation(s), comma-separated.
+            pub const fn cis(self) -> Option<&'static str> {
+                match self { $(Criterion::$variant => $cis,)* }
+            }
+
+            /// Also judged by `harness lint`, from the compose file, Dockerfile and image
+            /// config, with no boot.
+            pub const fn lint(self) -> bool {
+                match self { $(Criterion::$variant => $lint,)* }
+            }
+        }
+    };
+}
+
+criteria! {
+    StartupService => ("startup.service", Startup, "RedFire 001, ZViewer 004", None, false),
+    StartupStack => ("startup.stack", Startup, "RedFire 001, ZViewer 004", None, false),
+    ImageSize => ("image.size", Runtime, "RedFire 001, ZViewer 004", None, false),
+    UserImage => ("user.image", Runtime, "all seeds", Some("4.1"), true),
+    UserProcess => ("user.process", Runtime, "all seeds", Some("5.24"), false),
+    HealthcheckDefined => ("healthcheck.defined", Runtime, "all seeds", Some("4.6"), true),
+    HealthcheckPasses => ("healthcheck.passes", Runtime, "all seeds", Some("5.27"), false),
+    HealthcheckResponse => ("healthcheck.response", Runtime, "ZViewer 004", None, false),
+    HardeningPrivileged => ("hardening.privileged", Runtime, "zigQuant 000", Some("5.5"), true),
+    HardeningCapabilities => ("hardening.capabilities", Runtime, "zigQuant 000", Some("5.4"), true),
+    HardeningNoNewPrivileges => ("hardening.no_new_privileges", Runtime, "zigQuant 000", Some("5.26"), true),
+    HardeningReadOnly => ("hardening.read_only", Runtime, "zigQuant 000", Some("5.13"), true),
+    HardeningDockerSock => ("hardening.docker_sock", Runtime, "harness default", Some("5.32"), true),
+    HardeningHostMounts => ("hardening.host_mounts", Runtime, "harness default", Some("5.6"), true),
+    HardeningNamespaces => ("hardening.namespaces", Runtime, "harness default", Some("5.10, 5.16, 5.17, 5.21"), true),
+    HardeningMemoryLimit => ("hardening.memory_limit", Runtime, "ZViewer 004, zigQuant 000", Some("5.11"), true),
+    HardeningPidsLimit => ("hardening.pids_limit", Runtime, "harness default", Some("5.29"), true),
+    HardeningRestart => ("hardening.restart", Runtime, "RedFire 001, ZViewer 004", Some("5.15"), true),
+    HardeningLogRotation => ("hardening.log_rotation", Runtime, "zigQuant 000", None, true),
+    SecretsEnv => ("secrets.env", Runtime, "zigQuant 000", Some("4.10"), true),
+    NetworkPublish => ("network.publish", Runtime, "RedFire 001", Some("5.14"), true),
+    LintPinnedTags => ("lint.pinned_tags", Runtime, "harness default", None, true),
+    NetworkReach => ("network.reach", Network, "RedFire 001", None, false),
+    NetworkEgress => ("network.egress", Network, "RedFire 001", None, false),
+    DiscoveryName => ("discovery.name", Network, "RedFire 001, ZViewer 004", None, false),
+    GatewayRoute => ("gateway.route", Http, "RedFire 001, ZViewer 004", None, false),
+    ObservabilityTargets => ("observability.targets", Http, "ZViewer 004, zigQuant 000", None, false),
+    ObservabilityFamilies => ("observability.families", Http, "ZViewer 004, zigQuant 000", None, false),
+    PersistenceVolume => ("persistence.volume", Persistence, "ZViewer 004", None, false),
+    PersistenceRestart => ("persistence.restart", Persistence, "ZViewer 004", None, false),
+    PersistenceRecreate => ("persistence.recreate", Persistence, "ZViewer 004", None, false),
+    BackupTar => ("backup.tar", Backup, "zigQuant 000, ZViewer 004", None, false),
+    BackupPgDump => ("backup.pg_dump", Backup, "ZViewer 004", None, false),
+    ResourcesMemory => ("resources.memory", Runtime, "ZViewer 004", None, false),
+    ShutdownGraceful => ("shutdown.graceful", Lifecycle, "harness default", None, false),
+    RecoveryRestart => ("recovery.restart", Lifecycle, "ZViewer 004", Some("5.15"), false),
 }
 
 impl Criterion {
     /// `hardening` of `hardening.read_only`.
-    pub fn family(&self) -> &'static str {
-        family_of(self.id)
+    pub fn family(self) -> &'static str {
+        family_of(self.id())
+    }
+
+    /// Part of the read-only catalogue: judged without stopping, killing, recreating or
+    /// replacing anything, so a stack shared between tests can be judged.
+    pub fn read_only(self) -> bool {
+        !self.step().destructive()
+    }
+
+    /// The criterion whose id is `id`.
+    pub fn from_id(id: &str) -> Option<Criterion> {
+        Criterion::ALL.iter().copied().find(|c| c.id() == id)
     }
 }
 
-const fn c(step: Step, id: &'static str, seed: &'static str, cis: Option<&'static str>, lint: bool) -> Criterion {
-    Criterion { step, id, seed, cis, lint }
+impl fmt::Display for Criterion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl FromStr for Criterion {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Criterion> {
+        Criterion::from_id(s).ok_or_else(|| Error::UnknownCriterion {
+            flag: "criterion",
+            name: s.to_owned(),
+            nearest: nearest(s),
+            families: families().join(", "),
+        })
+    }
+}
+
+impl Serialize for Criterion {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+// Verdicts read back from evidence files (`harness report`): an id the catalogue does not
+// know means the file was written by another harness version and is rejected.
+impl<'de> Deserialize<'de> for Criterion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Criterion, D::Error> {
+        let id = String::deserialize(d)?;
+        Criterion::from_id(&id).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown criterion `{id}` (written by another harness version?)"))
+        })
+    }
 }
 
 /// Every criterion, in the order reports list them.
-pub const ALL: &[Criterion] = &[
-    c(Step::Startup, "startup.service", "RedFire 001, ZViewer 004", None, false),
-    c(Step::Startup, "startup.stack", "RedFire 001, ZViewer 004", None, false),
-    c(Step::Runtime, "image.size", "RedFire 001, ZViewer 004", None, false),
-    c(Step::Runtime, "user.image", "all seeds", Some("4.1"), true),
-    c(Step::Runtime, "user.process", "all seeds", Some("5.24"), false),
-    c(Step::Runtime, "healthcheck.defined", "all seeds", Some("4.6"), true),
-    c(Step::Runtime, "healthcheck.passes", "all seeds", Some("5.27"), false),
-    c(Step::Runtime, "healthcheck.response", "ZViewer 004", None, false),
-    c(Step::Runtime, "hardening.privileged", "zigQuant 000", Some("5.5"), true),
-    c(Step::Runtime, "hardening.capabilities", "zigQuant 000", Some("5.4"), true),
-    c(Step::Runtime, "hardening.no_new_privileges", "zigQuant 000", Some("5.26"), true),
-    c(Step::Runtime, "hardening.read_only", "zigQuant 000", Some("5.13"), true),
-    c(Step::Runtime, "hardening.docker_sock", "harness default", Some("5.32"), true),
-    c(Step::Runtime, "hardening.host_mounts", "harness default", Some("5.6"), true),
-    c(Step::Runtime, "hardening.namespaces", "harness default", Some("5.10, 5.16, 5.17, 5.21"), true),
-    c(Step::Runtime, "hardening.memory_limit", "ZViewer 004, zigQuant 000", Some("5.11"), true),
-    c(Step::Runtime, "hardening.pids_limit", "harness default", Some("5.29"), true),
-    c(Step::Runtime, "hardening.restart", "RedFire 001, ZViewer 004", Some("5.15"), true),
-    c(Step::Runtime, "hardening.log_rotation", "zigQuant 000", None, true),
-    c(Step::Runtime, "secrets.env", "zigQuant 000", Some("4.10"), true),
-    c(Step::Runtime, "network.publish", "RedFire 001", Some("5.14"), true),
-    c(Step::Runtime, "lint.pinned_tags", "harness default", None, true),
-    c(Step::Network, "network.reach", "RedFire 001", None, false),
-    c(Step::Network, "network.egress", "RedFire 001", None, false),
-    c(Step::Network, "discovery.name", "RedFire 001, ZViewer 004", None, false),
-    c(Step::Http, "gateway.route", "RedFire 001, ZViewer 004", None, false),
-    c(Step::Http, "observability.targets", "ZViewer 004, zigQuant 000", None, false),
-    c(Step::Http, "observability.families", "ZViewer 004, zigQuant 000", None, false),
-    c(Step::Persistence, "persistence.volume", "ZViewer 004", None, false),
-    c(Step::Persistence, "persistence.restart", "ZViewer 004", None, false),
-    c(Step::Persistence, "persistence.recreate", "ZViewer 004", None, false),
-    c(Step::Backup, "backup.tar", "zigQuant 000, ZViewer 004", None, false),
-    c(Step::Backup, "backup.pg_dump", "ZViewer 004", None, false),
-    c(Step::Runtime, "resources.memory", "ZViewer 004", None, false),
-    c(Step::Lifecycle, "shutdown.graceful", "harness default", None, false),
-    c(Step::Lifecycle, "recovery.restart", "ZViewer 004", Some("5.15"), false),
-];
+pub const ALL: &[Criterion] = Criterion::ALL;
 
 /// The family part of an id (`network` of `network.reach`).
 pub fn family_of(id: &str) -> &str {
     id.split_once('.').map_or(id, |(f, _)| f)
 }
 
-/// The registry entry for `id`.
-pub fn find(id: &str) -> Option<&'static Criterion> {
-    ALL.iter().find(|c| c.id == id)
+/// The criterion whose id is `id`.
+pub fn find(id: &str) -> Option<Criterion> {
+    Criterion::from_id(id)
 }
 
 /// Every family, in catalogue order.
@@ -138,21 +241,21 @@ impl Selection {
                 });
             }
         }
-        if !sel.only.is_empty() && ALL.iter().all(|c| !sel.includes(c.id)) {
+        if !sel.only.is_empty() && ALL.iter().all(|c| !sel.includes(*c)) {
             return Err(Error::NothingSelected { only: sel.only.join(","), skip: sel.skip.join(",") });
         }
         Ok(sel)
     }
 
-    /// Whether criterion `id` is judged.
-    pub fn includes(&self, id: &str) -> bool {
-        let hit = |list: &[String]| list.iter().any(|e| e == id || e == family_of(id));
+    /// Whether criterion `c` is judged.
+    pub fn includes(&self, c: Criterion) -> bool {
+        let hit = |list: &[String]| list.iter().any(|e| e == c.id() || e == c.family());
         (self.only.is_empty() || hit(&self.only)) && !hit(&self.skip)
     }
 
     /// Whether any criterion `step` judges is selected, i.e. whether the step runs.
     pub fn runs(&self, step: Step) -> bool {
-        ALL.iter().any(|c| c.step == step && self.includes(c.id))
+        ALL.iter().any(|c| c.step() == step && self.includes(*c))
     }
 
     /// Everything is judged.
@@ -163,7 +266,7 @@ impl Selection {
 
 /// The catalogue id or family closest to `name`, if it is close enough to be a typo.
 fn nearest(name: &str) -> Option<String> {
-    let candidates: Vec<&str> = ALL.iter().map(|c| c.id).chain(families()).collect();
+    let candidates: Vec<&str> = ALL.iter().map(|c| c.id()).chain(families()).collect();
     crate::policy::nearest(name, &candidates).map(str::to_owned)
 }
 
@@ -175,8 +278,9 @@ mod tests {
     fn ids_are_unique_and_well_formed() {
         let mut seen = std::collections::BTreeSet::new();
         for c in ALL {
-            assert!(seen.insert(c.id), "duplicate {}", c.id);
-            assert!(c.id.contains('.'), "{} has a family", c.id);
+            assert!(seen.insert(c.id()), "duplicate {c}");
+            assert!(c.id().contains('.'), "{c} has a family");
+            assert_eq!(Criterion::from_id(c.id()), Some(*c));
         }
     }
 
@@ -185,10 +289,10 @@ mod tests {
         let s = Selection::new(only.iter().map(|s| (*s).into()).collect(), skip.iter().map(|s| (*s).into()).collect())
             .expect("valid selection");
         for id in included {
-            assert!(s.includes(id), "{id} included by {s:?}");
+            assert!(s.includes(id.parse().expect("known id")), "{id} included by {s:?}");
         }
         for id in excluded {
-            assert!(!s.includes(id), "{id} excluded by {s:?}");
+            assert!(!s.includes(id.parse().expect("known id")), "{id} excluded by {s:?}");
         }
     }
 

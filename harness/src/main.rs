@@ -176,7 +176,7 @@ fn main() -> ExitCode {
     // `check --help` lists every criterion id, from the catalogue itself.
     let ids: Vec<String> = harness::criteria::ALL
         .iter()
-        .map(|c| format!("  {:<28} {}{}", c.id, c.seed, c.cis.map(|x| format!(" (CIS {x})")).unwrap_or_default()))
+        .map(|c| format!("  {:<28} {}{}", c.id(), c.seed(), c.cis().map(|x| format!(" (CIS {x})")).unwrap_or_default()))
         .collect();
     let help = format!(
         "Criteria (for --only/--skip, or their family: the part before the dot):\n{}\n\nExit codes: 0 every criterion passed, 1 at least one failed, 2 the harness could not judge.",
@@ -259,11 +259,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             print_verdicts(&verdicts);
             println!(
                 "not judged without a running stack: {} (use `harness check`)",
-                harness::checks::lint::NEEDS_RUNNING_STACK.join(", ")
+                harness::checks::lint::needs_running_stack().join(", ")
             );
             let summary = Summary::of(&verdicts);
             println!("lint verdict: {summary} in {}", secs(started.elapsed()));
-            Ok(if summary.go() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(exit(summary))
         }
         Command::Up { stack, overrides } => {
             let mut cfg = StackConfig::new(&stack).with_name("up");
@@ -410,7 +410,13 @@ async fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         let removed = s.down().await?;
         harness::progress::note(format!("removed {removed}"));
     }
-    Ok(if summary.go() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(exit(summary))
+}
+
+/// 1 when anything failed; 2 when a selected criterion was not judged; 0 only when every
+/// selected criterion passed (or was waived by the policy).
+fn exit(summary: Summary) -> ExitCode {
+    ExitCode::from(summary.exit_code() as u8)
 }
 
 /// `harness table`: the README's seed table from report.json files.
@@ -463,10 +469,11 @@ async fn report_from_evidence(run_id: Option<String>, dir: PathBuf, screenshot: 
     );
     let written = harness::report::write(&report, &dir)?;
     println!(
-        "{}: {} passed, {} failed across {} stack(s), from {} test(s)' evidence",
+        "{}: {} passed, {} failed, {} not judged across {} stack(s), from {} test(s)' evidence",
         report.verdict_word(),
         report.passed,
         report.failed,
+        report.not_judged,
         report.stacks.len(),
         merged.tests.len()
     );
@@ -478,7 +485,7 @@ async fn report_from_evidence(run_id: Option<String>, dir: PathBuf, screenshot: 
     }
     // The report judges stacks; whether the test run passed is nextest's exit code. Both
     // are go/no-go here so the gate can use either.
-    Ok(if report.go { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(exit(report.summary()))
 }
 
 fn print_verdicts(verdicts: &[harness::verdict::Verdict]) {

@@ -6,9 +6,13 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use crate::criteria::Criterion;
+use crate::policy::Policy;
 use crate::timeline::BootTimeline;
 use crate::units::secs;
-use crate::verdict::Verdict;
+use crate::verdict::{Outcome, Verdict};
 
 /// The seeds' startup budget.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
@@ -17,10 +21,40 @@ fn opt(d: Option<Duration>) -> String {
     d.map_or_else(|| "never".to_owned(), secs)
 }
 
-/// One verdict per service and one for the stack.
-pub fn judge(timeline: &BootTimeline, budget: Duration) -> Vec<Verdict> {
+/// The startup budgets: one for the whole stack, and one per service where the policy
+/// gives a service its own (`[services.api] startup = "5s"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budgets {
+    pub stack: Duration,
+    pub services: BTreeMap<String, Duration>,
+}
+
+impl Budgets {
+    /// The same budget for the stack and every service.
+    pub fn uniform(budget: Duration) -> Budgets {
+        Budgets { stack: budget, services: BTreeMap::new() }
+    }
+
+    /// The policy's: `[defaults] startup` for the stack, each service's effective setting
+    /// for the service.
+    pub fn from_policy(policy: &Policy) -> Budgets {
+        Budgets {
+            stack: policy.defaults.startup,
+            services: policy.services.iter().map(|(name, s)| (name.clone(), s.startup)).collect(),
+        }
+    }
+
+    /// The budget of `service`: its own, else the stack's.
+    pub fn service(&self, service: &str) -> Duration {
+        self.services.get(service).copied().unwrap_or(self.stack)
+    }
+}
+
+/// One verdict per service, each against its own budget, and one for the stack.
+pub fn judge(timeline: &BootTimeline, budgets: &Budgets) -> Vec<Verdict> {
     let mut out = Vec::new();
     for s in timeline.services.values() {
+        let budget = budgets.service(&s.service);
         let causes = timeline.causes(&s.service);
         let mut evidence = format!(
             "created {}, started {}, ready {} ({} probe run(s)), healthy {}",
@@ -36,11 +70,11 @@ pub fn judge(timeline: &BootTimeline, budget: Duration) -> Vec<Verdict> {
         }
         let passed = s.ready.is_some_and(|r| r <= budget);
         out.push(Verdict {
-            criterion: "startup.service",
+            criterion: Criterion::StartupService,
             subject: s.service.clone(),
             measured: opt(s.ready),
             budget: secs(budget),
-            passed,
+            outcome: Outcome::judged(passed),
             evidence,
             hint: (!passed).then(|| {
                 if causes.is_empty() {
@@ -49,19 +83,18 @@ pub fn judge(timeline: &BootTimeline, budget: Duration) -> Vec<Verdict> {
                     "see the cause in the evidence: healthcheck timing and depends_on chains delay readiness".to_owned()
                 }
             }),
-            cis: None,
         });
     }
     let ready = timeline.stack_ready();
     let slowest =
         timeline.services.values().filter(|s| s.ready.is_some()).max_by_key(|s| s.ready).map(|s| s.service.clone());
-    let passed = ready.is_some_and(|r| r <= budget);
+    let passed = ready.is_some_and(|r| r <= budgets.stack);
     out.push(Verdict {
-        criterion: "startup.stack",
+        criterion: Criterion::StartupStack,
         subject: "stack".into(),
         measured: opt(ready),
-        budget: secs(budget),
-        passed,
+        budget: secs(budgets.stack),
+        outcome: Outcome::judged(passed),
         evidence: format!(
             "all services ready at {} (last: {}), Docker reported all healthy at {}, compose up returned at {}",
             opt(ready),
@@ -71,7 +104,6 @@ pub fn judge(timeline: &BootTimeline, budget: Duration) -> Vec<Verdict> {
         ),
         hint: (!passed)
             .then(|| "the slowest service sets the stack's time: see its startup.service evidence".to_owned()),
-        cis: None,
     });
     out
 }
@@ -132,9 +164,9 @@ mod tests {
 
     #[track_caller]
     fn check(ready: &[(&str, Option<u64>)], budget_ms: u64, expected: &[(&str, &str, bool)]) {
-        let got: Vec<(String, String, bool)> = judge(&boot(ready), ms(budget_ms))
+        let got: Vec<(String, String, bool)> = judge(&boot(ready), &Budgets::uniform(ms(budget_ms)))
             .into_iter()
-            .map(|v| (v.criterion.to_owned(), v.subject, v.passed))
+            .map(|v| (v.criterion.id().to_owned(), v.subject.clone(), v.passed()))
             .collect();
         let expected: Vec<(String, String, bool)> =
             expected.iter().map(|(c, s, p)| ((*c).to_owned(), (*s).to_owned(), *p)).collect();
@@ -156,13 +188,27 @@ mod tests {
     }
 
     #[test]
+    fn a_service_budget_from_the_policy_wins_over_the_stack_budget() {
+        let dir = std::env::temp_dir();
+        let policy =
+            crate::policy::parse("[services.api]\nstartup = \"1ms\"\n", &dir.join("acceptance.toml"), &["api", "db"])
+                .expect("valid policy");
+        let budgets = Budgets::from_policy(&policy);
+        let got = judge(&boot(&[("api", Some(2_000)), ("db", Some(1_000))]), &budgets);
+        let line = |i: usize| got[i].line();
+        assert_eq!(line(0), "FAIL startup.service api: 2.000s (budget 0.001s)");
+        assert_eq!(line(1), "PASS startup.service db: 1.000s (budget 30.000s)");
+        assert_eq!(line(2), "PASS startup.stack stack: 2.000s (budget 30.000s)");
+    }
+
+    #[test]
     fn a_service_never_ready_fails_service_and_stack() {
         check(&[("api", None)], 30_000, &[("startup.service", "api", false), ("startup.stack", "stack", false)]);
     }
 
     #[test]
     fn evidence_records_ready_and_healthy() {
-        let v = judge(&boot(&[("api", Some(2_000))]), ms(30_000));
+        let v = judge(&boot(&[("api", Some(2_000))]), &Budgets::uniform(ms(30_000)));
         assert_eq!(v[0].evidence, "created 0.010s, started 0.020s, ready 2.000s (0 probe run(s)), healthy 2.500s");
         assert!(v[1].evidence.contains("last: api"), "{}", v[1].evidence);
     }

@@ -1,93 +1,250 @@
 //! The outcome of judging one criterion on one subject, with the evidence behind it.
+//!
+//! A verdict has three states and a fourth, explicit one: it passed, it failed, the harness
+//! could not judge it (and says why), or the policy waived it (and says where). "Could not
+//! judge" is never turned into a pass or a fail: an acceptance gate that passes what it
+//! never measured cannot be trusted, and one that fails on a guess is not believed.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-/// A string from the criteria catalogue. An alias, not `&'static str` written out, because
-/// serde's derive borrows every field spelled `&str` from the input, which would tie a
-/// deserialized verdict to the lifetime of the text it was read from.
-pub type CatalogueStr = &'static str;
+use crate::criteria::Criterion;
+
+/// How a criterion came out on one subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// The harness could not measure what the criterion needs (no reading, no source,
+    /// a stand-in image that cannot know). Never a pass, never an invented failure.
+    NotJudged {
+        reason: String,
+    },
+    /// The policy waived the criterion for this subject: `waiver` is `file:line: reason`.
+    /// `failed` records what the judgement would have been, so a waiver that is no longer
+    /// needed shows.
+    Waived {
+        waiver: String,
+        failed: bool,
+    },
+}
+
+impl Outcome {
+    /// Pass or fail from a measured comparison.
+    pub fn judged(passed: bool) -> Outcome {
+        if passed { Outcome::Pass } else { Outcome::Fail }
+    }
+
+    /// The word a report line starts with.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::NotJudged { .. } => "SKIP",
+            Outcome::Waived { .. } => "WAIVED",
+        }
+    }
+}
 
 /// One criterion judged on one subject (the stack, a service, a network or a volume).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
-    /// Stable id, e.g. `startup.service`: one of [`crate::criteria::ALL`].
-    #[serde(deserialize_with = "known_criterion")]
-    pub criterion: CatalogueStr,
+    pub criterion: Criterion,
     pub subject: String,
     pub measured: String,
     pub budget: String,
-    pub passed: bool,
+    #[serde(flatten)]
+    pub outcome: Outcome,
     /// What was run or inspected, and what came back.
     pub evidence: String,
     /// How to fix a failure, where that is known.
     pub hint: Option<String>,
-    /// The CIS Docker Benchmark v1.6 recommendation this check implements, where there is one.
-    #[serde(deserialize_with = "known_cis")]
-    pub cis: Option<CatalogueStr>,
-}
-
-// Verdicts read back from evidence files (`harness report`) keep `&'static str` ids, so
-// they are mapped onto the catalogue's own strings; an id the catalogue does not know
-// means the file was written by another harness version and is rejected.
-fn known_criterion<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
-    let id = String::deserialize(d)?;
-    crate::criteria::find(&id).map(|c| c.id).ok_or_else(|| {
-        serde::de::Error::custom(format!("unknown criterion `{id}` (written by another harness version?)"))
-    })
-}
-
-fn known_cis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
-    let Some(cis) = Option::<String>::deserialize(d)? else { return Ok(None) };
-    crate::criteria::ALL
-        .iter()
-        .filter_map(|c| c.cis)
-        .flat_map(|all| std::iter::once(all).chain(all.split(", ")))
-        .find(|known| *known == cis)
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("unknown CIS id `{cis}`")))
 }
 
 impl Verdict {
-    /// `PASS startup.service gateway: 3.700s (budget 30.000s)`, then evidence on the next line.
+    /// A verdict the harness could not reach, with the reason. Its measured value says
+    /// so, rather than printing a zero that looks like a reading.
+    pub fn not_judged(criterion: Criterion, subject: &str, reason: impl Into<String>) -> Verdict {
+        let reason = reason.into();
+        Verdict {
+            criterion,
+            subject: subject.to_owned(),
+            measured: "not measured".into(),
+            budget: String::new(),
+            evidence: reason.clone(),
+            outcome: Outcome::NotJudged { reason },
+            hint: None,
+        }
+    }
+
+    /// Only a real pass: not judged and waived are not passes.
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Pass
+    }
+
+    /// A real failure: not judged and waived are not failures.
+    pub fn failed(&self) -> bool {
+        self.outcome == Outcome::Fail
+    }
+
+    /// The CIS Docker Benchmark id of the criterion, if it has one.
+    pub fn cis(&self) -> Option<&'static str> {
+        self.criterion.cis()
+    }
+
+    /// Applies the policy's waiver, if any: the verdict says so, with the waiver's place,
+    /// instead of the strict budget.
+    pub fn waive(mut self, waiver: String) -> Verdict {
+        if matches!(self.outcome, Outcome::NotJudged { .. }) {
+            // Nothing was measured, so there is nothing to waive: keep the honest state.
+            return self;
+        }
+        self.budget = format!("waived ({waiver})");
+        self.outcome = Outcome::Waived { failed: self.outcome == Outcome::Fail, waiver };
+        self.hint = None;
+        self
+    }
+
+    /// `PASS startup.service gateway: 3.700s (budget 30.000s)`; a verdict that was not
+    /// judged gives its reason instead of a budget.
     pub fn line(&self) -> String {
-        format!(
-            "{} {} {}: {} (budget {})",
-            if self.passed { "PASS" } else { "FAIL" },
-            self.criterion,
-            self.subject,
-            self.measured,
-            self.budget
-        )
+        match &self.outcome {
+            Outcome::NotJudged { reason } => {
+                format!("{} {} {}: not judged: {reason}", self.outcome.word(), self.criterion, self.subject)
+            }
+            _ => format!(
+                "{} {} {}: {} (budget {})",
+                self.outcome.word(),
+                self.criterion,
+                self.subject,
+                self.measured,
+                self.budget
+            ),
+        }
     }
 }
 
 /// Counts and the go/no-go decision for a set of verdicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
+    pub not_judged: usize,
+    pub waived: usize,
 }
 
 impl Summary {
-    pub fn of(verdicts: &[Verdict]) -> Summary {
-        let passed = verdicts.iter().filter(|v| v.passed).count();
-        Summary { passed, failed: verdicts.len() - passed }
+    pub fn of<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Summary {
+        let mut s = Summary::default();
+        for v in verdicts {
+            match v.outcome {
+                Outcome::Pass => s.passed += 1,
+                Outcome::Fail => s.failed += 1,
+                Outcome::NotJudged { .. } => s.not_judged += 1,
+                Outcome::Waived { .. } => s.waived += 1,
+            }
+        }
+        s
     }
 
-    /// Go only when something was judged and nothing failed.
+    /// Go only when something was judged, nothing failed and nothing selected went
+    /// unjudged.
     pub fn go(&self) -> bool {
-        self.failed == 0 && self.passed > 0
+        self.failed == 0 && self.not_judged == 0 && self.passed > 0
+    }
+
+    /// The process exit code a gate reports: 1 when anything failed; otherwise 2 when a
+    /// selected criterion could not be judged (or nothing was judged at all); 0 only when
+    /// every selected criterion passed or was explicitly waived.
+    pub fn exit_code(&self) -> i32 {
+        if self.failed > 0 {
+            1
+        } else if self.not_judged > 0 || self.passed + self.waived == 0 {
+            2
+        } else {
+            0
+        }
     }
 }
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({} criteria passed, {} failed)",
-            if self.go() { "GO" } else { "NO-GO" },
-            self.passed,
-            self.failed
-        )
+        let word = if self.go() {
+            "GO"
+        } else if self.failed == 0 && self.passed > 0 {
+            "NOT JUDGED"
+        } else {
+            "NO-GO"
+        };
+        write!(f, "{word} ({} passed, {} failed, {} not judged", self.passed, self.failed, self.not_judged)?;
+        if self.waived > 0 {
+            write!(f, ", {} waived", self.waived)?;
+        }
+        f.write_str(")")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(outcome: Outcome) -> Verdict {
+        Verdict {
+            criterion: Criterion::UserProcess,
+            subject: "api".into(),
+            measured: "0 root process(es)".into(),
+            budget: "no process with uid 0".into(),
+            outcome,
+            evidence: String::new(),
+            hint: None,
+        }
+    }
+
+    #[track_caller]
+    fn check(outcomes: &[Outcome], exit: i32, shown: &str) {
+        let vs: Vec<Verdict> = outcomes.iter().cloned().map(v).collect();
+        let s = Summary::of(&vs);
+        assert_eq!((s.exit_code(), s.to_string().as_str()), (exit, shown));
+    }
+
+    #[test]
+    fn exit_codes_follow_the_three_states() {
+        let nj = || Outcome::NotJudged { reason: "no uid column".into() };
+        let waived = || Outcome::Waived { waiver: "acceptance.toml:3: vendor".into(), failed: true };
+        check(&[Outcome::Pass, Outcome::Pass], 0, "GO (2 passed, 0 failed, 0 not judged)");
+        check(&[Outcome::Pass, Outcome::Fail, nj()], 1, "NO-GO (1 passed, 1 failed, 1 not judged)");
+        check(&[Outcome::Pass, nj()], 2, "NOT JUDGED (1 passed, 0 failed, 1 not judged)");
+        check(&[], 2, "NO-GO (0 passed, 0 failed, 0 not judged)");
+        check(&[nj()], 2, "NO-GO (0 passed, 0 failed, 1 not judged)");
+        check(&[Outcome::Pass, waived()], 0, "GO (1 passed, 0 failed, 0 not judged, 1 waived)");
+    }
+
+    #[test]
+    fn lines_say_skip_with_the_reason_and_waived_with_the_place() {
+        let skipped = Verdict::not_judged(Criterion::ResourcesMemory, "api", "the engine gave no memory reading");
+        assert_eq!(skipped.line(), "SKIP resources.memory api: not judged: the engine gave no memory reading");
+        let waived = v(Outcome::Fail).waive("acceptance.toml:7: vendor image".into());
+        assert_eq!(
+            waived.line(),
+            "WAIVED user.process api: 0 root process(es) (budget waived (acceptance.toml:7: vendor image))"
+        );
+        assert!(!waived.passed() && !waived.failed());
+        // Nothing measured, nothing to waive.
+        let still = skipped.clone().waive("acceptance.toml:9: x".into());
+        assert_eq!(still, skipped);
+    }
+
+    #[test]
+    fn verdicts_round_trip_through_json() {
+        let nj = Verdict::not_judged(Criterion::UserProcess, "api", "docker top gave no uid column");
+        let json = serde_json::to_value(&nj).expect("serialises");
+        assert_eq!(json["state"], "not_judged");
+        assert_eq!(json["criterion"], "user.process");
+        let back: Verdict = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, nj);
+        let bad = serde_json::json!({"criterion": "nope.nope", "subject": "x", "measured": "", "budget": "",
+            "state": "pass", "evidence": "", "hint": null});
+        let err = serde_json::from_value::<Verdict>(bad).expect_err("unknown id rejected");
+        assert!(err.to_string().contains("unknown criterion `nope.nope`"), "{err}");
     }
 }

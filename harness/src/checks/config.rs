@@ -4,8 +4,9 @@
 //! CIS ids are from the CIS Docker Benchmark v1.6.
 
 use crate::checks::facts::ServiceFacts;
+use crate::criteria::Criterion;
 use crate::policy::Settings;
-use crate::verdict::Verdict;
+use crate::verdict::{Outcome, Verdict};
 
 /// Host paths a container must not mount (CIS 5.6): the host's system directories.
 const SENSITIVE_HOST_DIRS: [&str; 8] = ["/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr"];
@@ -16,13 +17,12 @@ const SECRET_NAME_PARTS: [&str; 8] = ["PASSWD", "PASSWORD", "PASS", "SECRET", "K
 const NOT_SECRET_NAMES: [&str; 6] = ["GPG_KEY", "KEYRING", "PUBLIC_KEY", "PASS_MAX_DAYS", "PASSTHROUGH", "KEY_PATH"];
 
 fn verdict(
-    criterion: &'static str,
+    criterion: Criterion,
     f: &ServiceFacts,
     measured: String,
     budget: &str,
     passed: bool,
     hint: &str,
-    cis: Option<&'static str>,
 ) -> Verdict {
     Verdict {
         criterion,
@@ -30,9 +30,8 @@ fn verdict(
         evidence: format!("{} of `{}`: {measured}", f.source.describe(), f.service),
         measured,
         budget: budget.to_owned(),
-        passed,
+        outcome: Outcome::judged(passed),
         hint: (!passed).then(|| hint.to_owned()),
-        cis,
     }
 }
 
@@ -67,30 +66,32 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
     let mut out = Vec::new();
     let user = f.user.clone().unwrap_or_else(|| "(none: root)".into());
     let root = is_root_user(f.user.as_deref());
+    out.push(if f.user.is_none() && !f.image_known {
+        Verdict::not_judged(Criterion::UserImage, &f.service, unknown_image(f, "`user:`", "USER"))
+    } else {
+        verdict(
+            Criterion::UserImage,
+            f,
+            format!("user {user}"),
+            "non-root",
+            !s.non_root || !root,
+            "set a numeric non-root `user:` in compose or `USER uid:gid` in the Dockerfile",
+        )
+    });
     out.push(verdict(
-        "user.image",
-        f,
-        format!("user {user}"),
-        "non-root",
-        !s.non_root || !root,
-        "set a numeric non-root `user:` in compose or `USER uid:gid` in the Dockerfile",
-        Some("4.1"),
-    ));
-    out.push(verdict(
-        "hardening.privileged",
+        Criterion::HardeningPrivileged,
         f,
         format!("privileged {}", f.privileged),
         "false",
         !f.privileged,
         "remove `privileged: true`; add only the capabilities the service needs",
-        Some("5.5"),
     ));
     let drops_all = f.cap_drop.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
     let norm = |c: &String| c.trim_start_matches("CAP_").to_uppercase();
     let extra: Vec<String> =
         f.cap_add.iter().map(norm).filter(|c| !s.cap_add.iter().map(norm).any(|a| a == *c)).collect();
     out.push(verdict(
-        "hardening.capabilities",
+        Criterion::HardeningCapabilities,
         f,
         format!("cap_drop [{}], cap_add [{}]", f.cap_drop.join(", "), f.cap_add.join(", ")),
         &format!("cap_drop ALL, cap_add within [{}]", s.cap_add.join(", ")),
@@ -100,29 +101,26 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
         } else {
             "add `cap_drop: [ALL]` and add back only what the service provably needs".to_owned()
         },
-        Some("5.4"),
     ));
     let nnp = f.security_opt.iter().any(|o| {
         let o = o.replace('=', ":");
         o == "no-new-privileges" || o == "no-new-privileges:true"
     });
     out.push(verdict(
-        "hardening.no_new_privileges",
+        Criterion::HardeningNoNewPrivileges,
         f,
         format!("security_opt [{}]", f.security_opt.join(", ")),
         "no-new-privileges:true",
         !s.no_new_privileges || nnp,
         "add `security_opt: [\"no-new-privileges:true\"]`",
-        Some("5.26"),
     ));
     out.push(verdict(
-        "hardening.read_only",
+        Criterion::HardeningReadOnly,
         f,
         format!("read_only {}", f.read_only),
         if s.read_only { "true" } else { "not required by policy" },
         !s.read_only || f.read_only,
         "set `read_only: true` and mount a tmpfs where the service writes outside its volumes",
-        Some("5.13"),
     ));
     let sock: Vec<&str> = f
         .mounts
@@ -131,13 +129,12 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
         .map(|m| m.source.as_str())
         .collect();
     out.push(verdict(
-        "hardening.docker_sock",
+        Criterion::HardeningDockerSock,
         f,
         if sock.is_empty() { "no docker.sock mount".into() } else { format!("mounts {}", sock.join(", ")) },
         "no docker.sock mount",
         sock.is_empty(),
         "do not mount the engine socket into a service: it is root on the host",
-        Some("5.32"),
     ));
     let sensitive: Vec<&str> = f
         .mounts
@@ -148,7 +145,7 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
         .filter(|src| SENSITIVE_HOST_DIRS.iter().any(|d| src == d || (*d != "/" && src.starts_with(&format!("{d}/")))))
         .collect();
     out.push(verdict(
-        "hardening.host_mounts",
+        Criterion::HardeningHostMounts,
         f,
         if sensitive.is_empty() {
             "no sensitive host directory mounted".into()
@@ -158,7 +155,6 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
         "none of /, /boot, /dev, /etc, /lib, /proc, /sys, /usr",
         sensitive.is_empty(),
         "mount only application data, through named volumes",
-        Some("5.6"),
     ));
     let shared: Vec<String> =
         [("network", &f.network_mode), ("pid", &f.pid_mode), ("ipc", &f.ipc_mode), ("uts", &f.uts_mode)]
@@ -168,41 +164,37 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
             })
             .collect();
     out.push(verdict(
-        "hardening.namespaces",
+        Criterion::HardeningNamespaces,
         f,
         if shared.is_empty() { "no host namespace shared".into() } else { shared.join(", ") },
         "no host network, pid, ipc or uts namespace",
         shared.is_empty(),
         "remove `network_mode: host`, `pid: host`, `ipc: host` and `uts: host`",
-        Some("5.10, 5.16, 5.17, 5.21"),
     ));
     out.push(verdict(
-        "hardening.memory_limit",
+        Criterion::HardeningMemoryLimit,
         f,
         f.memory_limit.map_or_else(|| "no limit".into(), |m| format!("{} bytes", m)),
         "a memory limit",
         !s.memory_limit || f.memory_limit.is_some(),
         "set `mem_limit:` (or deploy.resources.limits.memory)",
-        Some("5.11"),
     ));
     out.push(verdict(
-        "hardening.pids_limit",
+        Criterion::HardeningPidsLimit,
         f,
         f.pids_limit.map_or_else(|| "no limit".into(), |n| n.to_string()),
         "a pids limit",
         !s.pids_limit || f.pids_limit.is_some(),
         "set `pids_limit:` to bound fork bombs and thread leaks",
-        Some("5.29"),
     ));
     let restart = f.restart.clone().unwrap_or_else(|| "no".into());
     out.push(verdict(
-        "hardening.restart",
+        Criterion::HardeningRestart,
         f,
         format!("restart {restart}"),
         &format!("one of {}", s.restart.join(", ")),
         s.restart.iter().any(|r| restart.split(':').next() == Some(r.as_str())),
         "set `restart: unless-stopped` (or on-failure) so the engine brings the service back",
-        Some("5.15"),
     ));
     let driver = f.log_driver.clone().unwrap_or_else(|| "json-file (engine default)".into());
     let rotated = matches!(f.log_driver.as_deref(), None | Some("json-file") | Some("local"))
@@ -210,7 +202,7 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
         && f.log_opts.contains_key("max-file");
     let local_default = f.log_driver.as_deref() == Some("local");
     out.push(verdict(
-        "hardening.log_rotation",
+        Criterion::HardeningLogRotation,
         f,
         format!(
             "driver {driver}, max-size {}, max-file {}",
@@ -220,7 +212,6 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
         "json-file with max-size and max-file",
         !s.log_rotation || rotated || local_default,
         "add `logging: {driver: json-file, options: {max-size: \"10m\", max-file: \"3\"}}`",
-        None,
     ));
     let literal: Vec<String> = f
         .env
@@ -229,25 +220,41 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
         .map(|(k, v)| format!("{k} (literal value, {} chars, redacted)", v.chars().count()))
         .collect();
     out.push(verdict(
-        "secrets.env",
+        Criterion::SecretsEnv,
         f,
         if literal.is_empty() { "no secret-looking env name with a literal value".into() } else { literal.join(", ") },
         if s.secrets_in_env { "allowed by policy (secrets_in_env = true)" } else { "secrets as files, not env values" },
         s.secrets_in_env || literal.is_empty(),
         "pass secrets as compose `secrets:` files and point the service at them (e.g. *_PASSWORD_FILE)",
-        Some("4.10"),
     ));
     out.push(publish(f, s));
-    out.push(verdict(
-        "healthcheck.defined",
-        f,
-        f.healthcheck.as_ref().map_or_else(|| "no healthcheck".into(), |t| format!("test {}", t.join(" "))),
-        "a healthcheck",
-        f.healthcheck.is_some(),
-        "add a `healthcheck:` (compose) or `HEALTHCHECK` (Dockerfile) that proves the service answers",
-        Some("4.6"),
-    ));
+    out.push(if f.healthcheck.is_none() && !f.image_known {
+        Verdict::not_judged(
+            Criterion::HealthcheckDefined,
+            &f.service,
+            unknown_image(f, "`healthcheck:`", "HEALTHCHECK"),
+        )
+    } else {
+        verdict(
+            Criterion::HealthcheckDefined,
+            f,
+            f.healthcheck.as_ref().map_or_else(|| "no healthcheck".into(), |t| format!("test {}", t.join(" "))),
+            "a healthcheck",
+            f.healthcheck.is_some(),
+            "add a `healthcheck:` (compose) or `HEALTHCHECK` (Dockerfile) that proves the service answers",
+        )
+    });
     out
+}
+
+/// Why a fact only the image can supply was not judged: compose leaves it to the image,
+/// and the image's config was not read.
+fn unknown_image(f: &ServiceFacts, compose_key: &str, instruction: &str) -> String {
+    let image = if f.image.is_empty() { "(built, no image name)" } else { f.image.as_str() };
+    format!(
+        "compose sets no {compose_key} for `{}`, and image `{image}` is not on the engine, so its {instruction} is unknown (hint: build or load the image, or set {compose_key} in compose)",
+        f.service
+    )
 }
 
 /// `network.publish`: only services the policy names may publish host ports, and each
@@ -274,13 +281,12 @@ pub fn publish(f: &ServiceFacts, s: &Settings) -> Verdict {
         (true, "")
     };
     verdict(
-        "network.publish",
+        Criterion::NetworkPublish,
         f,
         if list.is_empty() { "publishes nothing".into() } else { format!("publishes {}", list.join(", ")) },
         if s.publish { "ports bound to a specific interface" } else { "no published ports" },
         passed,
         hint,
-        Some("5.14"),
     )
 }
 
@@ -290,13 +296,12 @@ pub fn pinned_tag(f: &ServiceFacts, s: &Settings) -> Verdict {
     let last = image.rsplit('/').next().unwrap_or(image);
     let pinned = image.contains('@') || last.split_once(':').is_some_and(|(_, tag)| tag != "latest" && !tag.is_empty());
     verdict(
-        "lint.pinned_tags",
+        Criterion::LintPinnedTags,
         f,
         format!("image {image}"),
         "a tag other than latest, or a digest",
         !s.pinned_tags || pinned,
         "pin the image to a version tag or digest",
-        None,
     )
 }
 
@@ -329,7 +334,25 @@ mod tests {
             env: vec![("DATABASE_PASSWORD_FILE".into(), "/run/secrets/pg".into())],
             healthcheck: Some(vec!["CMD".into(), "/app".into(), "healthcheck".into()]),
             ports: vec![],
+            image_known: true,
         }
+    }
+
+    #[test]
+    fn an_absent_image_leaves_its_user_and_healthcheck_not_judged() {
+        let mut f = compliant();
+        f.image_known = false;
+        f.user = None;
+        f.healthcheck = None;
+        let v = judge(&f, &Settings::default());
+        let state = |c: Criterion| v.iter().find(|v| v.criterion == c).map(|v| v.outcome.word());
+        assert_eq!(state(Criterion::UserImage), Some("SKIP"));
+        assert_eq!(state(Criterion::HealthcheckDefined), Some("SKIP"));
+        assert!(v.iter().all(|v| !v.failed()), "nothing invented: {v:#?}");
+        // What compose itself says is still judged with the image absent.
+        f.user = Some("0".into());
+        let v = judge(&f, &Settings::default());
+        assert_eq!(v.iter().find(|v| v.criterion == Criterion::UserImage).map(|v| v.outcome.word()), Some("FAIL"));
     }
 
     /// Applies `change` to a compliant service and checks that exactly `failing` fail.
@@ -338,7 +361,7 @@ mod tests {
         let mut f = compliant();
         let mut s = Settings::default();
         change(&mut f, &mut s);
-        let got: Vec<&str> = judge(&f, &s).iter().filter(|v| !v.passed).map(|v| v.criterion).collect();
+        let got: Vec<&str> = judge(&f, &s).iter().filter(|v| !v.passed()).map(|v| v.criterion.id()).collect();
         assert_eq!(got, failing);
     }
 
@@ -474,7 +497,7 @@ mod tests {
     fn check_tag(image: &str, pinned: bool) {
         let mut f = compliant();
         f.image = image.into();
-        assert_eq!(pinned_tag(&f, &Settings::default()).passed, pinned, "{image}");
+        assert_eq!(pinned_tag(&f, &Settings::default()).passed(), pinned, "{image}");
     }
 
     #[test]

@@ -29,12 +29,13 @@ use testcontainers::bollard::query_parameters::{DownloadFromContainerOptions, Up
 
 use crate::checks::Context;
 use crate::compose::ComposeModel;
+use crate::criteria::Criterion;
 use crate::errors::{Error, Result, tail_lines};
 use crate::labels::{self, RunIdentity};
 use crate::policy::{BackupMethod, DataKind, Persistence};
 use crate::stack::Stack;
 use crate::units::secs;
-use crate::verdict::Verdict;
+use crate::verdict::{Outcome, Verdict};
 
 /// Rows written to a PostgreSQL service: enough to span several heap pages' worth of
 /// tuples in a checksum, small enough to cost nothing.
@@ -147,14 +148,14 @@ pub async fn persistence(cx: &Context<'_>) -> Result<Vec<Verdict>> {
         let cycle = stack.restart_service(service).await;
         let action = format!("`docker compose restart {service}`");
         for s in subjects.iter().filter(|s| s.service == service) {
-            out.push(cycle_verdict(stack, s, "persistence.restart", &action, &cycle).await);
+            out.push(cycle_verdict(stack, s, Criterion::PersistenceRestart, &action, &cycle).await);
         }
     }
 
     let cycle = stack.recreate_keeping_volumes().await;
     let action = "`docker compose down` (volumes kept) and `up -d`";
     for s in &subjects {
-        out.push(cycle_verdict(stack, s, "persistence.recreate", action, &cycle).await);
+        out.push(cycle_verdict(stack, s, Criterion::PersistenceRecreate, action, &cycle).await);
     }
     Ok(out)
 }
@@ -225,22 +226,21 @@ pub async fn backup(cx: &Context<'_>) -> Result<Vec<Verdict>> {
 /// `backup.<method>` when the service does not mount the volume the policy backs up.
 fn unmounted_backup(service: &str, volume: &str, method: BackupMethod) -> Verdict {
     let criterion = match method {
-        BackupMethod::Tar => "backup.tar",
-        BackupMethod::PgDump => "backup.pg_dump",
+        BackupMethod::Tar => Criterion::BackupTar,
+        BackupMethod::PgDump => Criterion::BackupPgDump,
     };
     Verdict {
         criterion,
         subject: service.to_owned(),
         measured: format!("no volume `{volume}`"),
         budget: "restored data identical".into(),
-        passed: false,
+        outcome: Outcome::judged(false),
         evidence: format!(
             "the policy backs up volume `{volume}` of `{service}`, but `{service}` mounts no such volume: nothing the procedure archives holds the data"
         ),
         hint: Some(format!(
             "keep the data in a named volume: declare `{volume}` under top-level volumes and mount it in `{service}`"
         )),
-        cis: None,
     }
 }
 
@@ -778,17 +778,16 @@ fn judge_volume(service: &str, path: &str, said_by: &str, mounts: &[MountView], 
         },
     };
     Verdict {
-        criterion: "persistence.volume",
+        criterion: Criterion::PersistenceVolume,
         subject: service.to_owned(),
         measured,
         budget,
-        passed,
+        outcome: Outcome::judged(passed),
         evidence: format!(
             "{said_by} says the data lives in {path}; {why}; mounts: {}",
             if listed.is_empty() { "none".to_owned() } else { listed.join(", ") }
         ),
         hint,
-        cis: None,
     }
 }
 
@@ -796,7 +795,7 @@ fn judge_volume(service: &str, path: &str, said_by: &str, mounts: &[MountView], 
 async fn cycle_verdict(
     stack: &Stack,
     s: &Subject,
-    criterion: &'static str,
+    criterion: Criterion,
     action: &str,
     cycle: &Result<Duration>,
 ) -> Verdict {
@@ -828,7 +827,7 @@ async fn cycle_verdict(
         },
     };
     let hint = (!passed).then(|| match criterion {
-        "persistence.restart" => format!(
+        Criterion::PersistenceRestart => format!(
             "`{}` lost data on a restart: keep its data directory on a volume and make sure it flushes on SIGTERM",
             s.service
         ),
@@ -842,17 +841,16 @@ async fn cycle_verdict(
         subject: s.service.clone(),
         measured,
         budget: format!("{0}/{0} {1} identical", s.sample.items.len(), s.sample.unit),
-        passed,
+        outcome: Outcome::judged(passed),
         evidence,
         hint,
-        cis: None,
     }
 }
 
 /// What one backup method measured; the verdict is built from it.
 #[derive(Debug)]
 struct BackupRun {
-    criterion: &'static str,
+    criterion: Criterion,
     service: String,
     volume: String,
     written: Sample,
@@ -868,7 +866,7 @@ struct BackupRun {
 
 /// What a backup method hands over once its restore step is done.
 struct Finished<'a> {
-    criterion: &'static str,
+    criterion: Criterion,
     archive: &'a Path,
     backup_took: Duration,
     restore_took: Duration,
@@ -939,7 +937,7 @@ fn backup_verdict(r: BackupRun) -> Verdict {
             secs(r.restore_took)
         ),
         budget: format!("{n}/{n} {unit} identical after restore"),
-        passed,
+        outcome: Outcome::judged(passed),
         evidence: format!(
             "wrote {}; {}; archive of {} bytes (sha256 {}); {after}",
             r.written.describe(),
@@ -948,7 +946,6 @@ fn backup_verdict(r: BackupRun) -> Verdict {
             short_digest(&r.archive_sha)
         ),
         hint,
-        cis: None,
     }
 }
 
@@ -1011,7 +1008,7 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
             secs(restore_took)
         )
     });
-    let run = Finished { criterion: "backup.tar", archive: &archive, backup_took, restore_took, steps };
+    let run = Finished { criterion: Criterion::BackupTar, archive: &archive, backup_took, restore_took, steps };
     conclude(stack, service, volume, &store, sample, restored, run).await
 }
 
@@ -1076,7 +1073,7 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
             secs(restore_took)
         )
     });
-    let run = Finished { criterion: "backup.pg_dump", archive: &dump, backup_took, restore_took, steps };
+    let run = Finished { criterion: Criterion::BackupPgDump, archive: &dump, backup_took, restore_took, steps };
     conclude(stack, service, volume, &store, sample, restored, run).await
 }
 
@@ -1557,8 +1554,8 @@ mod tests {
     fn check_volume(path: &str, mounts: &[MountView], expected: Option<&str>, passed: bool, measured: &str) {
         let want = ExpectedVolume { key: "pgdata".into(), name: expected.map(str::to_owned) };
         let v = judge_volume("postgres", path, "`SHOW data_directory`", mounts, &want);
-        assert_eq!((v.passed, v.measured.as_str()), (passed, measured), "{}", v.evidence);
-        assert_eq!(v.criterion, "persistence.volume");
+        assert_eq!((v.passed(), v.measured.as_str()), (passed, measured), "{}", v.evidence);
+        assert_eq!(v.criterion, Criterion::PersistenceVolume);
         assert_eq!(v.hint.is_some(), !passed, "a failure says how to fix it");
         assert!(v.evidence.contains(path), "{}", v.evidence);
     }

@@ -68,6 +68,10 @@ pub struct ServiceFacts {
     /// The healthcheck test, `None` when there is none (or it is disabled).
     pub healthcheck: Option<Vec<String>>,
     pub ports: Vec<PortFact>,
+    /// Whether the image's own config (USER, HEALTHCHECK, ENV) was read. When it was not
+    /// (lint with the image absent from the engine), what only the image could say is not
+    /// judged rather than assumed.
+    pub image_known: bool,
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -211,6 +215,7 @@ impl ServiceFacts {
             env,
             healthcheck,
             ports,
+            image_known: !image_config.is_null(),
         }
     }
 
@@ -273,6 +278,7 @@ impl ServiceFacts {
             env: env_pairs(&cfg["Env"]),
             healthcheck: health_test(&cfg["Healthcheck"]["Test"]),
             ports,
+            image_known: true,
         }
     }
 }

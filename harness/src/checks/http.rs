@@ -17,10 +17,11 @@ use testcontainers::bollard::exec::{CreateExecOptions, StartExecOptions, StartEx
 
 use crate::checks::Context;
 use crate::checks::network::{self, Matrix, Observed, Purpose};
+use crate::criteria::Criterion;
 use crate::errors::Result;
 use crate::policy::{Policy, Route, Target};
 use crate::units::secs;
-use crate::verdict::Verdict;
+use crate::verdict::{Outcome, Verdict};
 
 /// The whole request through the gateway, connect to last byte.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -204,14 +205,13 @@ pub enum Proof {
 /// 2xx the upstream never saw came from somewhere else (a static page, a cache).
 pub fn route_verdict(route: &Route, url: &str, answer: std::result::Result<Answer, String>, proof: &Proof) -> Verdict {
     let mut v = Verdict {
-        criterion: "gateway.route",
+        criterion: Criterion::GatewayRoute,
         subject: route.path.clone(),
         measured: String::new(),
         budget: format!("{} from {}", route.status, route.upstream),
-        passed: false,
+        outcome: Outcome::judged(false),
         evidence: format!("GET {url}"),
         hint: None,
-        cis: None,
     };
     let a = match answer {
         Ok(a) => a,
@@ -250,7 +250,7 @@ pub fn route_verdict(route: &Route, url: &str, answer: std::result::Result<Answe
             v.evidence.push_str(&format!(" (from {source})"));
         }
     }
-    v.passed = status_ok && reached;
+    v.outcome = Outcome::judged(status_ok && reached);
     v.hint = if !status_ok {
         Some(format!(
             "the gateway answered {} where {} was expected: check its route for {} to {} (e.g. nginx `location` and `proxy_pass`)",
@@ -370,14 +370,13 @@ pub fn discovery_verdicts(matrix: &Matrix, policy: &Policy) -> Vec<Verdict> {
 
 fn discovery_verdict(matrix: &Matrix, key: &str, t: &Target) -> Verdict {
     let mut v = Verdict {
-        criterion: "discovery.name",
+        criterion: Criterion::DiscoveryName,
         subject: format!("{t} from {key}"),
         measured: String::new(),
         budget: format!("{} resolves to {}'s address on {key} and connects", t.service, t.service),
-        passed: false,
+        outcome: Outcome::judged(false),
         evidence: String::new(),
         hint: None,
-        cis: None,
     };
     let Some(p) = matrix.network(key) else {
         v.measured = "not probed".into();
@@ -414,8 +413,8 @@ fn discovery_verdict(matrix: &Matrix, key: &str, t: &Target) -> Verdict {
         t.service,
         if own_text.is_empty() { "none".to_owned() } else { own_text.join(", ") },
     );
-    v.passed = observed.connected() && own_address;
-    v.hint = if v.passed {
+    v.outcome = Outcome::judged(observed.connected() && own_address);
+    v.hint = if v.passed() {
         None
     } else if matches!(observed, Observed::Unresolved(_)) {
         Some(format!("{} does not resolve on {key}: check the service name and that its container runs", t.service))
@@ -475,14 +474,13 @@ pub fn target_verdicts(
         .iter()
         .map(|w| {
             let mut v = Verdict {
-                criterion: "observability.targets",
+                criterion: Criterion::ObservabilityTargets,
                 subject: w.clone(),
                 measured: String::new(),
                 budget: format!("up in {prometheus}"),
-                passed: false,
+                outcome: Outcome::judged(false),
                 evidence: format!("{prometheus} /api/v1/targets after {}", secs(waited)),
                 hint: None,
-                cis: None,
             };
             let body = match body {
                 Ok(b) => b,
@@ -523,10 +521,10 @@ pub fn target_verdicts(
                     )
                 })
                 .collect();
-            v.passed = found.iter().any(|t| t["health"] == "up");
+            v.outcome = Outcome::judged(found.iter().any(|t| t["health"] == "up"));
             v.measured = found.iter().filter_map(|t| t["health"].as_str()).collect::<Vec<_>>().join(", ");
             v.evidence.push_str(&format!(": {}", described.join("; ")));
-            if !v.passed {
+            if !v.passed() {
                 v.hint = Some(format!("{prometheus} cannot scrape {w}: see lastError; both must share a network and {w} must serve its metrics path"));
             }
             v
@@ -559,14 +557,13 @@ pub fn family_verdicts(metrics: std::result::Result<&str, &str>, families: &[Str
         .iter()
         .map(|f| {
             let mut v = Verdict {
-                criterion: "observability.families",
+                criterion: Criterion::ObservabilityFamilies,
                 subject: f.clone(),
                 measured: String::new(),
                 budget: format!("present on {source}"),
-                passed: false,
+                outcome: Outcome::judged(false),
                 evidence: String::new(),
                 hint: None,
-                cis: None,
             };
             match metrics {
                 Err(e) => {
@@ -576,7 +573,7 @@ pub fn family_verdicts(metrics: std::result::Result<&str, &str>, families: &[Str
                 }
                 Ok(m) => {
                     let found = family_line(m, f);
-                    v.passed = found.is_some();
+                    v.outcome = Outcome::judged(found.is_some());
                     v.measured = found.map_or_else(|| "absent".to_owned(), |l| format!("present (`{}`)", l.trim()));
                     v.evidence = format!(
                         "{source}: {} bytes, {} families declared: {}",
@@ -584,7 +581,7 @@ pub fn family_verdicts(metrics: std::result::Result<&str, &str>, families: &[Str
                         declared.len(),
                         if declared.is_empty() { "none".to_owned() } else { declared.join(", ") }
                     );
-                    if !v.passed {
+                    if !v.passed() {
                         v.hint = Some(format!("the service does not expose {f}: register it in the service's metrics registry, or fix the name in acceptance.toml"));
                     }
                 }
@@ -744,8 +741,8 @@ untyped_thing 3
     #[track_caller]
     fn check_route(r: Route, a: std::result::Result<Answer, String>, proof: Proof, passed: bool, fragments: &[&str]) {
         let v = route_verdict(&r, "http://127.0.0.1:1234/x", a, &proof);
-        assert_eq!((v.criterion, v.subject.as_str()), ("gateway.route", r.path.as_str()));
-        assert_eq!(v.passed, passed, "{}\n{}", v.line(), v.evidence);
+        assert_eq!((v.criterion.id(), v.subject.as_str()), ("gateway.route", r.path.as_str()));
+        assert_eq!(v.passed(), passed, "{}\n{}", v.line(), v.evidence);
         let all = format!("{} | {}", v.evidence, v.hint.clone().unwrap_or_default());
         for f in fragments {
             assert!(all.contains(f), "missing `{f}` in:\n{all}");
@@ -822,7 +819,7 @@ untyped_thing 3
         let v = target_verdicts(body, &[wanted.to_owned()], "prometheus", Duration::from_secs(3));
         let v = &v[0];
         assert_eq!(
-            (v.criterion, v.subject.as_str(), v.passed, v.measured.as_str()),
+            (v.criterion.id(), v.subject.as_str(), v.passed(), v.measured.as_str()),
             ("observability.targets", wanted, passed, measured),
             "{}",
             v.evidence
@@ -872,7 +869,7 @@ untyped_thing 3
         let fams = ["http_requests_total".to_owned(), "no_such_family".to_owned()];
         let v = family_verdicts(Ok(METRICS), &fams, "http://api:8080/metrics");
         assert_eq!(
-            v.iter().map(|v| (v.subject.as_str(), v.passed)).collect::<Vec<_>>(),
+            v.iter().map(|v| (v.subject.as_str(), v.passed())).collect::<Vec<_>>(),
             [("http_requests_total", true), ("no_such_family", false)]
         );
         assert_eq!(v[0].measured, "present (`# TYPE http_requests counter`)");
@@ -883,7 +880,7 @@ untyped_thing 3
         );
         assert!(v[1].hint.as_deref().is_some_and(|h| h.contains("does not expose no_such_family")));
         let e = family_verdicts(Err("exited with 1"), &fams, "x");
-        assert!(e.iter().all(|v| !v.passed && v.measured == "not read"));
+        assert!(e.iter().all(|v| !v.passed() && v.measured == "not read"));
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -960,7 +957,7 @@ untyped_thing 3
         assert_eq!(v.len(), 1);
         let v = &v[0];
         assert_eq!(
-            (v.criterion, v.passed, v.measured.as_str()),
+            (v.criterion.id(), v.passed(), v.measured.as_str()),
             ("discovery.name", passed, measured),
             "{}",
             v.evidence

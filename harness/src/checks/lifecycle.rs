@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use testcontainers::bollard::query_parameters::StopContainerOptionsBuilder;
 
 use crate::checks::{Context, data};
+use crate::criteria::Criterion;
 use crate::errors::{Error, Result};
 use crate::units::secs;
-use crate::verdict::Verdict;
+use crate::verdict::{Outcome, Verdict};
 
 /// Docker's stop timeout when neither compose nor the image sets one.
 const DEFAULT_GRACE: Duration = Duration::from_secs(10);
@@ -48,11 +49,11 @@ pub async fn shutdown(cx: &Context<'_>, service: &str) -> Result<Verdict> {
     // serving.
     cx.stack.wait_ready(service).await?;
     Ok(Verdict {
-        criterion: "shutdown.graceful",
+        criterion: Criterion::ShutdownGraceful,
         subject: service.to_owned(),
         measured: format!("exit {code} after {}", secs(took)),
         budget: format!("exit 0 within {}", secs(grace)),
-        passed,
+        outcome: Outcome::judged(passed),
         evidence: format!("docker stop sent {signal}; the container exited with code {code} after {}", secs(took)),
         hint: (!passed).then(|| {
             if code == 137 {
@@ -61,7 +62,6 @@ pub async fn shutdown(cx: &Context<'_>, service: &str) -> Result<Verdict> {
                 format!("exit with code 0 on {signal} within stop_grace_period")
             }
         }),
-        cis: None,
     })
 }
 
@@ -80,7 +80,8 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
     let before = inspect(cx, service, &id).await?;
     let restarts_before = before["RestartCount"].as_i64().unwrap_or(0);
     // The engine reports no policy as "" as well as "no".
-    let policy = before["HostConfig"]["RestartPolicy"]["Name"].as_str().filter(|p| !p.is_empty()).unwrap_or("no").to_owned();
+    let policy =
+        before["HostConfig"]["RestartPolicy"]["Name"].as_str().filter(|p| !p.is_empty()).unwrap_or("no").to_owned();
     let never_restarts = policy == "no";
     let pid = before["State"]["Pid"].as_i64().unwrap_or(0);
     let started = Instant::now();
@@ -164,7 +165,7 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
         format!("; data written before the crash: {}", data_evidence.join(", "))
     };
     Ok(Verdict {
-        criterion: "recovery.restart",
+        criterion: Criterion::RecoveryRestart,
         subject: service.to_owned(),
         measured: recovered.map_or_else(
             || if restarted.is_none() && never_restarts {
@@ -175,7 +176,7 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
             secs,
         ),
         budget: secs(budget),
-        passed,
+        outcome: Outcome::judged(passed),
         evidence: format!(
             "SIGKILL to PID 1 (host pid {pid}) with restart policy `{policy}`; last state: {state}{data_line}{}",
             if restarted_by_harness { "; the harness started it again for the checks that follow" } else { "" }
@@ -189,6 +190,5 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
                 "the service restarted but was not healthy in time: see its logs and healthcheck".to_owned()
             }
         }),
-        cis: Some("5.15"),
     })
 }

@@ -8,29 +8,17 @@ use std::path::Path;
 use crate::checks::config;
 use crate::checks::facts::ServiceFacts;
 use crate::compose::{self, ComposeModel, ComposeProject};
+use crate::criteria::Criterion;
 use crate::engine;
 use crate::errors::Result;
 use crate::policy::Policy;
 use crate::verdict::Verdict;
 
-/// Criteria that only a running stack can decide; `harness lint` names them so a green lint
-/// is never mistaken for a full verdict.
-pub const NEEDS_RUNNING_STACK: [&str; 14] = [
-    "startup.service",
-    "image.size",
-    "user.process",
-    "healthcheck.passes",
-    "healthcheck.response",
-    "network.reach",
-    "network.egress",
-    "persistence.restart",
-    "persistence.recreate",
-    "backup.tar",
-    "backup.pg_dump",
-    "resources.memory",
-    "shutdown.graceful",
-    "recovery.restart",
-];
+/// Criteria that only a running stack can decide, from the catalogue; `harness lint`
+/// names them so a green lint is never mistaken for a full verdict.
+pub fn needs_running_stack() -> Vec<&'static str> {
+    Criterion::ALL.iter().filter(|c| !c.lint()).map(|c| c.id()).collect()
+}
 
 /// Judges a resolved model. `image_configs` maps image reference to its `Config` JSON
 /// (missing images judge on the compose file alone).
@@ -75,4 +63,28 @@ pub async fn lint_stack(stack: &Path) -> Result<Vec<Verdict>> {
         }
     }
     Ok(lint_model(&model, &configs, &policy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The catalogue says which criteria lint judges; lint must judge exactly those, so the
+    /// two can never drift apart again.
+    #[test]
+    fn lint_judges_exactly_the_lint_able_criteria() {
+        let raw = serde_json::json!({"services": {"api": {"image": "harness/app:0.1.0", "user": "65534"}}});
+        let mut model: ComposeModel = serde_json::from_value(raw.clone()).expect("model");
+        model.raw = raw;
+        let policy = crate::policy::parse("", Path::new("acceptance.toml"), &["api"]).expect("policy");
+        let configs = BTreeMap::from([("harness/app:0.1.0".to_owned(), serde_json::json!({"User": "65534"}))]);
+        let mut judged: Vec<Criterion> = lint_model(&model, &configs, &policy).iter().map(|v| v.criterion).collect();
+        judged.sort();
+        judged.dedup();
+        let lintable: Vec<Criterion> = Criterion::ALL.iter().copied().filter(|c| c.lint()).collect();
+        assert_eq!(judged, lintable);
+        let mut all: Vec<&str> = lintable.iter().map(|c| c.id()).chain(needs_running_stack()).collect();
+        all.sort_unstable();
+        assert_eq!(all.len(), Criterion::ALL.len(), "every criterion is either lint-able or needs a running stack");
+    }
 }

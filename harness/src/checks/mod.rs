@@ -18,7 +18,7 @@ use std::path::Path;
 
 use testcontainers::bollard::Docker;
 
-use crate::criteria::{Selection, Step};
+use crate::criteria::{Criterion, Selection, Step};
 use crate::errors::Result;
 use crate::policy::{self, Policy};
 use crate::stack::Stack;
@@ -83,7 +83,7 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
     let mut c = Catalogue::default();
     if sel.runs(Step::Startup) {
         let t = std::time::Instant::now();
-        c.add("startup", t, startup::judge(&cx.stack.timeline, cx.policy.defaults.startup), sel);
+        c.add("startup", t, startup::judge(&cx.stack.timeline, &startup::Budgets::from_policy(cx.policy)), sel);
     }
     if sel.runs(Step::Runtime) {
         crate::progress::note(
@@ -114,10 +114,10 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         let mut v = Vec::new();
         for service in cx.stack.model.services.keys() {
             crate::progress::note(format!("lifecycle of {service}: SIGTERM, then SIGKILL of PID 1"));
-            if sel.includes("shutdown.graceful") {
+            if sel.includes(Criterion::ShutdownGraceful) {
                 v.push(lifecycle::shutdown(cx, service).await?);
             }
-            if sel.includes("recovery.restart") {
+            if sel.includes(Criterion::RecoveryRestart) {
                 v.push(lifecycle::recovery(cx, service).await?);
             }
         }
@@ -155,7 +155,7 @@ fn pinned_tags(cx: &Context<'_>) -> Vec<Verdict> {
 /// recreate or replace anything (lifecycle, persistence, backup), so a shared stack can be
 /// judged by many tests at once.
 pub async fn read_only(cx: &Context<'_>) -> Result<Vec<Verdict>> {
-    let destructive = ["shutdown", "recovery", "persistence", "backup"].map(str::to_owned).to_vec();
+    let destructive = Criterion::ALL.iter().filter(|c| !c.read_only()).map(|c| c.id().to_owned()).collect();
     let sel = Selection::new(Vec::new(), destructive)?;
     Ok(full(cx, &sel).await?.verdicts)
 }

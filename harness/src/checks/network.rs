@@ -49,12 +49,13 @@ use testcontainers::bollard::query_parameters::{
 use crate::checks::Context;
 use crate::checks::config;
 use crate::checks::facts::ServiceFacts;
+use crate::criteria::Criterion;
 use crate::errors::{Error, Result};
 use crate::images;
 use crate::labels::{self, RunIdentity};
 use crate::policy::{NetworkPolicy, Policy, Target};
 use crate::units::secs;
-use crate::verdict::Verdict;
+use crate::verdict::{Outcome, Verdict};
 
 /// The probe image, built from `fixtures/images/probe`.
 pub const PROBE_IMAGE: &str = "harness/probe:0.1.0";
@@ -382,14 +383,13 @@ fn run_summary(p: &NetworkProbe) -> String {
 pub fn reach_verdict(p: &NetworkProbe, expected: Option<&NetworkPolicy>) -> Verdict {
     let key = &p.info.key;
     let mut v = Verdict {
-        criterion: "network.reach",
+        criterion: Criterion::NetworkReach,
         subject: key.clone(),
         measured: String::new(),
         budget: String::new(),
-        passed: false,
+        outcome: Outcome::judged(false),
         evidence: run_summary(p),
         hint: None,
-        cis: None,
     };
     if let Err(e) = &p.lines {
         v.budget = expected.map_or_else(|| "not judged".to_owned(), |e| format!("exactly {}", list(&set(e))));
@@ -430,7 +430,7 @@ pub fn reach_verdict(p: &NetworkProbe, expected: Option<&NetworkPolicy>) -> Verd
         problems.push(format!("{t} is not reachable from network {key} ({seen}), the policy expects it"));
         hints.push(format!("attach {} to network {key} and check that it listens on port {}", t.service, t.port));
     }
-    v.passed = problems.is_empty();
+    v.outcome = Outcome::judged(problems.is_empty());
     if !problems.is_empty() {
         v.evidence.push_str("; ");
         v.evidence.push_str(&problems.join("; "));
@@ -463,14 +463,13 @@ fn probe_failed(mut v: Verdict, error: &str, hint: &str) -> Verdict {
 pub fn egress_verdict(p: &NetworkProbe, control: Option<&NetworkProbe>, sink_error: Option<&str>) -> Verdict {
     let key = &p.info.key;
     let mut v = Verdict {
-        criterion: "network.egress",
+        criterion: Criterion::NetworkEgress,
         subject: key.clone(),
         measured: String::new(),
         budget: "no forwarded traffic leaves the network".into(),
-        passed: false,
+        outcome: Outcome::judged(false),
         evidence: run_summary(p),
         hint: None,
-        cis: None,
     };
     if let Err(e) = &p.lines {
         return probe_failed(v, e, "the probe container did not produce results: see the error");
@@ -515,7 +514,7 @@ pub fn egress_verdict(p: &NetworkProbe, control: Option<&NetworkProbe>, sink_err
             if from.is_empty() { String::new() } else { format!(", accepted from {}", from.join(", ")) }
         ));
     }
-    v.passed = !escaped && control_works;
+    v.outcome = Outcome::judged(!escaped && control_works);
     v.hint = if escaped {
         Some(format!("set `internal: true` on network {key} in the compose file (networks: {key}: internal: true)"))
     } else if !control_works {
@@ -539,17 +538,16 @@ pub fn judge(matrix: &Matrix, policy: &Policy) -> Vec<Verdict> {
         matrix.networks.iter().map(|p| reach_verdict(p, policy.networks.get(&p.info.key))).collect();
     for (key, why) in &matrix.unprobed {
         out.push(Verdict {
-            criterion: "network.reach",
+            criterion: Criterion::NetworkReach,
             subject: key.clone(),
             measured: "not probed".into(),
             budget: policy
                 .networks
                 .get(key)
                 .map_or_else(|| "not judged".to_owned(), |n| format!("exactly {}", list(&set(n)))),
-            passed: false,
+            outcome: Outcome::judged(false),
             evidence: why.clone(),
             hint: Some("the harness sends traffic only into networks it created: judge this network in the stack that creates it".into()),
-            cis: None,
         });
     }
     let known: BTreeSet<&str> = matrix
@@ -561,11 +559,11 @@ pub fn judge(matrix: &Matrix, policy: &Policy) -> Vec<Verdict> {
     for (key, n) in &policy.networks {
         if !known.contains(key.as_str()) {
             out.push(Verdict {
-                criterion: "network.reach",
+                criterion: Criterion::NetworkReach,
                 subject: key.clone(),
                 measured: "no such network".into(),
                 budget: format!("exactly {}", list(&set(n))),
-                passed: false,
+                outcome: Outcome::judged(false),
                 evidence: format!(
                     "the policy has [networks.{key}], the stack has networks: {}",
                     known.iter().copied().collect::<Vec<_>>().join(", ")
@@ -573,7 +571,6 @@ pub fn judge(matrix: &Matrix, policy: &Policy) -> Vec<Verdict> {
                 hint: Some(format!(
                     "rename [networks.{key}] to one of the stack's networks (the compose key, not the engine name)"
                 )),
-                cis: None,
             });
         }
     }
@@ -1066,7 +1063,7 @@ mod tests {
 
     #[track_caller]
     fn check(v: &Verdict, passed: bool, measured: &str, fragments: &[&str]) {
-        assert_eq!(v.passed, passed, "{}\n{}", v.line(), v.evidence);
+        assert_eq!(v.passed(), passed, "{}\n{}", v.line(), v.evidence);
         assert_eq!(v.measured, measured, "{}", v.evidence);
         for f in fragments {
             let all = format!("{} | {}", v.evidence, v.hint.clone().unwrap_or_default());
@@ -1152,7 +1149,7 @@ mod tests {
         );
         assert_eq!(v.budget, "exactly api:8080, gateway:8080");
         assert_eq!(v.hint, None);
-        assert_eq!(v.cis, None);
+        assert_eq!(v.cis(), None);
     }
 
     #[test]
@@ -1357,7 +1354,7 @@ mod tests {
         ]);
         let verdicts = judge(&matrix, &pol);
         let got: Vec<(&str, &str, bool)> =
-            verdicts.iter().map(|v| (v.criterion, v.subject.as_str(), v.passed)).collect();
+            verdicts.iter().map(|v| (v.criterion.id(), v.subject.as_str(), v.passed())).collect();
         let want = [
             ("network.reach", "frontend", true),
             ("network.reach", "backend", true),
@@ -1388,10 +1385,13 @@ mod tests {
         };
         let mut pol = policy(&[("frontend", &["gateway:8080"]), ("data", &["postgres:5432"])]);
         let verdicts = judge(&matrix, &pol);
-        assert!(!verdicts.iter().any(|v| v.criterion == "network.egress"), "not judged without `egress = false`");
+        assert!(
+            !verdicts.iter().any(|v| v.criterion == Criterion::NetworkEgress),
+            "not judged without `egress = false`"
+        );
         pol.networks.get_mut("data").expect("data policy").egress = Some(false);
         let verdicts = judge(&matrix, &pol);
-        let egress: Vec<&Verdict> = verdicts.iter().filter(|v| v.criterion == "network.egress").collect();
+        let egress: Vec<&Verdict> = verdicts.iter().filter(|v| v.criterion == Criterion::NetworkEgress).collect();
         assert_eq!(egress.len(), 1);
         check(
             egress[0],

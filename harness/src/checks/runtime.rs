@@ -8,10 +8,11 @@ use testcontainers::bollard::query_parameters::{StatsOptionsBuilder, TopOptionsB
 use crate::checks::Context;
 use crate::checks::config;
 use crate::checks::facts::ServiceFacts;
+use crate::criteria::Criterion;
 use crate::errors::{Error, Result};
 use crate::readiness;
 use crate::units::{megabytes, secs};
-use crate::verdict::Verdict;
+use crate::verdict::{Outcome, Verdict};
 
 /// Every read-only runtime check on every service, in a stable order.
 pub async fn all(cx: &Context<'_>) -> Result<Vec<Verdict>> {
@@ -31,7 +32,7 @@ pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
     let ports_from_file = facts.take_file_ports(cx.stack.model.raw_service(service));
     let mut out = config::judge(&facts, cx.policy.settings(service));
     if ports_from_file {
-        for v in out.iter_mut().filter(|v| v.criterion == "network.publish") {
+        for v in out.iter_mut().filter(|v| v.criterion == Criterion::NetworkPublish) {
             v.evidence.push_str(crate::stack::PORTS_FROM_FILE);
         }
     }
@@ -60,11 +61,11 @@ pub async fn image_size(cx: &Context<'_>, service: &str, image_id: &str) -> Resu
         .collect();
     let passed = size <= budget;
     Ok(Verdict {
-        criterion: "image.size",
+        criterion: Criterion::ImageSize,
         subject: service.to_owned(),
         measured: megabytes(size),
         budget: megabytes(budget),
-        passed,
+        outcome: Outcome::judged(passed),
         evidence: format!(
             "image {reference}: {} against a budget of {}; largest layers: {}",
             megabytes(size),
@@ -72,7 +73,6 @@ pub async fn image_size(cx: &Context<'_>, service: &str, image_id: &str) -> Resu
             largest.join("; ")
         ),
         hint: (!passed).then(|| "remove build tools, docs and caches from the image, or use a smaller base".to_owned()),
-        cis: None,
     })
 }
 
@@ -92,18 +92,29 @@ pub async fn user_process(cx: &Context<'_>, service: &str, id: &str) -> Result<V
         .map_err(|e| Error::engine("top", service, e))?;
     let titles = top.titles.unwrap_or_default();
     let procs = top.processes.unwrap_or_default();
-    let root = root_processes(&titles, &procs);
-    let required = cx.policy.settings(service).non_root;
-    let passed = !required || root.is_empty();
-    let uids: Vec<String> = {
-        let col = titles.iter().position(|t| t == "UID").unwrap_or(1);
-        let mut u: Vec<String> = procs.iter().filter_map(|p| p.get(col).cloned()).collect();
-        u.sort();
-        u.dedup();
-        u
+    Ok(judge_user_process(service, &titles, &procs, cx.policy.settings(service).non_root))
+}
+
+/// The pure part of `user.process`. No uid column, or no process at all, is no reading:
+/// not judged, never a pass.
+pub fn judge_user_process(service: &str, titles: &[String], procs: &[Vec<String>], required: bool) -> Verdict {
+    let Some(col) = titles.iter().position(|t| t == "UID") else {
+        return Verdict::not_judged(
+            Criterion::UserProcess,
+            service,
+            format!("docker top gave no UID column (columns: {}), so no process's uid was read", titles.join(", ")),
+        );
     };
-    Ok(Verdict {
-        criterion: "user.process",
+    if procs.is_empty() {
+        return Verdict::not_judged(Criterion::UserProcess, service, "docker top listed no process in the container");
+    }
+    let root = root_processes(titles, procs);
+    let passed = !required || root.is_empty();
+    let mut uids: Vec<String> = procs.iter().filter_map(|p| p.get(col).cloned()).collect();
+    uids.sort();
+    uids.dedup();
+    Verdict {
+        criterion: Criterion::UserProcess,
         subject: service.to_owned(),
         measured: if root.is_empty() {
             format!("{} process(es), uids {}", procs.len(), uids.join(","))
@@ -111,15 +122,14 @@ pub async fn user_process(cx: &Context<'_>, service: &str, id: &str) -> Result<V
             format!("{} root process(es)", root.len())
         },
         budget: "no process with uid 0".into(),
-        passed,
+        outcome: Outcome::judged(passed),
         evidence: if root.is_empty() {
             format!("docker top -o pid,uid,user,args: {} process(es), none with uid 0", procs.len())
         } else {
             format!("docker top -o pid,uid,user,args: uid 0: {}", root.join(" | "))
         },
         hint: (!passed).then(|| "run the service as a non-root uid (compose `user:` or the image's USER)".to_owned()),
-        cis: Some("5.24"),
-    })
+    }
 }
 
 /// `healthcheck.passes` and `healthcheck.response`: Docker's verdict, and one timed run of
@@ -143,14 +153,13 @@ pub async fn health(
         // `starting` with no log: Docker has not run the check yet (its first interval).
         .unwrap_or_else(|| "not run by Docker yet".to_owned());
     let mut out = vec![Verdict {
-        criterion: "healthcheck.passes",
+        criterion: Criterion::HealthcheckPasses,
         subject: service.to_owned(),
         measured: status.clone(),
         budget: "healthy".into(),
-        passed: status == "healthy",
+        outcome: Outcome::judged(status == "healthy"),
         evidence: format!("docker inspect State.Health.Status {status}; last check {last_log}"),
         hint: (status != "healthy").then(|| "make the healthcheck pass: see the health log in the evidence".to_owned()),
-        cis: Some("5.27"),
     }];
     let budget = cx.policy.settings(service).health_response;
     if let Some(cmd) = readiness::exec_command(test) {
@@ -158,16 +167,15 @@ pub async fn health(
         let result = readiness::run_once(cx.docker(), id, &cmd, budget * 2).await;
         let passed = result.passed() && result.took <= budget;
         out.push(Verdict {
-            criterion: "healthcheck.response",
+            criterion: Criterion::HealthcheckResponse,
             subject: service.to_owned(),
             measured: secs(result.took),
             budget: secs(budget),
-            passed,
+            outcome: Outcome::judged(passed),
             evidence: format!("ran `{}` once: {}", cmd.join(" "), result.summary()),
             hint: (!passed).then(|| {
                 "the check command must answer within the budget: make it cheaper, or fix what it waits for".to_owned()
             }),
-            cis: None,
         });
     }
     out
@@ -191,23 +199,41 @@ pub async fn memory(cx: &Context<'_>, service: &str, id: &str) -> Result<Verdict
         }
     };
     let mem = stats.memory_stats.unwrap_or_default();
-    let used = working_set(mem.usage.unwrap_or(0), &mem.stats.unwrap_or_default());
+    Ok(judge_memory(service, mem.usage, &mem.stats.unwrap_or_default(), mem.limit, budget))
+}
+
+/// The pure part of `resources.memory`. The engine gives no usage for a stopped container
+/// or where the cgroup is not readable: that is no reading, not 0 MB.
+pub fn judge_memory(
+    service: &str,
+    usage: Option<u64>,
+    stats: &std::collections::HashMap<String, u64>,
+    limit: Option<u64>,
+    budget: u64,
+) -> Verdict {
+    let Some(usage) = usage.filter(|u| *u > 0) else {
+        return Verdict::not_judged(
+            Criterion::ResourcesMemory,
+            service,
+            "the engine's stats gave no memory usage reading (container not running, or its cgroup not readable)",
+        );
+    };
+    let used = working_set(usage, stats);
     let passed = used <= budget;
-    Ok(Verdict {
-        criterion: "resources.memory",
+    Verdict {
+        criterion: Criterion::ResourcesMemory,
         subject: service.to_owned(),
         measured: megabytes(used),
         budget: megabytes(budget),
-        passed,
+        outcome: Outcome::judged(passed),
         evidence: format!(
             "engine stats: usage {} less inactive page cache; limit {}",
-            megabytes(mem.usage.unwrap_or(0)),
-            megabytes(mem.limit.unwrap_or(0))
+            megabytes(usage),
+            limit.map_or_else(|| "none reported".to_owned(), megabytes)
         ),
         hint: (!passed)
             .then(|| "find what holds the memory (caches, pools) or raise the budget with evidence".to_owned()),
-        cis: None,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -235,5 +261,31 @@ mod tests {
         assert_eq!(working_set(1000, &stats), 700);
         assert_eq!(working_set(1000, &HashMap::new()), 1000);
         assert_eq!(working_set(100, &stats), 0);
+    }
+
+    #[track_caller]
+    fn check_state(v: Verdict, word: &str, fragment: &str) {
+        assert_eq!(v.outcome.word(), word, "{}", v.line());
+        assert!(v.line().contains(fragment), "`{}` should contain `{fragment}`", v.line());
+    }
+
+    #[test]
+    fn user_process_without_a_reading_is_not_judged() {
+        let titles = row(&["PID", "UID", "USER", "COMMAND"]);
+        let procs = vec![row(&["10", "999", "999", "postgres"])];
+        check_state(judge_user_process("db", &titles, &procs, true), "PASS", "1 process(es), uids 999");
+        let root = vec![row(&["1", "0", "root", "sh"])];
+        check_state(judge_user_process("db", &titles, &root, true), "FAIL", "1 root process(es)");
+        check_state(judge_user_process("db", &row(&["PID", "COMMAND"]), &procs, true), "SKIP", "no UID column");
+        check_state(judge_user_process("db", &titles, &[], true), "SKIP", "no process");
+    }
+
+    #[test]
+    fn memory_without_a_reading_is_not_judged() {
+        let none = HashMap::new();
+        check_state(judge_memory("api", Some(10_000_000), &none, None, 20_000_000), "PASS", "10.0MB");
+        check_state(judge_memory("api", Some(30_000_000), &none, None, 20_000_000), "FAIL", "30.0MB");
+        check_state(judge_memory("api", None, &none, None, 20_000_000), "SKIP", "no memory usage reading");
+        check_state(judge_memory("api", Some(0), &none, None, 20_000_000), "SKIP", "no memory usage reading");
     }
 }

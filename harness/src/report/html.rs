@@ -41,9 +41,10 @@ pub fn render(r: &Report) -> String {
     );
     let names: Vec<String> = r.stacks.iter().map(|s| esc(&s.name)).collect();
     out.push_str(&format!(
-        "<div class=\"banner {class}\"><h1>{word}</h1><p>{} criteria passed, {} failed &middot; {} &middot; run {} ({}) &middot; {} &middot; {:.1}s</p></div>\n<main>\n",
+        "<div class=\"banner {class}\"><h1>{word}</h1><p>{} passed, {} failed, {} not judged &middot; {} &middot; run {} ({}) &middot; {} &middot; {:.1}s</p></div>\n<main>\n",
         r.passed,
         r.failed,
+        r.not_judged,
         names.join(", "),
         esc(&r.run_id),
         esc(&r.source),
@@ -85,22 +86,33 @@ fn stack(out: &mut String, s: &StackReport) {
         out.push_str("<h3>Boot timeline</h3>\n");
         out.push_str(&timeline_svg(t));
     }
-    let failures: Vec<_> = s.verdicts.iter().filter(|e| !e.verdict.passed).collect();
+    let failures: Vec<_> = s.verdicts.iter().filter(|e| e.verdict.failed()).collect();
     if !failures.is_empty() {
         out.push_str(&format!("<h3>Failures ({})</h3>\n", failures.len()));
         for e in failures {
             let v = &e.verdict;
             out.push_str(&format!(
                 "<div class=\"failure\"><div class=\"what\">{} &middot; {}: {} (budget {}){}</div><pre>{}</pre>{}</div>\n",
-                esc(v.criterion),
+                esc(v.criterion.id()),
                 esc(&v.subject),
                 esc(&v.measured),
                 esc(&v.budget),
-                v.cis.map(|c| format!(" <span class=\"muted\">CIS {c}</span>")).unwrap_or_default(),
+                v.cis().map(|c| format!(" <span class=\"muted\">CIS {c}</span>")).unwrap_or_default(),
                 esc(&v.evidence),
                 v.hint.as_ref().map(|h| format!("<div class=\"fix\">fix: {}</div>", esc(h))).unwrap_or_default()
             ));
         }
+    }
+    let unjudged: Vec<_> = s.verdicts.iter().filter_map(|e| super::unjudged(&e.verdict)).collect();
+    if !unjudged.is_empty() {
+        out.push_str(&format!(
+            "<h3>Not judged ({})</h3><p class=\"muted\">The harness could not measure these; they are neither passes nor failures.</p><ul>\n",
+            unjudged.len()
+        ));
+        for (v, why) in unjudged {
+            out.push_str(&format!("<li>{} &middot; {}: {}</li>\n", esc(v.criterion.id()), esc(&v.subject), esc(why)));
+        }
+        out.push_str("</ul>\n");
     }
     if !s.images.is_empty() {
         out.push_str("<h3>Image sizes</h3>\n");
@@ -131,14 +143,14 @@ fn stack(out: &mut String, s: &StackReport) {
         let v = &e.verdict;
         out.push_str(&format!(
             "<tr><td class=\"{}\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td></tr>\n",
-            if v.passed { "pass" } else { "fail" },
-            if v.passed { "pass" } else { "FAIL" },
-            esc(v.criterion),
+            if v.failed() { "fail" } else if v.passed() { "pass" } else { "skip" },
+            super::outcome_word(&v.outcome),
+            esc(v.criterion.id()),
             esc(&v.subject),
             esc(&v.measured),
             esc(&v.budget),
             esc(&e.seed),
-            v.cis.unwrap_or("")
+            v.cis().unwrap_or("")
         ));
     }
     out.push_str("</table>\n");
@@ -333,7 +345,10 @@ mod tests {
     #[test]
     fn self_contained_and_verdict_first() {
         let html = render(&sample());
-        assert!(html.contains("<div class=\"banner nogo\"><h1>NO-GO</h1><p>3 criteria passed, 1 failed"), "{html}");
+        assert!(
+            html.contains("<div class=\"banner nogo\"><h1>NO-GO</h1><p>3 passed, 1 failed, 0 not judged"),
+            "{html}"
+        );
         for forbidden in ["<script", "http://", "https://", "<link", "@import", "src=\""] {
             let outside_ns = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
             assert!(!outside_ns.contains(forbidden), "no external reference ({forbidden})");

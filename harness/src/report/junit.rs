@@ -1,54 +1,82 @@
 //! `junit.xml`: one `testcase` per criterion × subject, so a CI system's test view lists
-//! exactly the verdicts of the report (classname = criterion, name = subject).
+//! exactly the verdicts of the report (classname = criterion, name = subject). A failed
+//! verdict is a `<failure>`, a verdict the harness could not judge is `<skipped>` with the
+//! reason, and each case carries the criterion's seed and CIS id as properties. Written
+//! with `quick-junit`, which also counts `tests`, `failures`, `errors` and `skipped`.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use super::{Report, esc};
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+
+use super::{Report, StackReport};
+use crate::verdict::Outcome;
 
 /// Names are unique per suite: a second verdict with the same criterion and subject (two
 /// routes with one path, say) gets ` #2`, so the mapping stays one-to-one.
 pub fn render(report: &Report) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!(
-        "<testsuites name=\"harness acceptance\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">\n",
-        report.passed + report.failed,
-        report.failed,
-        report.duration_s
-    ));
+    let mut out = quick_junit::Report::new("harness acceptance");
+    out.set_time(Duration::from_secs_f64(report.duration_s.max(0.0)));
     for stack in &report.stacks {
-        out.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" timestamp=\"{}\">\n",
-            esc(&stack.name),
-            stack.verdicts.len(),
-            stack.failed,
-            esc(&report.started_at)
-        ));
-        let mut seen: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for e in &stack.verdicts {
-            let v = &e.verdict;
-            let n = seen.entry((v.criterion, v.subject.as_str())).or_insert(0);
-            *n += 1;
-            let name = if *n == 1 { v.subject.clone() } else { format!("{} #{n}", v.subject) };
-            out.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\"", esc(v.criterion), esc(&name)));
-            if v.passed {
-                out.push_str(" />\n");
-                continue;
-            }
-            out.push_str(">\n");
-            out.push_str(&format!(
-                "      <failure message=\"{} (budget {})\" type=\"{}\">{}{}</failure>\n",
-                esc(&v.measured),
-                esc(&v.budget),
-                esc(v.criterion),
-                esc(&v.evidence),
-                v.hint.as_ref().map(|h| format!("\nhint: {}", esc(h))).unwrap_or_default()
-            ));
-            out.push_str("    </testcase>\n");
-        }
-        out.push_str("  </testsuite>\n");
+        out.add_test_suite(suite(stack));
     }
-    out.push_str("</testsuites>\n");
-    out
+    // Serialising a model built from plain strings cannot fail but for I/O on a String.
+    out.to_string().unwrap_or_else(|e| format!("<!-- junit serialisation failed: {e} -->\n"))
+}
+
+fn suite(stack: &StackReport) -> TestSuite {
+    let mut suite = TestSuite::new(stack.name.as_str());
+    let step_secs: BTreeMap<&str, f64> = stack.catalogue.iter().map(|(s, t)| (s.as_str(), *t)).collect();
+    let mut per_step: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &stack.verdicts {
+        *per_step.entry(e.verdict.criterion.step().name()).or_default() += 1;
+    }
+    let mut seen: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for e in &stack.verdicts {
+        let v = &e.verdict;
+        let n = seen.entry((v.criterion.id(), v.subject.as_str())).or_insert(0);
+        *n += 1;
+        let name = if *n == 1 { v.subject.clone() } else { format!("{} #{n}", v.subject) };
+        let status = match &v.outcome {
+            Outcome::Pass => TestCaseStatus::success(),
+            Outcome::Waived { waiver, .. } => {
+                // A waiver is a decision, not a result: shown as skipped with its place.
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("waived: {waiver}"));
+                s
+            }
+            Outcome::NotJudged { reason } => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("not judged: {reason}"));
+                s
+            }
+            Outcome::Fail => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(format!("{} (budget {})", v.measured, v.budget));
+                s.set_type(v.criterion.id());
+                let hint = v.hint.as_ref().map(|h| format!("\nhint: {h}")).unwrap_or_default();
+                s.set_description(format!("{}{hint}", v.evidence));
+                s
+            }
+        };
+        let mut case = TestCase::new(name, status);
+        case.set_classname(v.criterion.id());
+        // Checks of one step run together, so no finer time exists than the step's wall
+        // time, shared equally among the verdicts it produced.
+        let step = v.criterion.step().name();
+        if let (Some(secs), Some(n)) = (step_secs.get(step), per_step.get(step)) {
+            case.set_time(Duration::from_secs_f64((secs / *n as f64).max(0.0)));
+        }
+        case.add_property(Property::new("seed", v.criterion.seed()));
+        if let Some(cis) = v.cis() {
+            case.add_property(Property::new("cis", cis));
+        }
+        if let Some(test) = &e.test {
+            case.add_property(Property::new("test", test.as_str()));
+        }
+        suite.add_test_case(case);
+    }
+    suite
 }
 
 #[cfg(test)]
@@ -74,8 +102,22 @@ mod tests {
             })
             .collect();
         assert_eq!(unique.len(), cases.len(), "{xml}");
-        assert!(xml.contains("<testcase classname=\"startup.service\" name=\"api #2\""), "{xml}");
+        assert!(xml.contains("name=\"api #2\""), "{xml}");
         assert!(xml.contains("<failure message=\"45.0s (budget 30.0s)\""), "{xml}");
         assert!(xml.contains("&lt;with&gt;"), "evidence is escaped: {xml}");
+        assert!(xml.contains("failures=\"1\"") && xml.contains("errors=\"0\""), "{xml}");
+        assert!(xml.contains("<property name=\"seed\""), "{xml}");
+    }
+
+    #[test]
+    fn not_judged_is_skipped_with_its_reason() {
+        let mut r = sample();
+        let mut nj = r.stacks[0].verdicts[0].clone();
+        nj.verdict.outcome = Outcome::NotJudged { reason: "docker top gave no uid column".into() };
+        nj.verdict.subject = "worker".into();
+        r.stacks[0].verdicts.push(nj);
+        let xml = render(&r);
+        assert!(xml.contains("<skipped message=\"not judged: docker top gave no uid column\""), "{xml}");
+        assert!(xml.contains("skipped=\"1\""), "{xml}");
     }
 }

@@ -15,24 +15,26 @@ fn opt(v: Option<f64>) -> String {
 
 pub fn render(r: &Report) -> String {
     let mut out = format!(
-        "# Acceptance: **{}**\n\n{} criteria passed, {} failed, across {} stack(s). Run `{}` ({}), started {}, took {:.1}s.\n\n",
+        "# Acceptance: **{}**\n\n{} passed, {} failed, {} not judged, across {} stack(s). Run `{}` ({}), started {}, took {:.1}s.\n\n",
         r.verdict_word(),
         r.passed,
         r.failed,
+        r.not_judged,
         r.stacks.len(),
         r.run_id,
         r.source,
         r.started_at,
         r.duration_s
     );
-    out.push_str("| stack | verdict | passed | failed |\n|---|---|---|---|\n");
+    out.push_str("| stack | verdict | passed | failed | not judged |\n|---|---|---|---|---|\n");
     for s in &r.stacks {
         out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} |\n",
             cell(&s.name),
             if s.go { "GO" } else { "NO-GO" },
             s.passed,
-            s.failed
+            s.failed,
+            s.not_judged
         ));
     }
     for s in &r.stacks {
@@ -48,16 +50,17 @@ pub fn render(r: &Report) -> String {
 
 fn stack(out: &mut String, s: &StackReport) {
     out.push_str(&format!(
-        "\n## {}: {} ({} passed, {} failed)\n",
+        "\n## {}: {} ({} passed, {} failed, {} not judged)\n",
         s.name,
         if s.go { "GO" } else { "NO-GO" },
         s.passed,
-        s.failed
+        s.failed,
+        s.not_judged
     ));
     if !s.only.is_empty() || !s.skip.is_empty() {
         out.push_str(&format!("\nPartial run: {}.\n", super::partial(s)));
     }
-    let failures: Vec<_> = s.verdicts.iter().filter(|e| !e.verdict.passed).collect();
+    let failures: Vec<_> = s.verdicts.iter().filter(|e| e.verdict.failed()).collect();
     if !failures.is_empty() {
         out.push_str("\n### Failures\n\n");
         for e in failures {
@@ -68,12 +71,21 @@ fn stack(out: &mut String, s: &StackReport) {
                 v.subject,
                 v.measured,
                 v.budget,
-                v.cis.map(|c| format!(", CIS {c}")).unwrap_or_default(),
+                v.cis().map(|c| format!(", CIS {c}")).unwrap_or_default(),
                 v.evidence.replace('\n', " ")
             ));
             if let Some(h) = &v.hint {
                 out.push_str(&format!("  - fix: {h}\n"));
             }
+        }
+    }
+    let unjudged: Vec<_> = s.verdicts.iter().filter_map(|e| super::unjudged(&e.verdict)).collect();
+    if !unjudged.is_empty() {
+        out.push_str(
+            "\n### Not judged\n\nThe harness could not measure these; they are neither passes nor failures.\n\n",
+        );
+        for (v, why) in unjudged {
+            out.push_str(&format!("- **{} {}**: {}\n", v.criterion, v.subject, why.replace('\n', " ")));
         }
     }
     if let Some(t) = &s.timeline {
@@ -130,13 +142,13 @@ fn stack(out: &mut String, s: &StackReport) {
         let v = &e.verdict;
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",
-            if v.passed { "pass" } else { "**FAIL**" },
+            if v.failed() { "**FAIL**" } else { super::outcome_word(&v.outcome) },
             v.criterion,
             cell(&v.subject),
             cell(&v.measured),
             cell(&v.budget),
             e.seed,
-            v.cis.unwrap_or("")
+            v.cis().unwrap_or("")
         ));
     }
     if !s.files.is_empty() || s.git.is_some() {
@@ -162,7 +174,7 @@ mod tests {
     #[test]
     fn leads_with_the_verdict_and_explains_each_failure() {
         let md = render(&sample());
-        assert!(md.starts_with("# Acceptance: **NO-GO**\n\n3 criteria passed, 1 failed"), "{md}");
+        assert!(md.starts_with("# Acceptance: **NO-GO**\n\n3 passed, 1 failed, 0 not judged"), "{md}");
         assert!(md.contains("- **startup.stack stack**: 45.0s (budget 30.0s)"), "{md}");
         assert!(md.contains("  - fix: shorten the healthcheck interval"), "{md}");
         assert!(md.contains("| api | 0.2s | 2.0s | 5.3s | 6.3s |"), "{md}");

@@ -23,15 +23,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checks::network::Matrix;
-use crate::criteria;
 use crate::errors::{Error, Result};
 use crate::policy::Policy;
 use crate::stack::Stack;
 use crate::timeline::BootTimeline;
-use crate::verdict::{Summary, Verdict};
+use crate::verdict::{Outcome, Summary, Verdict};
 
 /// The schema id in every `report.json`. Bumped on any change a reader could trip on.
-pub const SCHEMA: &str = "harness-report/1";
+/// Version 2: verdicts carry `state` (`pass`, `fail`, `not_judged` with `reason`, `waived`
+/// with `waiver`) instead of `passed`, and counts include `not_judged` and `waived`.
+pub const SCHEMA: &str = "harness-report/2";
 
 /// A whole report: one or more stacks judged in one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +48,8 @@ pub struct Report {
     pub go: bool,
     pub passed: usize,
     pub failed: usize,
+    pub not_judged: usize,
+    pub waived: usize,
     pub stacks: Vec<StackReport>,
     pub provenance: Provenance,
 }
@@ -59,6 +62,8 @@ pub struct StackReport {
     pub go: bool,
     pub passed: usize,
     pub failed: usize,
+    pub not_judged: usize,
+    pub waived: usize,
     /// `--only` / `--skip` as given; empty means the whole catalogue.
     pub only: Vec<String>,
     pub skip: Vec<String>,
@@ -185,16 +190,22 @@ impl StackReport {
     }
 
     pub fn recount(&mut self) {
-        let verdicts: Vec<Verdict> = self.verdicts.iter().map(|e| e.verdict.clone()).collect();
-        let summary = Summary::of(&verdicts);
+        let summary = Summary::of(self.verdicts.iter().map(|e| &e.verdict));
         self.passed = summary.passed;
         self.failed = summary.failed;
+        self.not_judged = summary.not_judged;
+        self.waived = summary.waived;
         self.go = summary.go();
+    }
+
+    /// The counts of this stack's verdicts.
+    pub fn summary(&self) -> Summary {
+        Summary { passed: self.passed, failed: self.failed, not_judged: self.not_judged, waived: self.waived }
     }
 
     /// Folds another fragment of the same stack in (evidence of several tests). A
     /// criterion × subject judged twice keeps the failure if either failed, so merging
-    /// never hides one.
+    /// never hides one, and a real judgement over "not judged".
     pub fn merge(&mut self, other: StackReport) {
         for e in other.verdicts {
             let same = self
@@ -202,7 +213,7 @@ impl StackReport {
                 .iter_mut()
                 .find(|x| x.verdict.criterion == e.verdict.criterion && x.verdict.subject == e.verdict.subject);
             match same {
-                Some(x) if x.verdict.passed && !e.verdict.passed => *x = e,
+                Some(x) if weight(&e.verdict.outcome) > weight(&x.verdict.outcome) => *x = e,
                 Some(_) => {}
                 None => self.verdicts.push(e),
             }
@@ -232,15 +243,24 @@ impl StackReport {
 
     /// Catalogue order, then subject: a stable order for every rendering.
     pub fn sort(&mut self) {
-        let rank = |id: &str| criteria::ALL.iter().position(|c| c.id == id).unwrap_or(usize::MAX);
-        self.verdicts.sort_by(|a, b| {
-            (rank(a.verdict.criterion), &a.verdict.subject).cmp(&(rank(b.verdict.criterion), &b.verdict.subject))
-        });
+        // The enum's order is the catalogue's order.
+        self.verdicts
+            .sort_by(|a, b| (a.verdict.criterion, &a.verdict.subject).cmp(&(b.verdict.criterion, &b.verdict.subject)));
+    }
+}
+
+/// Which of two verdicts on the same criterion × subject a merge keeps.
+fn weight(o: &Outcome) -> u8 {
+    match o {
+        Outcome::Fail => 3,
+        Outcome::Pass => 2,
+        Outcome::Waived { .. } => 1,
+        Outcome::NotJudged { .. } => 0,
     }
 }
 
 fn entry(verdict: Verdict, test: Option<&str>) -> Entry {
-    let seed = criteria::find(verdict.criterion).map_or("", |c| c.seed).to_owned();
+    let seed = verdict.criterion.seed().to_owned();
     Entry { verdict, seed, test: test.map(str::to_owned) }
 }
 
@@ -260,6 +280,8 @@ impl Report {
         }
         let passed = stacks.iter().map(|s| s.passed).sum();
         let failed = stacks.iter().map(|s| s.failed).sum();
+        let not_judged = stacks.iter().map(|s| s.not_judged).sum();
+        let waived = stacks.iter().map(|s| s.waived).sum();
         Report {
             schema: SCHEMA.to_owned(),
             run_id: run_id.to_owned(),
@@ -269,13 +291,26 @@ impl Report {
             go: !stacks.is_empty() && stacks.iter().all(|s| s.go),
             passed,
             failed,
+            not_judged,
+            waived,
             stacks,
             provenance,
         }
     }
 
+    /// The counts over every stack.
+    pub fn summary(&self) -> Summary {
+        Summary { passed: self.passed, failed: self.failed, not_judged: self.not_judged, waived: self.waived }
+    }
+
     pub fn verdict_word(&self) -> &'static str {
-        if self.go { "GO" } else { "NO-GO" }
+        if self.go {
+            "GO"
+        } else if self.failed == 0 && self.passed > 0 {
+            "NOT JUDGED"
+        } else {
+            "NO-GO"
+        }
     }
 }
 
@@ -612,6 +647,26 @@ pub(crate) fn partial(s: &StackReport) -> String {
     parts.join("; ")
 }
 
+/// The verdicts a report lists under "not judged", with the reason (waivers included,
+/// with their place): neither passes nor failures.
+pub(crate) fn unjudged(v: &Verdict) -> Option<(&Verdict, &str)> {
+    match &v.outcome {
+        Outcome::NotJudged { reason } => Some((v, reason.as_str())),
+        Outcome::Waived { waiver, .. } => Some((v, waiver.as_str())),
+        Outcome::Pass | Outcome::Fail => None,
+    }
+}
+
+/// The word a verdict table shows.
+pub(crate) fn outcome_word(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "FAIL",
+        Outcome::NotJudged { .. } => "not judged",
+        Outcome::Waived { .. } => "waived",
+    }
+}
+
 /// HTML/XML escaping for the renderers.
 pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -635,14 +690,13 @@ pub(crate) mod tests {
 
     pub(crate) fn verdict(criterion: &'static str, subject: &str, passed: bool) -> Verdict {
         Verdict {
-            criterion,
+            criterion: criterion.parse().expect("a catalogue id"),
             subject: subject.to_owned(),
             measured: if passed { "1.0s".into() } else { "45.0s".into() },
             budget: "30.0s".into(),
-            passed,
+            outcome: Outcome::judged(passed),
             evidence: format!("measured {subject} <with> \"quotes\" & ampersands"),
             hint: (!passed).then(|| "shorten the healthcheck interval".to_owned()),
-            cis: criteria::find(criterion).and_then(|c| c.cis),
         }
     }
 
@@ -731,7 +785,7 @@ pub(crate) mod tests {
     fn json_round_trips_with_its_schema() {
         let r = sample();
         let text = serde_json::to_string(&r).expect("serialises");
-        assert!(text.contains("\"schema\":\"harness-report/1\""), "{text}");
+        assert!(text.contains("\"schema\":\"harness-report/2\""), "{text}");
         let back: Report = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, r);
     }
@@ -753,7 +807,7 @@ pub(crate) mod tests {
         );
         a.merge(b);
         let got: Vec<(&str, bool, Option<&str>)> =
-            a.verdicts.iter().map(|e| (e.verdict.subject.as_str(), e.verdict.passed, e.test.as_deref())).collect();
+            a.verdicts.iter().map(|e| (e.verdict.subject.as_str(), e.verdict.passed(), e.test.as_deref())).collect();
         assert_eq!(got, [("api", false, Some("t2")), ("db", true, Some("t2"))]);
         assert!(!a.go);
     }

@@ -33,8 +33,8 @@ fn row(stack: &StackReport) -> String {
 /// and how many other subjects failed it too.
 fn failures(stack: &StackReport) -> Vec<String> {
     let mut by_criterion: BTreeMap<&str, Vec<&crate::verdict::Verdict>> = BTreeMap::new();
-    for e in stack.verdicts.iter().filter(|e| !e.verdict.passed) {
-        by_criterion.entry(e.verdict.criterion).or_default().push(&e.verdict);
+    for e in stack.verdicts.iter().filter(|e| e.verdict.failed()) {
+        by_criterion.entry(e.verdict.criterion.id()).or_default().push(&e.verdict);
     }
     by_criterion
         .into_iter()
@@ -74,14 +74,13 @@ mod tests {
     fn verdict(criterion: &'static str, subject: &str, passed: bool) -> Entry {
         Entry {
             verdict: Verdict {
-                criterion,
+                criterion: criterion.parse().expect("a catalogue id"),
                 subject: subject.to_owned(),
                 measured: format!("{subject} measured | piped"),
                 budget: "b".to_owned(),
-                passed,
+                outcome: crate::verdict::Outcome::judged(passed),
                 evidence: String::new(),
                 hint: None,
-                cis: None,
             },
             seed: String::new(),
             test: None,

@@ -19,7 +19,7 @@ async fn boot(stack: &str, name: &str) -> (Stack, harness::policy::Policy) {
 fn failures(verdicts: &[Verdict]) -> Vec<String> {
     verdicts
         .iter()
-        .filter(|v| !v.passed)
+        .filter(|v| !v.passed())
         .map(|v| format!("{} {}: {} | {}", v.criterion, v.subject, v.measured, v.evidence))
         .collect()
 }
@@ -30,9 +30,9 @@ fn failures(verdicts: &[Verdict]) -> Vec<String> {
 fn check_fails(verdicts: &[Verdict], criterion: &str, subject: &str, fragment: &str) {
     let v = verdicts
         .iter()
-        .find(|v| v.criterion == criterion && v.subject == subject)
+        .find(|v| v.criterion.id() == criterion && v.subject == subject)
         .unwrap_or_else(|| panic!("no verdict {criterion} {subject}"));
-    assert!(!v.passed, "{criterion} {subject} should fail: {}", v.evidence);
+    assert!(!v.passed(), "{criterion} {subject} should fail: {}", v.evidence);
     let text = format!("{} {}", v.measured, v.evidence);
     assert!(text.contains(fragment), "{criterion} {subject}: `{text}` should contain `{fragment}`");
     assert!(v.hint.is_some(), "{criterion} {subject}: a failure carries a hint");
@@ -123,8 +123,8 @@ async fn lint_judges_both_stacks_without_booting() {
     let unpinned = lint::lint_stack(&workspace("suites/stacks/unpinned")).await.expect("lint unpinned");
     check_fails(&unpinned, "lint.pinned_tags", "implied", "harness/probe");
     check_fails(&unpinned, "lint.pinned_tags", "explicit", "harness/app:latest");
-    let pinned = unpinned.iter().find(|v| v.criterion == "lint.pinned_tags" && v.subject == "pinned");
-    assert!(pinned.is_some_and(|v| v.passed), "a pinned tag passes: {pinned:?}");
+    let pinned = unpinned.iter().find(|v| v.criterion.id() == "lint.pinned_tags" && v.subject == "pinned");
+    assert!(pinned.is_some_and(|v| v.passed()), "a pinned tag passes: {pinned:?}");
 }
 
 /// Graceful shutdown and crash recovery (seed ZViewer: automatic recovery) pass on the
@@ -137,11 +137,11 @@ async fn reference_services_stop_gracefully_and_recover_from_sigkill() {
     for service in ["api", "redis", "postgres"] {
         let v = lifecycle::shutdown(&cx, service).await.expect("shutdown check runs");
         judged.push(v.clone());
-        assert!(v.passed, "{}: {}", v.line(), v.evidence);
+        assert!(v.passed(), "{}: {}", v.line(), v.evidence);
         let v = lifecycle::recovery(&cx, service).await.expect("recovery check runs");
         judged.push(v.clone());
         crate::record_reference(&stack, &policy, &judged, None);
-        assert!(v.passed, "{}: {}", v.line(), v.evidence);
+        assert!(v.passed(), "{}: {}", v.line(), v.evidence);
         if service != "api" {
             // postgres and redis have [[persistence]] entries: their data survives the crash.
             assert!(

@@ -48,7 +48,7 @@ async fn boot(name: &str, overrides: &[&Path]) -> Stack {
 
 #[track_caller]
 fn find<'a>(verdicts: &'a [Verdict], criterion: &str, subject: &str) -> &'a Verdict {
-    verdicts.iter().find(|v| v.criterion == criterion && v.subject == subject).unwrap_or_else(|| {
+    verdicts.iter().find(|v| v.criterion.id() == criterion && v.subject == subject).unwrap_or_else(|| {
         let all: Vec<String> = verdicts.iter().map(Verdict::line).collect();
         panic!("no {criterion} verdict for {subject}; got:\n{}", all.join("\n"))
     })
@@ -57,13 +57,13 @@ fn find<'a>(verdicts: &'a [Verdict], criterion: &str, subject: &str) -> &'a Verd
 #[track_caller]
 fn check_pass(verdicts: &[Verdict], criterion: &str, subject: &str) {
     let v = find(verdicts, criterion, subject);
-    assert!(v.passed, "{}\n  {}\n  hint: {:?}", v.line(), v.evidence, v.hint);
+    assert!(v.passed(), "{}\n  {}\n  hint: {:?}", v.line(), v.evidence, v.hint);
 }
 
 #[track_caller]
 fn check_fail(verdicts: &[Verdict], criterion: &str, subject: &str, fragment: &str) {
     let v = find(verdicts, criterion, subject);
-    assert!(!v.passed, "should fail: {}\n  {}", v.line(), v.evidence);
+    assert!(!v.passed(), "should fail: {}\n  {}", v.line(), v.evidence);
     let text = format!("{} | {} | {}", v.measured, v.evidence, v.hint.clone().unwrap_or_default());
     assert!(text.contains(fragment), "`{fragment}` missing from {}:\n  {text}", v.line());
 }
@@ -103,7 +103,7 @@ async fn reference_networks_reach_exactly_what_the_policy_allows() {
         assert!(v.evidence.contains("control from frontend (Internal: false)"), "{}", v.evidence);
         assert_eq!(v.measured, "forwarded connect timeout", "{}", v.evidence);
     }
-    assert!(!verdicts.iter().any(|v| v.criterion == "network.egress" && v.subject == "frontend"));
+    assert!(!verdicts.iter().any(|v| v.criterion.id() == "network.egress" && v.subject == "frontend"));
 
     let matrix = network::probe(&cx).await.expect("networks probed");
     print_times(&matrix);
@@ -115,7 +115,7 @@ async fn reference_networks_reach_exactly_what_the_policy_allows() {
     let judged: Vec<Verdict> = verdicts.iter().chain(&discovery).cloned().collect();
     crate::record_reference(&stack, &policy, &judged, Some(&matrix));
     assert_eq!(discovery.len(), 7);
-    assert!(discovery.iter().all(|v| v.passed), "every allowed pair resolves by name");
+    assert!(discovery.iter().all(|v| v.passed()), "every allowed pair resolves by name");
 
     // The check can fail: frontend is not internal, and the same forwarded target connects.
     let frontend = matrix.network("frontend").expect("frontend probed");
@@ -123,7 +123,7 @@ async fn reference_networks_reach_exactly_what_the_policy_allows() {
     assert!(seen.connected(), "a normal network forwards: {seen}");
     let v = network::egress_verdict(frontend, None, None);
     assert!(
-        !v.passed && v.hint.as_deref().is_some_and(|h| h.contains("set `internal: true` on network frontend")),
+        !v.passed() && v.hint.as_deref().is_some_and(|h| h.contains("set `internal: true` on network frontend")),
         "{v:?}"
     );
 
@@ -207,7 +207,7 @@ async fn gateway_routes_and_prometheus_targets_pass_and_violations_fail() {
     for s in SERVICES {
         check_pass(&publish, "network.publish", s);
     }
-    assert_eq!(find(&publish, "network.publish", "gateway").cis, Some("5.14"));
+    assert_eq!(find(&publish, "network.publish", "gateway").cis(), Some("5.14"));
 
     let mut violating = reference_policy();
     violating.routes[0].path = "/api/v1/missing".into();

@@ -38,7 +38,7 @@ fn keep(service: &str, kind: DataKind, volume: &str, path: Option<&str>) -> Pers
 fn find<'v>(verdicts: &'v [Verdict], criterion: &str, subject: &str) -> &'v Verdict {
     verdicts
         .iter()
-        .find(|v| v.criterion == criterion && v.subject == subject)
+        .find(|v| v.criterion.id() == criterion && v.subject == subject)
         .unwrap_or_else(|| panic!("no verdict for {criterion} {subject}"))
 }
 
@@ -88,7 +88,7 @@ async fn postgres_rows_and_redis_keys_survive_restart_and_recreate() {
     for service in ["postgres", "redis", "prometheus"] {
         for criterion in ["persistence.volume", "persistence.restart", "persistence.recreate"] {
             let v = find(&verdicts, criterion, service);
-            assert!(v.passed, "{}\n  {}", v.line(), v.evidence);
+            assert!(v.passed(), "{}\n  {}", v.line(), v.evidence);
         }
     }
     assert!(find(&verdicts, "persistence.restart", "postgres").measured.starts_with("64/64 rows identical"));
@@ -131,7 +131,7 @@ async fn tar_and_pg_dump_backups_restore_identical_data() {
     assert_eq!(verdicts.len(), 3);
     for (criterion, service) in [("backup.tar", "postgres"), ("backup.pg_dump", "postgres"), ("backup.tar", "redis")] {
         let v = find(&verdicts, criterion, service);
-        assert!(v.passed, "{}\n  {}", v.line(), v.evidence);
+        assert!(v.passed(), "{}\n  {}", v.line(), v.evidence);
         assert!(v.measured.contains("archive "), "{}", v.measured);
     }
     assert_no_secrets(&verdicts, logs_contain);
@@ -169,23 +169,23 @@ async fn data_outside_the_named_volume_fails_volume_recreate_and_backup() {
     print(&verdicts);
 
     let volume = find(&verdicts, "persistence.volume", "postgres");
-    assert!(!volume.passed, "{}", volume.line());
+    assert!(!volume.passed(), "{}", volume.line());
     assert_eq!(volume.measured, "container layer");
     assert!(volume.evidence.contains("/var/lib/postgresql/data"), "{}", volume.evidence);
     assert!(volume.hint.as_deref().is_some_and(|h| h.contains("pgdata:/var/lib/postgresql/data")), "{:?}", volume.hint);
 
     // The same container keeps its layer: a restart alone cannot tell.
     let restart = find(&verdicts, "persistence.restart", "postgres");
-    assert!(restart.passed, "{}\n  {}", restart.line(), restart.evidence);
+    assert!(restart.passed(), "{}\n  {}", restart.line(), restart.evidence);
 
     let recreate = find(&verdicts, "persistence.recreate", "postgres");
-    assert!(!recreate.passed, "{}", recreate.line());
+    assert!(!recreate.passed(), "{}", recreate.line());
     assert!(recreate.measured.starts_with("0/64 rows"), "{}", recreate.measured);
     assert!(recreate.evidence.contains("does not exist"), "the table is gone: {}", recreate.evidence);
     assert!(recreate.hint.as_deref().is_some_and(|h| h.contains("named volume `pgdata`")), "{:?}", recreate.hint);
 
     let tar = find(&verdicts, "backup.tar", "redis");
-    assert!(!tar.passed, "{}", tar.line());
+    assert!(!tar.passed(), "{}", tar.line());
     assert!(tar.measured.starts_with("0/16 keys identical (16 missing)"), "{}", tar.measured);
     assert!(tar.hint.is_some());
 }

@@ -44,7 +44,8 @@ fn read_expected(path: &PathBuf) -> BTreeMap<String, bool> {
 
 fn write_expected(path: &PathBuf, stack: &str, depth: &str, found: &BTreeMap<String, bool>) {
     let list = |passed: bool| {
-        let ids: Vec<String> = found.iter().filter(|(_, p)| **p == passed).map(|(id, _)| format!("  \"{id}\",")).collect();
+        let ids: Vec<String> =
+            found.iter().filter(|(_, p)| **p == passed).map(|(id, _)| format!("  \"{id}\",")).collect();
         if ids.is_empty() { "[]".to_owned() } else { format!("[\n{}\n]", ids.join("\n")) }
     };
     let text = format!(
@@ -64,12 +65,12 @@ fn write_expected(path: &PathBuf, stack: &str, depth: &str, found: &BTreeMap<Str
 fn check_pinned(stack: &str, depth: &str, verdicts: &[Verdict], judged: impl Fn(&criteria::Criterion) -> bool) {
     let mut found: BTreeMap<String, bool> = BTreeMap::new();
     for v in verdicts {
-        *found.entry(v.criterion.to_owned()).or_insert(true) &= v.passed;
+        *found.entry(v.criterion.id().to_owned()).or_insert(true) &= v.passed();
     }
     let path = expect_file(stack, depth);
     if std::env::var_os("HARNESS_BLESS").is_some() {
         let mut all = read_expected(&path);
-        all.retain(|id, _| criteria::find(id).is_some_and(|c| !judged(c)));
+        all.retain(|id, _| criteria::find(id).is_some_and(|c| !judged(&c)));
         all.extend(found);
         write_expected(&path, stack, depth, &all);
         return;
@@ -78,8 +79,8 @@ fn check_pinned(stack: &str, depth: &str, verdicts: &[Verdict], judged: impl Fn(
     assert!(!expected.is_empty(), "{}: no pinned verdicts (run once with HARNESS_BLESS=1)", path.display());
     let mut flips = Vec::new();
     for c in criteria::ALL.iter().filter(|c| judged(c)) {
-        let want = expected.get(c.id).copied();
-        let got = found.get(c.id).copied();
+        let want = expected.get(c.id()).copied();
+        let got = found.get(c.id()).copied();
         if want == got {
             continue;
         }
@@ -90,12 +91,12 @@ fn check_pinned(stack: &str, depth: &str, verdicts: &[Verdict], judged: impl Fn(
         };
         let evidence: Vec<String> = verdicts
             .iter()
-            .filter(|v| v.criterion == c.id && !v.passed)
+            .filter(|v| v.criterion.id() == c.id() && !v.passed())
             .map(|v| format!("      {}: {} (budget {}) | {}", v.subject, v.measured, v.budget, v.evidence))
             .collect();
-        flips.push(format!("  {}: pinned {}, found {}\n{}", c.id, show(want), show(got), evidence.join("\n")));
+        flips.push(format!("  {}: pinned {}, found {}\n{}", c.id(), show(want), show(got), evidence.join("\n")));
     }
-    for id in found.keys().filter(|id| criteria::find(id).is_none_or(|c| !judged(c))) {
+    for id in found.keys().filter(|id| criteria::find(id).is_none_or(|c| !judged(&c))) {
         flips.push(format!("  {id}: judged, but not in the steps this depth runs"));
     }
     assert!(flips.is_empty(), "{stack} ({depth}) differs from {}:\n{}", path.display(), flips.join("\n"));
@@ -107,8 +108,11 @@ fn check_fixed_passes(stack: &str, verdicts: &[Verdict]) {
     if !stack.ends_with("/fixed") {
         return;
     }
-    let failed: Vec<String> =
-        verdicts.iter().filter(|v| !v.passed).map(|v| format!("{} {}: {}", v.criterion, v.subject, v.measured)).collect();
+    let failed: Vec<String> = verdicts
+        .iter()
+        .filter(|v| !v.passed())
+        .map(|v| format!("{} {}: {}", v.criterion, v.subject, v.measured))
+        .collect();
     assert!(failed.is_empty(), "{stack} is meant to pass:\n{}", failed.join("\n"));
 }
 
@@ -127,7 +131,7 @@ async fn boot(stack: &str, name: &str) -> (Stack, harness::policy::Policy) {
 /// `lint`: the static verdicts, no boot.
 async fn lint(stack: &str) {
     let verdicts = checks::lint::lint_stack(&workspace(stack)).await.expect("lint runs");
-    check_pinned(stack, "lint", &verdicts, |c| c.lint);
+    check_pinned(stack, "lint", &verdicts, |c| c.lint());
     check_fixed_passes(stack, &verdicts);
 }
 
@@ -135,7 +139,7 @@ async fn lint(stack: &str) {
 async fn boot_read_only(stack: &str, name: &str) {
     let (s, policy) = boot(stack, name).await;
     let verdicts = checks::read_only(&Context { stack: &s, policy: &policy }).await.expect("checks run");
-    check_pinned(stack, "check", &verdicts, |c| read_only_step(c.step));
+    check_pinned(stack, "check", &verdicts, |c| read_only_step(c.step()));
     check_fixed_passes(stack, &verdicts);
 }
 
