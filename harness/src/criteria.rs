@@ -215,6 +215,33 @@ pub fn families() -> Vec<&'static str> {
     out
 }
 
+/// The criteria reference (`docs/criteria.md`), generated from the enum so the docs can
+/// never disagree with the code; a test fails when the committed file is stale.
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Criteria\n\n<!-- generated from harness/src/criteria.rs by its tests; HARNESS_BLESS=1 rewrites it -->\n\n\
+         Every criterion the harness judges. *Lint* criteria are also judged by `harness lint` from the\n\
+         compose file and image config, with no boot. *Read-only* criteria are judged without stopping,\n\
+         killing, recreating or replacing anything, so a stack shared between tests can be judged.\n\
+         Each verdict is `pass`, `fail`, `not judged` (with the reason the harness could not measure it)\n\
+         or `waived` (by a `[[waive]]` entry in the policy, with its file and line).\n\n\
+         | criterion | step | seed | CIS | lint | read-only |\n|---|---|---|---|---|---|\n",
+    );
+    for c in Criterion::ALL {
+        let yes = |b: bool| if b { "yes" } else { "" };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            c.id(),
+            c.step().name(),
+            c.seed(),
+            c.cis().unwrap_or(""),
+            yes(c.lint()),
+            yes(c.read_only())
+        ));
+    }
+    out
+}
+
 /// Which criteria a run judges: `--only` and `--skip`, each a criterion id or a family.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
@@ -282,6 +309,21 @@ mod tests {
             assert!(c.id().contains('.'), "{c} has a family");
             assert_eq!(Criterion::from_id(c.id()), Some(*c));
         }
+    }
+
+    #[test]
+    fn the_criteria_reference_is_generated_from_the_enum() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/criteria.md");
+        let fresh = reference_markdown();
+        if std::env::var_os("HARNESS_BLESS").is_some() {
+            std::fs::create_dir_all(path.parent().expect("docs dir")).expect("create docs/");
+            std::fs::write(&path, &fresh).expect("write docs/criteria.md");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "docs/criteria.md is stale: run `HARNESS_BLESS=1 cargo nextest run -p harness --lib criteria`"
+        );
     }
 
     #[track_caller]
