@@ -152,11 +152,13 @@ async fn watch(project: String, out: std::sync::Arc<Mutex<BTreeMap<String, Syste
         let docker = docker.clone();
         let out = out.clone();
         tasks.push(tokio::spawn(async move {
-            let cadence = Duration::from_millis(100);
-            if let Some((at, _)) =
-                readiness::poll_until_ready(&docker, &id, cadence, Duration::from_secs(5), |_| {}).await
-            {
-                out.lock().await.entry(service).or_insert(at);
+            // The reference watcher looks four times as often as the harness's boot; the boot
+            // it watches is bounded by its own timeout, and this task is aborted with it.
+            let w = readiness::Wait::new(readiness::WaitFor::Ready, StackConfig::new(".").boot_timeout)
+                .with_cadence(Duration::from_millis(100))
+                .with_probe_timeout(Duration::from_secs(5));
+            if let Ok(waited) = readiness::wait(&docker, &id, &w, |_| {}).await {
+                out.lock().await.entry(service).or_insert(waited.at);
             }
         }));
     }

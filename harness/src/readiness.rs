@@ -4,7 +4,7 @@
 //! Docker runs the same command, but only every `interval`; running it ourselves every
 //! 250 ms tells when the service really became ready, independently of that interval.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
 use testcontainers::bollard::Docker;
@@ -91,47 +91,159 @@ pub async fn run_once(docker: &Docker, container: &str, cmd: &[String], timeout:
     }
 }
 
-/// Runs the container's effective healthcheck (image `HEALTHCHECK` merged with compose)
-/// every `cadence` until it passes; returns when the passing run started and how many
-/// runs it took. `None` when the container has no healthcheck or cannot be inspected.
-/// Each failing run is handed to `on_failure`, so callers can keep the last one.
-pub async fn poll_until_ready(
-    docker: &Docker,
-    container: &str,
-    cadence: Duration,
-    timeout: Duration,
-    on_failure: impl FnMut(ProbeResult),
-) -> Option<(std::time::SystemTime, u32)> {
-    let inspect = docker.inspect_container(container, None).await.ok()?;
-    let test = inspect.config.and_then(|c| c.healthcheck).and_then(|h| h.test).unwrap_or_default();
-    let cmd = exec_command(&test)?;
-    Some(poll_until_passes(docker, container, &cmd, cadence, timeout, on_failure).await)
+/// What a wait waits for. Closed on purpose: boot, restart, recreate, restore and recovery
+/// all wait through [`wait`] with one of these, so every wait has a deadline and every
+/// give-up names what it saw last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitFor {
+    /// The container's own effective healthcheck command (image `HEALTHCHECK` merged with
+    /// compose) passes, run by the harness every cadence: as soon as the service is really
+    /// ready, not when Docker's interval next comes round. A container without a
+    /// healthcheck only has to be running.
+    Ready,
+    /// This command passes inside the container (e.g. `pg_isready` over TCP, where the
+    /// healthcheck uses the socket).
+    Command(Vec<String>),
 }
 
-/// Runs `cmd` in `container` every `cadence` until it passes; returns when the passing run
-/// started and how many runs it took. Unbounded: callers bound it with a timeout.
-pub async fn poll_until_passes(
+impl WaitFor {
+    fn describe(&self) -> String {
+        match self {
+            WaitFor::Ready => "its healthcheck command to pass".to_owned(),
+            WaitFor::Command(cmd) => format!("`{}` to pass", cmd.join(" ")),
+        }
+    }
+}
+
+/// One wait: what, for how long at most, how often to look, and how long one probe run
+/// may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    pub what: WaitFor,
+    pub deadline: Duration,
+    pub cadence: Duration,
+    pub probe_timeout: Duration,
+}
+
+impl Wait {
+    /// A wait bounded by `deadline` (callers pass the stack's configured boot timeout, or
+    /// what is left of a measurement window), at the default cadence.
+    pub fn new(what: WaitFor, deadline: Duration) -> Wait {
+        Wait { what, deadline, cadence: DEFAULT_CADENCE, probe_timeout: DEFAULT_PROBE_TIMEOUT }
+    }
+
+    pub fn with_cadence(mut self, cadence: Duration) -> Wait {
+        self.cadence = cadence;
+        self
+    }
+
+    pub fn with_probe_timeout(mut self, timeout: Duration) -> Wait {
+        self.probe_timeout = timeout;
+        self
+    }
+}
+
+/// How long one probe run may take when the healthcheck does not say.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A wait that succeeded: when the passing run started, and how many runs it took (0 when
+/// the container has no healthcheck and running was enough).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waited {
+    pub at: SystemTime,
+    pub runs: u32,
+}
+
+/// A wait that gave up, with what was seen last: the container's state, Docker's health
+/// log and the harness's own last probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GaveUp {
+    pub waited: Duration,
+    pub what: String,
+    pub state: String,
+    pub health_log: String,
+    pub last_probe: String,
+}
+
+/// Waits as `w` says. Each failing probe run is handed to `on_failure` (the boot keeps
+/// the last one per service for its own timeout message).
+pub async fn wait(
     docker: &Docker,
     container: &str,
-    cmd: &[String],
-    cadence: Duration,
-    timeout: Duration,
-    mut on_failure: impl FnMut(ProbeResult),
-) -> (std::time::SystemTime, u32) {
-    let mut tick = tokio::time::interval(cadence);
-    // A run slower than the cadence delays the next one instead of bunching them up.
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut runs = 0u32;
-    loop {
-        tick.tick().await;
-        let at = std::time::SystemTime::now();
-        runs += 1;
-        let result = run_once(docker, container, cmd, timeout).await;
-        if result.passed() {
-            return (at, runs);
+    w: &Wait,
+    mut on_failure: impl FnMut(&ProbeResult),
+) -> Result<Waited, GaveUp> {
+    let mut last: Option<ProbeResult> = None;
+    let attempt = async {
+        let cmd = match &w.what {
+            WaitFor::Command(cmd) => Some(cmd.clone()),
+            WaitFor::Ready => {
+                let inspect = docker.inspect_container(container, None).await.ok();
+                let test = inspect.and_then(|c| c.config?.healthcheck?.test).unwrap_or_default();
+                exec_command(&test)
+            }
+        };
+        let mut tick = tokio::time::interval(w.cadence);
+        // A run slower than the cadence delays the next one instead of bunching them up.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut runs = 0u32;
+        loop {
+            tick.tick().await;
+            let at = SystemTime::now();
+            let Some(cmd) = &cmd else {
+                // No healthcheck: running is all there is to wait for.
+                if running(docker, container).await {
+                    return Waited { at, runs: 0 };
+                }
+                continue;
+            };
+            runs += 1;
+            let result = run_once(docker, container, cmd, w.probe_timeout).await;
+            if result.passed() {
+                return Waited { at, runs };
+            }
+            on_failure(&result);
+            last = Some(result);
         }
-        on_failure(result);
+    };
+    match tokio::time::timeout(w.deadline, attempt).await {
+        Ok(waited) => Ok(waited),
+        Err(_) => {
+            let (state, health_log) = last_seen(docker, container).await;
+            Err(GaveUp {
+                waited: w.deadline,
+                what: w.what.describe(),
+                state,
+                health_log,
+                last_probe: last.as_ref().map_or_else(|| "(not probed)".to_owned(), ProbeResult::summary),
+            })
+        }
     }
+}
+
+async fn running(docker: &Docker, container: &str) -> bool {
+    docker.inspect_container(container, None).await.ok().and_then(|c| c.state?.running).unwrap_or(false)
+}
+
+/// The container's state and the tail of Docker's health log, for a timeout message.
+pub async fn last_seen(docker: &Docker, container: &str) -> (String, String) {
+    let Ok(c) = docker.inspect_container(container, None).await else {
+        return ("not found".to_owned(), "(none)".to_owned());
+    };
+    let Some(st) = c.state else { return ("unknown".to_owned(), "(none)".to_owned()) };
+    let status = st.status.map(|s| s.to_string()).unwrap_or_default();
+    let health = st.health.as_ref().and_then(|h| h.status).map(|s| s.to_string()).unwrap_or_default();
+    let state = format!("{status}, health {health}, exit code {}", st.exit_code.unwrap_or(0));
+    let log: Vec<String> = st
+        .health
+        .and_then(|h| h.log)
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .take(3)
+        .map(|l| format!("exit {}: {}", l.exit_code.unwrap_or(-1), l.output.unwrap_or_default().trim()))
+        .collect();
+    (state, if log.is_empty() { "(none)".to_owned() } else { log.join(" | ") })
 }
 
 #[cfg(test)]

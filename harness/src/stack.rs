@@ -27,7 +27,7 @@ use crate::compose::{self, ComposeModel, ComposeProject, HealthTiming};
 use crate::errors::{Error, Result, tail_lines};
 use crate::images::{self, ImageStatus};
 use crate::labels::{self, RunIdentity};
-use crate::readiness::{self, ProbeResult};
+use crate::readiness::{self, ProbeResult, Wait, WaitFor, Waited};
 use crate::teardown::{self, Guard};
 use crate::timeline::{BootTimeline, ServiceTimeline};
 use crate::{engine, provision};
@@ -109,6 +109,8 @@ pub struct Stack {
     pub dir: PathBuf,
     docker: Docker,
     guard: Guard,
+    /// Bounds every wait after the boot too (restart, recreate, restore, recovery).
+    boot_timeout: Duration,
     // The override file must outlive the project: later compose commands pass it again.
     // `None` for a stack attached from another process, which owns the file.
     _workdir: Option<Arc<tempfile::TempDir>>,
@@ -201,7 +203,8 @@ impl Stack {
         let docker = engine::connect().await?;
         let model = project.model().await?;
         let guard = Guard::detached(&project.project);
-        Ok(Stack { project, model, timeline, images: Vec::new(), dir, docker, guard, _workdir: None })
+        let boot_timeout = StackConfig::new(&dir).boot_timeout;
+        Ok(Stack { project, model, timeline, images: Vec::new(), dir, docker, guard, boot_timeout, _workdir: None })
     }
 
     pub fn docker(&self) -> &Docker {
@@ -300,60 +303,27 @@ impl Stack {
     /// every 250 ms: as soon as the service is really ready, not when Docker's interval next
     /// comes round (30 s with the seeds' checks). For checks that only need the service back.
     pub async fn wait_ready(&self, service: &str) -> Result<()> {
-        let id = self.container_id(service).await?;
-        let waited = Duration::from_secs(180);
-        let mut last = None;
-        let probe =
-            readiness::poll_until_ready(&self.docker, &id, readiness::DEFAULT_CADENCE, Duration::from_secs(10), |r| {
-                last = Some(r.summary());
-            });
-        match tokio::time::timeout(waited, probe).await {
-            // Passed, or no healthcheck to run: then running is all there is to wait for.
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => self.wait_healthy(&[service]).await,
-            Err(_) => Err(Error::HealthTimeout {
-                project: self.project.project.clone(),
-                service: service.to_owned(),
-                waited,
-                state: "its healthcheck command did not pass".into(),
-                health_log: "(see docker inspect)".into(),
-                last_probe: last.unwrap_or_else(|| "(not probed)".into()),
-            }),
-        }
+        self.wait_for(service, WaitFor::Ready).await.map(|_| ())
     }
 
-    /// Waits (polling inspect every 250 ms, up to the boot timeout of 180 s) until every
-    /// container of `services` runs and, where it has a healthcheck, is healthy.
-    pub async fn wait_healthy(&self, services: &[&str]) -> Result<()> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(180);
-        loop {
-            let mut pending = None;
-            for s in services {
-                let id = self.container_id(s).await?;
-                let c = self.docker.inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", *s, e))?;
-                let st = c.state.unwrap_or_default();
-                let running = st.running.unwrap_or(false);
-                let health = st.health.and_then(|h| h.status).map(|h| h.to_string());
-                let ok = running && health.as_deref().is_none_or(|h| h == "healthy" || h == "none" || h.is_empty());
-                if !ok {
-                    pending =
-                        Some((s.to_string(), format!("running {running}, health {}", health.unwrap_or_default())));
-                    break;
-                }
-            }
-            let Some((service, state)) = pending else { return Ok(()) };
-            if std::time::Instant::now() > deadline {
-                return Err(Error::HealthTimeout {
-                    project: self.project.project.clone(),
-                    service,
-                    waited: Duration::from_secs(180),
-                    state,
-                    health_log: "(see docker inspect)".into(),
-                    last_probe: "(not probed)".into(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+    /// Waits for `what` in the service's container, bounded by the configured boot timeout;
+    /// giving up names the service, its state, Docker's health log and the last probe.
+    pub async fn wait_for(&self, service: &str, what: WaitFor) -> Result<Waited> {
+        let id = self.container_id(service).await?;
+        let w = Wait::new(what, self.boot_timeout);
+        readiness::wait(&self.docker, &id, &w, |_| {}).await.map_err(|g| Error::HealthTimeout {
+            project: self.project.project.clone(),
+            service: service.to_owned(),
+            waited: g.waited,
+            state: format!("waiting for {}: {}", g.what, g.state),
+            health_log: g.health_log,
+            last_probe: g.last_probe,
+        })
+    }
+
+    /// The boot timeout this stack was started with; every later wait is bounded by it.
+    pub fn boot_timeout(&self) -> Duration {
+        self.boot_timeout
     }
 
     /// Removes everything now and reports what went; dropping the stack does the same
@@ -370,7 +340,8 @@ impl Prepared {
         let Prepared { project, model, images, dir, docker, workdir } = self;
         let guard = Guard::register(&project.project);
         let timeline = boot(&docker, &project, &model, &guard, cfg).await?;
-        Ok(Stack { project, model, timeline, images, dir, docker, guard, _workdir: Some(workdir) })
+        let boot_timeout = cfg.boot_timeout;
+        Ok(Stack { project, model, timeline, images, dir, docker, guard, boot_timeout, _workdir: Some(workdir) })
     }
 }
 
@@ -643,7 +614,7 @@ async fn boot(
                                 container,
                                 service,
                                 s.health,
-                                cfg.cadence,
+                                cfg,
                                 t0,
                                 tx.clone(),
                             ));
@@ -723,18 +694,19 @@ fn spawn_poller(
     container: String,
     service: String,
     health: Option<HealthTiming>,
-    cadence: Duration,
+    cfg: &StackConfig,
     t0: SystemTime,
     tx: mpsc::UnboundedSender<Note>,
 ) -> tokio::task::JoinHandle<()> {
+    let timeout = health.map_or(compose::DEFAULT_TIMEOUT, |h| h.timeout);
+    // The boot's own deadline ends the wait first; this one only keeps the task bounded.
+    let w = Wait::new(WaitFor::Ready, cfg.boot_timeout).with_cadence(cfg.cadence).with_probe_timeout(timeout);
     tokio::spawn(async move {
-        let timeout = health.map_or(compose::DEFAULT_TIMEOUT, |h| h.timeout);
-        let on_failure = |result| {
-            let _ = tx.send(Note::Probe { service: service.clone(), result });
+        let on_failure = |result: &ProbeResult| {
+            let _ = tx.send(Note::Probe { service: service.clone(), result: result.clone() });
         };
-        if let Some((at, probes)) = readiness::poll_until_ready(&docker, &container, cadence, timeout, on_failure).await
-        {
-            let _ = tx.send(Note::Ready { service, at: since(t0, at), probes });
+        if let Ok(Waited { at, runs }) = readiness::wait(&docker, &container, &w, on_failure).await {
+            let _ = tx.send(Note::Ready { service, at: since(t0, at), probes: runs });
         }
     })
 }
@@ -773,28 +745,10 @@ async fn timeout_error(
         .values()
         .find(|s| !s.is_done())
         .map_or_else(|| "(compose up)".to_owned(), |s| s.service.clone());
-    let mut state = "not created".to_owned();
-    let mut health_log = "(none)".to_owned();
-    if let Some(id) = containers.get(&service)
-        && let Ok(c) = docker.inspect_container(id, None).await
-        && let Some(st) = c.state
-    {
-        let status = st.status.map(|s| s.to_string()).unwrap_or_default();
-        let health = st.health.as_ref().and_then(|h| h.status).map(|s| s.to_string()).unwrap_or_default();
-        state = format!("{status}, health {health}, exit code {}", st.exit_code.unwrap_or(0));
-        let log: Vec<String> = st
-            .health
-            .and_then(|h| h.log)
-            .unwrap_or_default()
-            .into_iter()
-            .rev()
-            .take(3)
-            .map(|l| format!("exit {}: {}", l.exit_code.unwrap_or(-1), l.output.unwrap_or_default().trim()))
-            .collect();
-        if !log.is_empty() {
-            health_log = log.join(" | ");
-        }
-    }
+    let (state, health_log) = match containers.get(&service) {
+        Some(id) => readiness::last_seen(docker, id).await,
+        None => ("not created".to_owned(), "(none)".to_owned()),
+    };
     Error::HealthTimeout {
         project: project.project.clone(),
         service: service.clone(),

@@ -1084,22 +1084,16 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
 async fn accepting_tcp(stack: &Stack, service: &str, id: &str) -> Result<()> {
     let cmd: Vec<String> =
         ["pg_isready", "--host=127.0.0.1", "--port=5432", "--quiet"].iter().map(|s| (*s).to_owned()).collect();
-    let waited = CONNECT_DEADLINE * 6;
+    let waited = stack.boot_timeout();
     let mut last = String::from("(not run)");
-    let poll = crate::readiness::poll_until_passes(
-        stack.docker(),
-        id,
-        &cmd,
-        crate::readiness::DEFAULT_CADENCE,
-        Duration::from_secs(5),
-        |r| last = r.summary(),
-    );
-    match tokio::time::timeout(waited, poll).await {
+    let w = crate::readiness::Wait::new(crate::readiness::WaitFor::Command(cmd), waited)
+        .with_probe_timeout(Duration::from_secs(5));
+    match crate::readiness::wait(stack.docker(), id, &w, |r| last = r.summary()).await {
         Ok(_) => Ok(()),
-        Err(_) => Err(fail(
+        Err(g) => Err(fail(
             service,
             "the restored server does not accept TCP connections",
-            format!("`pg_isready --host=127.0.0.1 --port=5432` for {}: {last}", secs(waited)),
+            format!("`pg_isready --host=127.0.0.1 --port=5432` for {}: {last} ({})", secs(waited), g.state),
         )),
     }
 }

@@ -126,17 +126,18 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
     }
     if let Some(at) = restarted {
         let left = deadline.saturating_sub(started.elapsed());
-        let probe = crate::readiness::poll_until_ready(
-            cx.docker(),
-            &id,
-            crate::readiness::DEFAULT_CADENCE,
-            Duration::from_secs(10),
-            |_| {},
-        );
-        match tokio::time::timeout(left, probe).await {
+        // What is left of the measurement window bounds this wait, not the boot timeout: a
+        // late recovery is a finding, measured up to the margin.
+        let w = crate::readiness::Wait::new(crate::readiness::WaitFor::Ready, left);
+        match crate::readiness::wait(cx.docker(), &id, &w, |_| {}).await {
             // Passed, or no healthcheck: running again is all there is to wait for.
             Ok(_) => recovered = Some(started.elapsed()),
-            Err(_) => state.push_str(&format!("; restarted after {}, its healthcheck not passing since", secs(at))),
+            Err(g) => state.push_str(&format!(
+                "; restarted after {}, its healthcheck not passing since (last probe: {}; Docker's health log: {})",
+                secs(at),
+                g.last_probe,
+                g.health_log
+            )),
         }
     }
     // Not back (no restart policy, or a crash loop): started by hand, so the steps after this
