@@ -56,7 +56,7 @@ impl Step {
 /// Declares [`Criterion`] and its facts from one table, so an id, its CIS id and its
 /// lint-ability are written exactly once.
 macro_rules! criteria {
-    ($($variant:ident => ($id:literal, $step:ident, $seed:literal, $cis:expr, $lint:literal),)*) => {
+    ($($variant:ident => ($id:literal, $step:ident, $seed:literal, $cis:expr, $lint:literal, $what:literal, $policy:literal),)*) => {
         /// One criterion the harness judges. Its facts are methods; its text form is its id
         /// (`startup.service`), which is also how reports, policies and `--only` name it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,6 +89,16 @@ macro_rules! criteria {
                 match self { $(Criterion::$variant => $cis,)* }
             }
 
+            /// What is judged, in one line.
+            pub const fn what(self) -> &'static str {
+                match self { $(Criterion::$variant => $what,)* }
+            }
+
+            /// The `acceptance.toml` keys that set its budget or switch it, if any.
+            pub const fn policy_keys(self) -> &'static str {
+                match self { $(Criterion::$variant => $policy,)* }
+            }
+
             /// Also judged by `harness lint`, from the compose file, Dockerfile and image
             /// config, with no boot.
             pub const fn lint(self) -> bool {
@@ -99,42 +109,42 @@ macro_rules! criteria {
 }
 
 criteria! {
-    StartupService => ("startup.service", Startup, "RedFire 001, ZViewer 004", None, false),
-    StartupStack => ("startup.stack", Startup, "RedFire 001, ZViewer 004", None, false),
-    ImageSize => ("image.size", Runtime, "RedFire 001, ZViewer 004", None, false),
-    UserImage => ("user.image", Runtime, "all seeds", Some("4.1"), true),
-    UserProcess => ("user.process", Runtime, "all seeds", Some("5.24"), false),
-    HealthcheckDefined => ("healthcheck.defined", Runtime, "all seeds", Some("4.6"), true),
-    HealthcheckPasses => ("healthcheck.passes", Runtime, "all seeds", Some("5.27"), false),
-    HealthcheckResponse => ("healthcheck.response", Runtime, "ZViewer 004", None, false),
-    HardeningPrivileged => ("hardening.privileged", Runtime, "zigQuant 000", Some("5.5"), true),
-    HardeningCapabilities => ("hardening.capabilities", Runtime, "zigQuant 000", Some("5.4"), true),
-    HardeningNoNewPrivileges => ("hardening.no_new_privileges", Runtime, "zigQuant 000", Some("5.26"), true),
-    HardeningReadOnly => ("hardening.read_only", Runtime, "zigQuant 000", Some("5.13"), true),
-    HardeningDockerSock => ("hardening.docker_sock", Runtime, "harness default", Some("5.32"), true),
-    HardeningHostMounts => ("hardening.host_mounts", Runtime, "harness default", Some("5.6"), true),
-    HardeningNamespaces => ("hardening.namespaces", Runtime, "harness default", Some("5.10, 5.16, 5.17, 5.21"), true),
-    HardeningMemoryLimit => ("hardening.memory_limit", Runtime, "ZViewer 004, zigQuant 000", Some("5.11"), true),
-    HardeningPidsLimit => ("hardening.pids_limit", Runtime, "harness default", Some("5.29"), true),
-    HardeningRestart => ("hardening.restart", Runtime, "RedFire 001, ZViewer 004", Some("5.15"), true),
-    HardeningLogRotation => ("hardening.log_rotation", Runtime, "zigQuant 000", None, true),
-    SecretsEnv => ("secrets.env", Runtime, "zigQuant 000", Some("4.10"), true),
-    NetworkPublish => ("network.publish", Runtime, "RedFire 001", Some("5.14"), true),
-    LintPinnedTags => ("lint.pinned_tags", Runtime, "harness default", None, true),
-    NetworkReach => ("network.reach", Network, "RedFire 001", None, false),
-    NetworkEgress => ("network.egress", Network, "RedFire 001", None, false),
-    DiscoveryName => ("discovery.name", Network, "RedFire 001, ZViewer 004", None, false),
-    GatewayRoute => ("gateway.route", Http, "RedFire 001, ZViewer 004", None, false),
-    ObservabilityTargets => ("observability.targets", Http, "ZViewer 004, zigQuant 000", None, false),
-    ObservabilityFamilies => ("observability.families", Http, "ZViewer 004, zigQuant 000", None, false),
-    PersistenceVolume => ("persistence.volume", Persistence, "ZViewer 004", None, false),
-    PersistenceRestart => ("persistence.restart", Persistence, "ZViewer 004", None, false),
-    PersistenceRecreate => ("persistence.recreate", Persistence, "ZViewer 004", None, false),
-    BackupTar => ("backup.tar", Backup, "zigQuant 000, ZViewer 004", None, false),
-    BackupPgDump => ("backup.pg_dump", Backup, "ZViewer 004", None, false),
-    ResourcesMemory => ("resources.memory", Runtime, "ZViewer 004", None, false),
-    ShutdownGraceful => ("shutdown.graceful", Lifecycle, "harness default", None, false),
-    RecoveryRestart => ("recovery.restart", Lifecycle, "ZViewer 004", Some("5.15"), false),
+    StartupService => ("startup.service", Startup, "RedFire 001, ZViewer 004", None, false, "each service's real readiness (its own healthcheck passing) against its budget; Docker's healthy time and the cause of any gap in the evidence", "`startup`"),
+    StartupStack => ("startup.stack", Startup, "RedFire 001, ZViewer 004", None, false, "the stack's real readiness (its slowest service) against the budget", "`startup`"),
+    ImageSize => ("image.size", Runtime, "RedFire 001, ZViewer 004", None, false, "image size against budget, with the largest layers", "`image_size`"),
+    UserImage => ("user.image", Runtime, "all seeds", Some("4.1"), true, "the effective configured user is not root", "`non_root`"),
+    UserProcess => ("user.process", Runtime, "all seeds", Some("5.24"), false, "no process in the container runs as uid 0 (real uids from `docker top`)", "`non_root`"),
+    HealthcheckDefined => ("healthcheck.defined", Runtime, "all seeds", Some("4.6"), true, "a healthcheck exists (compose or image)", ""),
+    HealthcheckPasses => ("healthcheck.passes", Runtime, "all seeds", Some("5.27"), false, "Docker reports the service healthy", ""),
+    HealthcheckResponse => ("healthcheck.response", Runtime, "ZViewer 004", None, false, "one run of the check answers within budget", "`health_response`"),
+    HardeningPrivileged => ("hardening.privileged", Runtime, "zigQuant 000", Some("5.5"), true, "not privileged", ""),
+    HardeningCapabilities => ("hardening.capabilities", Runtime, "zigQuant 000", Some("5.4"), true, "`cap_drop: [ALL]`, additions within the allowlist", "`cap_add`"),
+    HardeningNoNewPrivileges => ("hardening.no_new_privileges", Runtime, "zigQuant 000", Some("5.26"), true, "`no-new-privileges:true`", "`no_new_privileges`"),
+    HardeningReadOnly => ("hardening.read_only", Runtime, "zigQuant 000", Some("5.13"), true, "read-only root filesystem", "`read_only`"),
+    HardeningDockerSock => ("hardening.docker_sock", Runtime, "harness default", Some("5.32"), true, "no docker.sock mount", ""),
+    HardeningHostMounts => ("hardening.host_mounts", Runtime, "harness default", Some("5.6"), true, "no sensitive host directory mounted", ""),
+    HardeningNamespaces => ("hardening.namespaces", Runtime, "harness default", Some("5.10, 5.16, 5.17, 5.21"), true, "no host network, PID, IPC or UTS namespace", ""),
+    HardeningMemoryLimit => ("hardening.memory_limit", Runtime, "ZViewer 004, zigQuant 000", Some("5.11"), true, "a memory limit", "`memory_limit`"),
+    HardeningPidsLimit => ("hardening.pids_limit", Runtime, "harness default", Some("5.29"), true, "a pids limit", "`pids_limit`"),
+    HardeningRestart => ("hardening.restart", Runtime, "RedFire 001, ZViewer 004", Some("5.15"), true, "an allowed restart policy", "`restart`"),
+    HardeningLogRotation => ("hardening.log_rotation", Runtime, "zigQuant 000", None, true, "json-file with max-size and max-file", "`log_rotation`"),
+    SecretsEnv => ("secrets.env", Runtime, "zigQuant 000", Some("4.10"), true, "no secret-looking env name with a literal value (dockle CIS-DI-0010 names)", "`secrets_in_env`, `secret_env_allowlist`"),
+    NetworkPublish => ("network.publish", Runtime, "RedFire 001", Some("5.14"), true, "only allowed services publish, bound to one interface", "`publish`"),
+    LintPinnedTags => ("lint.pinned_tags", Runtime, "harness default", None, true, "no `latest` or untagged images", "`pinned_tags`"),
+    NetworkReach => ("network.reach", Network, "RedFire 001", None, false, "from a probe on each network, exactly the allowed service:port pairs connect (the matrix is the evidence)", "`[networks.*] reach`"),
+    NetworkEgress => ("network.egress", Network, "RedFire 001", None, false, "an `internal: true` network has no way out (real traffic to a sentinel on this machine, with a non-internal control)", ""),
+    DiscoveryName => ("discovery.name", Network, "RedFire 001, ZViewer 004", None, false, "services reach each other by service name", "`[networks.*] reach`"),
+    GatewayRoute => ("gateway.route", Http, "RedFire 001, ZViewer 004", None, false, "each route reaches its upstream through the gateway's published port", "`[gateway]`, `[[routes]]`"),
+    ObservabilityTargets => ("observability.targets", Http, "ZViewer 004, zigQuant 000", None, false, "Prometheus reports each listed target up", "`[observability]`"),
+    ObservabilityFamilies => ("observability.families", Http, "ZViewer 004, zigQuant 000", None, false, "the metrics endpoint exposes each listed family", "`[observability]`"),
+    PersistenceVolume => ("persistence.volume", Persistence, "ZViewer 004", None, false, "the data lives in a named volume, not the container layer", "`[[persistence]]`"),
+    PersistenceRestart => ("persistence.restart", Persistence, "ZViewer 004", None, false, "rows (sqlx), keys (redis) and files read back byte-identical after a restart", "`[[persistence]]`"),
+    PersistenceRecreate => ("persistence.recreate", Persistence, "ZViewer 004", None, false, "rows, keys and files read back byte-identical after down/up keeping volumes", "`[[persistence]]`"),
+    BackupTar => ("backup.tar", Backup, "zigQuant 000, ZViewer 004", None, false, "tar of the volume, destroy, restore into a fresh volume, boot, compare checksums", "`[[backup]]`"),
+    BackupPgDump => ("backup.pg_dump", Backup, "ZViewer 004", None, false, "pg_dump, destroy, pg_restore into a fresh volume, boot, compare rows", "`[[backup]]`"),
+    ResourcesMemory => ("resources.memory", Runtime, "ZViewer 004", None, false, "steady-state memory from engine stats, page cache excluded", "`memory`"),
+    ShutdownGraceful => ("shutdown.graceful", Lifecycle, "harness default", None, false, "exit 0 within `stop_grace_period` on the stop signal", "`shutdown`"),
+    RecoveryRestart => ("recovery.restart", Lifecycle, "ZViewer 004", Some("5.15"), false, "after SIGKILL of PID 1, healthy again within budget", "`recovery`"),
 }
 
 impl Criterion {
@@ -225,16 +235,18 @@ pub fn reference_markdown() -> String {
          killing, recreating or replacing anything, so a stack shared between tests can be judged.\n\
          Each verdict is `pass`, `fail`, `not judged` (with the reason the harness could not measure it)\n\
          or `waived` (by a `[[waive]]` entry in the policy, with its file and line).\n\n\
-         | criterion | step | seed | CIS | lint | read-only |\n|---|---|---|---|---|---|\n",
+         | criterion | what is judged | step | seed | CIS | policy keys | lint | read-only |\n|---|---|---|---|---|---|---|---|\n",
     );
     for c in Criterion::ALL {
         let yes = |b: bool| if b { "yes" } else { "" };
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
             c.id(),
+            c.what(),
             c.step().name(),
             c.seed(),
             c.cis().unwrap_or(""),
+            c.policy_keys(),
             yes(c.lint()),
             yes(c.read_only())
         ));
