@@ -989,6 +989,7 @@ mod tests {
             gateway: None,
             routes: Vec::new(),
             observability: Observability::default(),
+            waivers: Vec::new(),
         }
     }
 
