@@ -597,3 +597,108 @@ fn articles() {
     assert_eq!(load::article("array"), "an array");
     assert_eq!(load::article("string"), "a string");
 }
+
+#[test]
+fn every_budget_is_overridable_per_service() {
+    let ms = Duration::from_millis;
+    check_settings("[services.api]\nstartup = \"1ms\"", "api", |s| s.startup = ms(1));
+    check_settings("[defaults]\nstartup = \"1m\"\n[services.api]\nstartup = \"1ms\"", "api", |s| s.startup = ms(1));
+    check_settings("[services.api]\nhealth_response = \"250ms\"", "api", |s| s.health_response = ms(250));
+    check_settings("[services.api]\nrecovery = \"2s\"\nshutdown = \"3s\"", "api", |s| {
+        s.recovery = secs(2);
+        s.shutdown = Some(secs(3));
+    });
+    check_settings("[services.api]\nimage_size = \"1GB\"\nmemory = \"64MiB\"", "api", |s| {
+        s.image_size = 1_000_000_000;
+        s.memory = 64 * 1024 * 1024;
+    });
+    // The override is the service's only: the others keep the defaults.
+    check_settings("[services.api]\nstartup = \"1ms\"", "redis", |_| {});
+}
+
+/// `input` resolves, and `waiver(criterion, subject)` finds the waiver with `reason`
+/// (or none when `reason` is `None`).
+#[track_caller]
+fn check_waiver(input: &str, criterion: &str, subject: &str, reason: Option<&str>) {
+    let policy = ok(input);
+    let found = policy.waiver(criterion, subject).map(|w| w.reason.as_str());
+    assert_eq!(found, reason, "{input}\nwaiver({criterion}, {subject})");
+}
+
+#[test]
+fn waivers_match_by_id_or_family_and_by_service() {
+    let legacy = "[[waive]]\ncriterion = \"user.process\"\nservice = \"api\"\nreason = \"vendor image; OPS-12\"";
+    check_waiver(legacy, "user.process", "api", Some("vendor image; OPS-12"));
+    check_waiver(legacy, "user.process", "redis", None);
+    check_waiver(legacy, "user.image", "api", None);
+    let family = "[[waive]]\ncriterion = \"hardening\"\nreason = \"lab stack\"";
+    check_waiver(family, "hardening.read_only", "api", Some("lab stack"));
+    check_waiver(family, "hardening.pids_limit", "anything at all", Some("lab stack"));
+    check_waiver(family, "hardening", "redis", Some("lab stack"));
+    check_waiver(family, "secrets.env", "api", None);
+    // The first that covers it wins, in file order.
+    let two = format!("{legacy}\n[[waive]]\ncriterion = \"user\"\nreason = \"second\"");
+    check_waiver(&two, "user.process", "api", Some("vendor image; OPS-12"));
+    check_waiver(&two, "user.process", "redis", Some("second"));
+    check_waiver("", "user.process", "api", None);
+}
+
+#[test]
+fn waivers_keep_where_they_were_written() {
+    let policy = ok("schema = 1\n\n[[waive]]\ncriterion = \"secrets.env\"\nreason = \"seed RedFire\"");
+    assert_eq!(
+        policy.waivers,
+        [Waiver {
+            criterion: "secrets.env".into(),
+            service: None,
+            reason: "seed RedFire".into(),
+            path: PATH.into(),
+            line: 4,
+        }]
+    );
+}
+
+#[test]
+fn bad_waivers() {
+    let w = "[[waive]]\n";
+    check_err(
+        &format!("{w}criterion = \"user.proces\"\nreason = \"r\""),
+        2,
+        "`criterion = \"user.proces\"` in [[waive]] is not a criterion id or family",
+    );
+    check_err(&format!("{w}criterion = \"hardenin\"\nreason = \"r\""), 2, "(hint: did you mean `hardening`?)");
+    check_err(
+        &format!("{w}criterion = \"user\"\nservice = \"legacy\"\nreason = \"r\""),
+        3,
+        "`service = \"legacy\"` in [[waive]] names a service that is not in the compose file",
+    );
+    check_err(&format!("{w}criterion = \"user\""), 1, "[[waive]] needs `reason` (hint: add reason = \"...\")");
+    check_err(&format!("{w}criterion = \"user\"\nreason = \" \""), 3, "`reason = \" \"` in [[waive]] is empty");
+    check_err(&format!("{w}reason = \"r\""), 1, "[[waive]] needs `criterion`");
+    check_err(
+        &format!("{w}criterion = \"user\"\nreason = \"r\"\nservices = [\"api\"]"),
+        4,
+        "unknown key `services` in [[waive]] (hint: did you mean `service`?)",
+    );
+    check_err("[waive]\ncriterion = \"user\"", 1, "`waive` at the top level must be an array of tables");
+}
+
+/// The suites' bad-policy stacks (run through the CLI in harness/tests/cli.rs, which needs
+/// the engine) fail here already, with the file, the line and the key.
+#[track_caller]
+fn check_stack(stack: &str, line: usize, fragments: &[&str]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/stacks").join(stack).join("acceptance.toml");
+    let err = load(&path, &["idle"]).expect_err(stack);
+    assert_eq!((err.path(), err.line()), (path.as_path(), Some(line)), "{err}");
+    for fragment in fragments {
+        assert!(err.to_string().contains(fragment), "{err}\nmissing: {fragment}");
+    }
+}
+
+#[test]
+fn bad_policy_stacks_name_file_line_and_key() {
+    check_stack("bad-policy-key", 3, &["imge_size", "did you mean `image_size`"]);
+    check_stack("bad-policy-unit", 3, &["`startup = \"30 parsecs\"` in [defaults] is not a duration"]);
+    check_stack("bad-policy-kind", 4, &["`kind = \"mongodb\"` in [[persistence]]", "postgres, redis, file"]);
+    check_stack("bad-policy-service", 2, &["[services.database] names a service", "idle"]);
+}
