@@ -423,7 +423,7 @@ impl Serialize for Duration {
     /// The shortest exact compose form: `1m30s`, `500ms`, `0`.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let millis = self.0.as_millis();
-        if millis == 0 || millis % 1000 != 0 {
+        if millis == 0 || !millis.is_multiple_of(1000) {
             return s.serialize_str(&if millis == 0 { "0".to_owned() } else { format!("{millis}ms") });
         }
         let secs = millis / 1000;
@@ -459,7 +459,7 @@ impl Serialize for Size {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (value, unit) = [(1_000_000_000, "GB"), (1_000_000, "MB"), (1_000, "kB")]
             .into_iter()
-            .find(|(factor, _)| self.0 != 0 && self.0 % factor == 0)
+            .find(|(factor, _)| self.0 != 0 && self.0.is_multiple_of(*factor))
             .map_or((self.0, "B"), |(factor, unit)| (self.0 / factor, unit));
         s.serialize_str(&format!("{value}{unit}"))
     }
