@@ -948,6 +948,7 @@ untyped_thing 3
             gateway: None,
             routes: vec![],
             observability: Observability::default(),
+            waivers: vec![],
         }
     }
 

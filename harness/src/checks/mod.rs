@@ -42,6 +42,7 @@ pub fn load_policy(dir: &Path, services: &[&str]) -> Result<Policy> {
         gateway: None,
         routes: Vec::new(),
         observability: policy::Observability::default(),
+        waivers: Vec::new(),
     })
 }
 

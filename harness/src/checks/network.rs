@@ -986,6 +986,7 @@ mod tests {
             gateway: None,
             routes: Vec::new(),
             observability: Observability::default(),
+            waivers: Vec::new(),
         }
     }
 

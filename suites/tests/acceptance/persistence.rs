@@ -27,6 +27,7 @@ fn policy(persistence: Vec<Persistence>, backups: Vec<Backup>) -> Policy {
         gateway: None,
         routes: vec![],
         observability: Default::default(),
+        waivers: vec![],
     }
 }
 

@@ -1,0 +1,270 @@
+//! The acceptance policy: `compose/<stack>/acceptance.toml`.
+//!
+//! Stack-wide `[defaults]`, per-service `[services.NAME]` overrides, and expectations:
+//! which networks reach which service ports, what must persist, how to back it up, which
+//! routes the gateway serves, what Prometheus must scrape, and which criteria are waived
+//! on purpose. Every switch defaults to the strict choice; a stack that deliberately does
+//! otherwise (seed RedFire keeps secrets in env on purpose) says so in its policy.
+//!
+//! - `model`: the file as serde types; their doc comments are the reference.
+//! - `load`: reading, the one-line `FILE:LINE:` errors, and the checks against the
+//!   compose file that serde cannot make.
+//! - `reference`: `docs/acceptance.schema.json` and `docs/policy.md`, both generated from
+//!   `model` and pinned by tests (`HARNESS_BLESS=1` rewrites them).
+//!
+//! [`load`] / [`parse`] resolve a file into a [`Policy`]. Every error names the file and
+//! line; unknown keys are errors everywhere (a misspelt switch would otherwise silently
+//! keep its strict default) and suggest the nearest valid key. Every service name is
+//! checked against the compose file. An empty file is valid and means "all defaults".
+//!
+//! Volume and network names are not checked here: the caller compares them with the
+//! compose file, whose project prefixing this module knows nothing about.
+
+mod load;
+mod model;
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub(crate) use load::nearest;
+pub use load::{PolicyError, load, parse};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// startup.* budget (seeds RedFire, ZViewer: 30 s).
+    pub startup: Duration,
+    /// image.size budget in bytes (seed RedFire: 500 MB; ZViewer app services: 100 MB).
+    pub image_size: u64,
+    /// resources.memory: steady-state memory budget in bytes (seed ZViewer: 512 MB).
+    pub memory: u64,
+    /// healthcheck.response: one run of the check command must answer within this (ZViewer: 3 s).
+    pub health_response: Duration,
+    /// user.*: processes must not run as uid 0.
+    pub non_root: bool,
+    /// hardening.read_only: the root filesystem must be read-only.
+    pub read_only: bool,
+    /// hardening.capabilities: capabilities a service may add back after `cap_drop: [ALL]`.
+    pub cap_add: Vec<String>,
+    /// hardening.no_new_privileges.
+    pub no_new_privileges: bool,
+    /// hardening.memory_limit / hardening.pids_limit: a limit must be set.
+    pub memory_limit: bool,
+    pub pids_limit: bool,
+    /// hardening.restart: the allowed restart policies.
+    pub restart: Vec<String>,
+    /// hardening.log_rotation: json-file with max-size and max-file.
+    pub log_rotation: bool,
+    /// secrets.env: when false (strict), secret-looking env names must not carry literal values.
+    pub secrets_in_env: bool,
+    /// secrets.env: env names exempt from the secret-name match (false-positive allowlist).
+    pub secret_env_allowlist: Vec<String>,
+    /// network.publish: whether the service may publish host ports.
+    pub publish: bool,
+    /// lint.pinned_tags: image references must carry a tag other than `latest`.
+    pub pinned_tags: bool,
+    /// recovery.restart: after SIGKILL of PID 1, ready again within this.
+    pub recovery: Duration,
+    /// shutdown.graceful: exit within this after SIGTERM; `None` uses the service's own
+    /// `stop_grace_period` (compose default 10 s).
+    pub shutdown: Option<Duration>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            startup: Duration::from_secs(30),
+            image_size: 500_000_000,
+            memory: 512_000_000,
+            health_response: Duration::from_secs(3),
+            non_root: true,
+            read_only: true,
+            cap_add: Vec::new(),
+            no_new_privileges: true,
+            memory_limit: true,
+            pids_limit: true,
+            restart: vec!["always".into(), "unless-stopped".into(), "on-failure".into()],
+            log_rotation: true,
+            secrets_in_env: false,
+            secret_env_allowlist: Vec::new(),
+            publish: false,
+            pinned_tags: true,
+            recovery: Duration::from_secs(30),
+            shutdown: None,
+        }
+    }
+}
+
+/// A `service:port` pair.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target {
+    pub service: String,
+    pub port: u16,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.service, self.port)
+    }
+}
+
+/// `[networks.NAME]`: from a probe on this network, exactly these targets connect.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkPolicy {
+    pub reach: Vec<Target>,
+    /// `Some(false)`: the network must have no egress, whatever compose says (a data
+    /// network someone forgot to mark `internal: true` then fails). `None`: judged only
+    /// when the network is internal.
+    pub egress: Option<bool>,
+}
+
+/// What a persistence or backup spec writes and reads back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DataKind {
+    /// Rows through sqlx.
+    Postgres,
+    /// Keys through the redis crate.
+    Redis,
+    /// A file in the volume, through the probe container.
+    File,
+}
+
+/// `[[persistence]]`: data written to `service` must survive a restart and a down/up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Persistence {
+    pub service: String,
+    pub kind: DataKind,
+    pub volume: String,
+    /// For `kind = "file"`: the mount path of the volume inside the service.
+    pub path: Option<String>,
+}
+
+/// How a backup is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupMethod {
+    /// A tar archive of the named volume through a helper container (seed zigQuant).
+    Tar,
+    /// A logical `pg_dump` of the database.
+    PgDump,
+}
+
+/// `[[backup]]`: back up, destroy, restore, boot and compare checksums.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backup {
+    pub service: String,
+    pub volume: String,
+    pub kind: DataKind,
+    pub methods: Vec<BackupMethod>,
+}
+
+/// `[[routes]]`: a request through the gateway reaches its upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub path: String,
+    pub upstream: String,
+    pub status: u16,
+}
+
+/// `[observability]`: Prometheus scrapes these targets; the metrics endpoint has these families.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observability {
+    pub prometheus: Option<String>,
+    pub targets: Vec<String>,
+    pub metrics: Option<Target>,
+    pub metrics_path: String,
+    pub families: Vec<String>,
+}
+
+impl Default for Observability {
+    /// Nothing to check, but the conventional metrics path, so a policy without
+    /// `[observability]` and one with an empty table resolve the same.
+    fn default() -> Self {
+        Observability {
+            prometheus: None,
+            targets: Vec::new(),
+            metrics: None,
+            metrics_path: model::DEFAULT_METRICS_PATH.to_owned(),
+            families: Vec::new(),
+        }
+    }
+}
+
+/// `[gateway]`: which service is the gateway and which container port it publishes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gateway {
+    pub service: String,
+    pub port: u16,
+}
+
+/// A whole policy file, resolved: `settings(service)` gives the effective settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub path: PathBuf,
+    pub defaults: Settings,
+    /// Per-service effective settings (defaults with the `[services.NAME]` overrides applied).
+    pub services: BTreeMap<String, Settings>,
+    pub networks: BTreeMap<String, NetworkPolicy>,
+    pub persistence: Vec<Persistence>,
+    pub backups: Vec<Backup>,
+    pub gateway: Option<Gateway>,
+    pub routes: Vec<Route>,
+    pub observability: Observability,
+    /// `[[waive]]`: criteria deliberately not judged, in file order.
+    pub waivers: Vec<Waiver>,
+}
+
+impl Policy {
+    /// The effective settings for a service (the defaults when it has no table).
+    pub fn settings(&self, service: &str) -> &Settings {
+        self.services.get(service).unwrap_or(&self.defaults)
+    }
+
+    /// The waiver that covers criterion `criterion_id` for `subject` (a service name, or
+    /// whatever the criterion judges), if any: a waiver names the exact id or its family
+    /// (the part before the dot), and one without a service covers every subject.
+    pub fn waiver(&self, criterion_id: &str, subject: &str) -> Option<&Waiver> {
+        let family = criterion_id.split_once('.').map_or(criterion_id, |(family, _)| family);
+        self.waivers.iter().find(|w| {
+            (w.criterion == criterion_id || w.criterion == family)
+                && w.service.as_deref().is_none_or(|service| service == subject)
+        })
+    }
+}
+
+/// `[[waive]]`: a criterion the stack deliberately does not meet, and why. A waived
+/// criterion is still judged; the waiver is what a report shows next to the failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiver {
+    /// A criterion id (`user.process`) or family (`user`) from the catalogue.
+    pub criterion: String,
+    /// The one service it is waived for; `None` waives it for every subject.
+    pub service: Option<String>,
+    /// Why, in the author's words; never empty.
+    pub reason: String,
+    /// The policy file and line that say so, for the report.
+    pub path: PathBuf,
+    pub line: usize,
+}
+
+impl DataKind {
+    fn name(self) -> &'static str {
+        match self {
+            DataKind::Postgres => "postgres",
+            DataKind::Redis => "redis",
+            DataKind::File => "file",
+        }
+    }
+}
+
+impl fmt::Display for DataKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
