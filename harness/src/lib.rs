@@ -6,7 +6,7 @@
 //! # The front door
 //!
 //! A test boots its compose stack with [`Compose`], judges criteria on the
-//! [`RunningStack`](front::RunningStack) and asserts that they passed. Every test gets a
+//! [`RunningStack`] and asserts that they passed. Every test gets a
 //! project of its own, every wait has a deadline, and the stack is removed when it goes out
 //! of scope (or kept after a failure with `HARNESS_KEEP_ON_FAILURE=1`). Under nextest the
 //! verdicts are also recorded as evidence in your project's `target/acceptance/`, which
