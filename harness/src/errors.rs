@@ -143,6 +143,14 @@ pub enum Error {
 
     #[error("cannot read evidence {path}: {reason}")]
     Evidence { path: PathBuf, reason: String },
+
+    #[error(
+        "service `{service}` of project {project} publishes no host port for container port {port} (hint: publish it on an ephemeral loopback port, `ports: [\"127.0.0.1::{port}\"]` under `services.{service}` in the compose file)"
+    )]
+    NotPublished { project: String, service: String, port: u16 },
+
+    #[error("`{command}` in service `{service}` of project {project} did not run to the end: {detail}")]
+    Exec { project: String, service: String, command: String, detail: String },
 }
 
 impl Error {

@@ -221,8 +221,33 @@ pub struct ReapReport {
     pub owners: Vec<u32>,
 }
 
-/// Removes every resource whose owning harness process is gone.
+/// Removes every resource whose owning harness process is gone, kept runs included (the
+/// explicit `harness reap`).
 pub async fn reap(docker: &Docker) -> Result<ReapReport> {
+    let report = reap_runs(docker, &[]).await?;
+    // Every kept run's owner is gone by now, so what the markers protected went too.
+    let _ = std::fs::remove_dir_all(kept_dir());
+    Ok(report)
+}
+
+/// Where [`mark_kept`] records runs a user asked to keep.
+fn kept_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("harness-kept")
+}
+
+/// Records that this process's run is to be kept after it exits (a test that failed with
+/// `HARNESS_KEEP_ON_FAILURE` set): the automatic reap at the start of every later run
+/// spares it, or the next test of the same nextest run would remove it within seconds.
+/// `harness down PROJECT` and `harness reap` still remove it.
+pub fn mark_kept() -> Result<()> {
+    let dir = kept_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot record a kept run", &dir, e))?;
+    let path = dir.join(&RunIdentity::current().run_id);
+    std::fs::write(&path, b"").map_err(|e| Error::io("cannot record a kept run", &path, e))
+}
+
+/// Removes the resources of dead owners, except runs named in `spare`.
+async fn reap_runs(docker: &Docker, spare: &[String]) -> Result<ReapReport> {
     let me = RunIdentity::current();
     let mut dead: Vec<(u32, String)> = Vec::new();
     let mut consider = |labels: Option<HashMap<String, String>>| {
@@ -230,6 +255,7 @@ pub async fn reap(docker: &Docker) -> Result<ReapReport> {
         if let labels::Ownership::Orphaned { pid } = labels::ownership(&labels, me, labels::process_start_ticks)
             && let Some(run) = labels.get(labels::RUN_ID)
             && !dead.iter().any(|(_, r)| r == run)
+            && !spare.contains(run)
         {
             dead.push((pid, run.clone()));
         }
@@ -251,7 +277,10 @@ pub async fn reap(docker: &Docker) -> Result<ReapReport> {
 pub async fn reap_once(docker: &Docker) -> Result<()> {
     static DONE: OnceCell<()> = OnceCell::const_new();
     DONE.get_or_try_init(|| async {
-        let report = reap(docker).await?;
+        let kept: Vec<String> = std::fs::read_dir(kept_dir())
+            .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let report = reap_runs(docker, &kept).await?;
         if report.removed != Removed::default() {
             crate::progress::note(format!("reaped {} left by dead run(s) (pids {:?})", report.removed, report.owners));
         }

@@ -428,11 +428,20 @@ pub fn files(policy: &Policy, compose: &[PathBuf]) -> Vec<FileHash> {
     out
 }
 
-/// A path relative to the workspace when it is inside it (reports travel between machines).
+/// A path relative to the running project's root (or, failing that, the harness's own
+/// workspace) when it is inside it: reports travel between machines.
 pub fn display_path(path: &Path) -> String {
-    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    let root = std::fs::canonicalize(crate::workspace::root()).unwrap_or_else(|_| crate::workspace::root());
-    path.strip_prefix(&root).unwrap_or(&path).display().to_string()
+    let canonical = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
+    let path = canonical(path.to_owned());
+    let running = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(|m| crate::workspace::project_root(&canonical(PathBuf::from(m))));
+    running
+        .into_iter()
+        .chain([canonical(crate::workspace::root())])
+        .find_map(|root| path.strip_prefix(&root).ok().map(Path::to_path_buf))
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// The commit of the repository holding the stack, and whether the stack has local edits.
@@ -469,12 +478,12 @@ pub async fn provenance(docker: Option<&testcontainers::bollard::Docker>) -> Pro
     }
 }
 
-/// Where reports go unless told otherwise: `target/acceptance` of this workspace (or
-/// `CARGO_TARGET_DIR`), beside the rest of the build's output.
+/// Where reports and evidence go unless told otherwise: `acceptance/` in the target
+/// directory of the project that is running (see [`crate::workspace::target_dir`]), beside
+/// the rest of its build's output, whether that project is this workspace or one that
+/// depends on the harness.
 pub fn default_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| crate::workspace::root().join("target"), PathBuf::from)
-        .join("acceptance")
+    crate::workspace::target_dir().join("acceptance")
 }
 
 /// Fails early, before anything boots, when reports cannot be written under `base`.
