@@ -37,7 +37,7 @@ pub fn lint_model(
         out.extend(config::judge(&facts, settings));
         out.push(config::pinned_tag(&facts, settings));
     }
-    out
+    super::apply_waivers(out, policy)
 }
 
 /// Lints a stack directory: compose resolves its files (no containers), the engine is asked

@@ -56,11 +56,12 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    fn add(&mut self, family: &'static str, started: std::time::Instant, verdicts: Vec<Verdict>, sel: &Selection) {
+    fn add(&mut self, family: &'static str, started: std::time::Instant, verdicts: Vec<Verdict>, cx: Judging<'_>) {
         let took = started.elapsed();
         self.timings.push((family, took));
         let before = self.verdicts.len();
-        self.verdicts.extend(verdicts.into_iter().filter(|v| sel.includes(v.criterion)));
+        let selected = verdicts.into_iter().filter(|v| cx.sel.includes(v.criterion));
+        self.verdicts.extend(apply_waivers(selected, cx.policy));
         crate::progress::note(format!(
             "{family}: {} verdict(s) in {}",
             self.verdicts.len() - before,
@@ -76,15 +77,40 @@ impl Catalogue {
     }
 }
 
+/// What [`Catalogue::add`] needs besides the verdicts: which criteria were selected, and
+/// the policy whose waivers apply.
+#[derive(Clone, Copy)]
+struct Judging<'a> {
+    sel: &'a Selection,
+    policy: &'a Policy,
+}
+
+/// The policy's `[[waive]]` entries applied: a waived verdict says so, with the file and
+/// line, instead of its strict budget. Every producer of verdicts for a stack goes through
+/// this, so a waiver means the same in `check`, `lint` and the library.
+pub fn apply_waivers(verdicts: impl IntoIterator<Item = Verdict>, policy: &Policy) -> Vec<Verdict> {
+    verdicts
+        .into_iter()
+        .map(|v| match policy.waiver(v.criterion.id(), &v.subject) {
+            Some(w) => {
+                let place = format!("{}:{}: {}", crate::report::display_path(&w.path), w.line, w.reason);
+                v.waive(place)
+            }
+            None => v,
+        })
+        .collect()
+}
+
 /// The whole catalogue (or the selected part of it) on one stack the caller owns: the
 /// read-only checks first, then the destructive ones in an order where each leaves the
 /// stack usable for the next (shutdown and recovery restart what they stop; persistence
 /// recreates the stack; backup, which replaces volumes, comes last).
 pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
     let mut c = Catalogue::default();
+    let j = Judging { sel, policy: cx.policy };
     if sel.runs(Step::Startup) {
         let t = std::time::Instant::now();
-        c.add("startup", t, startup::judge(&cx.stack.timeline, &startup::Budgets::from_policy(cx.policy)), sel);
+        c.add("startup", t, startup::judge(&cx.stack.timeline, &startup::Budgets::from_policy(cx.policy)), j);
     }
     if sel.runs(Step::Runtime) {
         crate::progress::note(
@@ -93,7 +119,7 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         let t = std::time::Instant::now();
         let mut v = runtime::all(cx).await?;
         v.extend(pinned_tags(cx));
-        c.add("runtime", t, v, sel);
+        c.add("runtime", t, v, j);
     }
     if sel.runs(Step::Network) {
         crate::progress::note("probing reachability: one probe container per network");
@@ -102,13 +128,13 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         let mut v = network::judge(&matrix, cx.policy);
         v.extend(http::discovery_verdicts(&matrix, cx.policy));
         c.matrix = Some(matrix);
-        c.add("network", t, v, sel);
+        c.add("network", t, v, j);
     }
     if sel.runs(Step::Http) {
         let t = std::time::Instant::now();
         let mut v = http::routes(cx).await?;
         v.extend(http::observability(cx).await?);
-        c.add("http", t, v, sel);
+        c.add("http", t, v, j);
     }
     if sel.runs(Step::Lifecycle) {
         let t = std::time::Instant::now();
@@ -122,17 +148,17 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
                 v.push(lifecycle::recovery(cx, service).await?);
             }
         }
-        c.add("lifecycle", t, v, sel);
+        c.add("lifecycle", t, v, j);
     }
     if sel.runs(Step::Persistence) {
         crate::progress::note("persistence: write, restart, recreate keeping volumes, read back");
         let t = std::time::Instant::now();
-        c.add("persistence", t, data::persistence(cx).await?, sel);
+        c.add("persistence", t, data::persistence(cx).await?, j);
     }
     if sel.runs(Step::Backup) {
         crate::progress::note("backup: back up, destroy, restore, boot, compare");
         let t = std::time::Instant::now();
-        c.add("backup", t, data::backup(cx).await?, sel);
+        c.add("backup", t, data::backup(cx).await?, j);
     }
     Ok(c)
 }
@@ -171,5 +197,43 @@ pub struct Context<'a> {
 impl Context<'_> {
     pub fn docker(&self) -> &Docker {
         self.stack.docker()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Outcome;
+
+    #[test]
+    fn a_waiver_replaces_the_budget_with_its_place_and_counts_apart() {
+        let text = "[[waive]]\ncriterion = \"user\"\nservice = \"legacy\"\nreason = \"vendor image runs as root\"\n";
+        let path = Path::new("/nowhere/acceptance.toml");
+        let policy = policy::parse(text, path, &["legacy", "api"]).expect("valid policy");
+        let verdict = |subject: &str, outcome: Outcome| Verdict {
+            criterion: Criterion::UserProcess,
+            subject: subject.into(),
+            measured: "1 root process(es)".into(),
+            budget: "no process with uid 0".into(),
+            outcome,
+            evidence: String::new(),
+            hint: Some("run as non-root".into()),
+        };
+        let out = apply_waivers(
+            [
+                verdict("legacy", Outcome::Fail),
+                verdict("api", Outcome::Fail),
+                Verdict::not_judged(Criterion::UserImage, "legacy", "image absent"),
+            ],
+            &policy,
+        );
+        assert_eq!(
+            out[0].line(),
+            "WAIVED user.process legacy: 1 root process(es) (budget waived (/nowhere/acceptance.toml:2: vendor image runs as root))"
+        );
+        assert_eq!(out[1].outcome, Outcome::Fail, "the waiver names one service");
+        assert_eq!(out[2].outcome.word(), "SKIP", "nothing measured, nothing waived");
+        let s = crate::verdict::Summary::of(&out);
+        assert_eq!((s.failed, s.waived, s.not_judged, s.exit_code()), (1, 1, 1, 1));
     }
 }

@@ -70,10 +70,7 @@ impl Judgement {
         if summary.exit_code() == 0 {
             return None;
         }
-        let mut out = format!(
-            "{} of {} (project {}) did not pass: {summary}\n",
-            self.what, self.stack, self.project
-        );
+        let mut out = format!("{} of {} (project {}) did not pass: {summary}\n", self.what, self.stack, self.project);
         if self.verdicts.is_empty() {
             out.push_str(
                 "nothing was judged (hint: the policy gives this criterion nothing to judge on this stack, \

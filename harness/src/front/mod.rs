@@ -303,11 +303,8 @@ impl RunningStack {
         self.stack.require_service(service)?;
         let ports = self.stack.model.raw_service(service)["ports"].as_array().cloned().unwrap_or_default();
         let published = ports.iter().any(|p| p["target"].as_u64() == Some(u64::from(port)));
-        let not_published = || Error::NotPublished {
-            project: self.project().to_owned(),
-            service: service.to_owned(),
-            port,
-        };
+        let not_published =
+            || Error::NotPublished { project: self.project().to_owned(), service: service.to_owned(), port };
         if !published {
             return Err(not_published());
         }

@@ -433,8 +433,8 @@ pub fn files(policy: &Policy, compose: &[PathBuf]) -> Vec<FileHash> {
 pub fn display_path(path: &Path) -> String {
     let canonical = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
     let path = canonical(path.to_owned());
-    let running = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(|m| crate::workspace::project_root(&canonical(PathBuf::from(m))));
+    let running =
+        std::env::var_os("CARGO_MANIFEST_DIR").map(|m| crate::workspace::project_root(&canonical(PathBuf::from(m))));
     running
         .into_iter()
         .chain([canonical(crate::workspace::root())])
