@@ -3,11 +3,9 @@
 //! The harness boots, waits, measures and tears down; checks judge; suites and the CLI
 //! are two thin front-ends over the same library. See `ARCHITECTURE.md` for the map.
 
-pub mod bench;
 pub mod checks;
 pub mod compose;
 pub mod criteria;
-pub mod doctor;
 pub mod engine;
 pub mod errors;
 pub mod images;
@@ -17,7 +15,6 @@ pub mod progress;
 pub mod provision;
 pub mod readiness;
 pub mod report;
-pub mod screenshot;
 pub mod shared;
 pub mod single;
 pub mod stack;

@@ -186,7 +186,7 @@ fn spawn_holder(bin: &Path, dir: &Path, cfg: &StackConfig) -> Result<()> {
         .process_group(0);
     let child = cmd.spawn().map_err(|e| Error::Spawn {
         program: bin.display().to_string(),
-        hint: "build it with `cargo build -p harness`".into(),
+        hint: "build it with `cargo build -p harness-cli`".into(),
         source: e,
     })?;
     std::fs::write(dir.join("holder.pid"), child.id().to_string()).map_err(io("cannot record the holder", dir))?;
