@@ -88,6 +88,7 @@ enum Command {
         /// Where reports go: <DIR>/<run-id>/report.{json,md,html} and junit.xml.
         #[arg(long, default_value_os_t = harness::report::default_dir())]
         report_dir: PathBuf,
+        /// What goes on stdout: lines for a person, or the report's JSON.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -99,6 +100,7 @@ enum Command {
         /// Where reports go: <DIR>/<run-id>/report.{json,md,html} and junit.xml.
         #[arg(long, default_value_os_t = harness::report::default_dir())]
         report_dir: PathBuf,
+        /// What goes on stdout: lines for a person, or the report's JSON.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
