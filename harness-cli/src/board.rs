@@ -62,12 +62,11 @@ impl Board {
             Mode::Live => ProgressDrawTarget::stderr(),
             Mode::Lines => ProgressDrawTarget::hidden(),
         };
-        Board {
-            mode,
-            started: Instant::now(),
-            multi: MultiProgress::with_draw_target(target),
-            rows: Arc::default(),
-        }
+        Board::with_target(mode, target)
+    }
+
+    fn with_target(mode: Mode, target: ProgressDrawTarget) -> Board {
+        Board { mode, started: Instant::now(), multi: MultiProgress::with_draw_target(target), rows: Arc::default() }
     }
 
     /// Makes this board the library's progress sink.
@@ -86,11 +85,17 @@ impl Board {
         format!("[{:>7.1}s]", self.started.elapsed().as_secs_f64())
     }
 
-    /// A line above the board (plain stderr when there is none on screen).
+    /// A line above the board, or on stderr in lines mode (where the board's target is
+    /// hidden and would swallow it).
     fn line(&self, text: &str) {
-        self.multi.suspend(|| {
-            let _ = writeln!(std::io::stderr().lock(), "{text}");
-        });
+        match self.mode {
+            Mode::Live => {
+                let _ = self.multi.println(text);
+            }
+            Mode::Lines => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
     }
 
     fn event(&self, event: &Event<'_>) {
@@ -125,11 +130,24 @@ impl Board {
                 }
             }
             (Event::BoardDone, _) => {
-                // Live mode leaves the board's last picture on screen.
-                for bar in rows.title.take().into_iter().chain(std::mem::take(&mut rows.services).into_values()) {
-                    bar.finish();
-                }
                 rows.booting = false;
+                // The board's last picture stays on screen as plain lines, and its bars
+                // leave the live area, so the next boot's board (a restart, a bench run)
+                // starts from nothing.
+                let mut last = Vec::new();
+                if let Some(title) = rows.title.take() {
+                    last.push(format!("{}  {}", title.prefix(), seconds(title.elapsed())));
+                    title.finish_and_clear();
+                    self.multi.remove(&title);
+                }
+                for bar in std::mem::take(&mut rows.services).into_values() {
+                    last.push(bar.message());
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+                if !last.is_empty() {
+                    self.line(&last.join("\n"));
+                }
             }
         }
     }
@@ -212,5 +230,30 @@ mod tests {
             rows.iter().map(|(n, s, ms)| service_line(n, 8, s, Duration::from_millis(*ms))).collect();
         assert_eq!(lines, ["  api       started  2.0s", "  postgres  healthy  1.5s", "  redis     waiting  "]);
         assert_eq!(seconds(Duration::from_millis(3250)), "3.2s");
+    }
+
+    /// On a terminal: notes print above the live board, and the board's last picture stays.
+    #[test]
+    fn live_board_keeps_notes_above_it_and_leaves_its_last_picture() {
+        let term = indicatif::InMemoryTerm::new(12, 60);
+        let board = Board::with_target(Mode::Live, ProgressDrawTarget::term_like(Box::new(term.clone())));
+        board.event(&Event::Note("building image x"));
+        board.event(&Event::Board { title: "hx1-check", services: &["api", "postgres"] });
+        board.event(&Event::Service { name: "postgres", state: "healthy", at: Duration::from_millis(1500) });
+        board.event(&Event::Note("isolation: host port published"));
+        let live = term.contents();
+        let lines: Vec<&str> = live.lines().map(str::trim_end).collect();
+        assert!(lines[0].ends_with("building image x"), "{live}");
+        assert!(lines[1].ends_with("isolation: host port published"), "a note goes above the board: {live}");
+        assert!(lines[2].starts_with("booting hx1-check  "), "{live}");
+        assert_eq!(&lines[3..5], ["  api       waiting", "  postgres  healthy  1.5s"], "{live}");
+
+        board.event(&Event::BoardDone);
+        board.event(&Event::Note("removed 3"));
+        let after = term.contents();
+        let lines: Vec<&str> = after.lines().map(str::trim_end).collect();
+        assert!(lines[2].starts_with("booting hx1-check  "), "{after}");
+        assert_eq!(&lines[3..5], ["  api       waiting", "  postgres  healthy  1.5s"], "{after}");
+        assert!(lines[5].ends_with("removed 3"), "after the board, not inside it: {after}");
     }
 }
