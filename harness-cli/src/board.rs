@@ -155,11 +155,12 @@ impl Board {
 
 /// The title: "booting <project>  3.2s", the time ticking.
 fn title_style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix}  {secs}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner())
-        .with_key("secs", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+    ProgressStyle::with_template("{prefix}  {secs}").unwrap_or_else(|_| ProgressStyle::default_spinner()).with_key(
+        "secs",
+        |s: &ProgressState, w: &mut dyn std::fmt::Write| {
             let _ = write!(w, "{}", seconds(s.elapsed()));
-        })
+        },
+    )
 }
 
 fn row_style() -> ProgressStyle {

@@ -125,6 +125,8 @@ enum Command {
         name: String,
         #[arg(long = "override")]
         overrides: Vec<PathBuf>,
+        #[arg(long, value_parser = duration, value_name = "DURATION")]
+        boot_timeout: Option<Duration>,
     },
     /// Remove a project started with `up` or `check --keep`.
     Down {
@@ -293,8 +295,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Check { stack, startup_budget, boot_timeout, overrides, keep, select, report_dir, format } => {
             let selection = Selection::new(select.only, select.skip)?;
             let out = Human::for_format(format);
-            check(CheckArgs { stack, budget: startup_budget, boot_timeout, overrides, keep, selection, report_dir }, out)
-                .await
+            check(
+                CheckArgs { stack, budget: startup_budget, boot_timeout, overrides, keep, selection, report_dir },
+                out,
+            )
+            .await
         }
         Command::Report { run_id, report_dir, screenshot } => {
             report_from_evidence(run_id, report_dir, screenshot).await
@@ -309,20 +314,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Lint { stack, report_dir, format } => lint(&stack, &report_dir, Human::for_format(format)).await,
         Command::Up { stack, overrides, boot_timeout } => {
-            let mut cfg = StackConfig::new(&stack).with_name("up");
-            cfg.overrides = overrides;
-            if let Some(t) = boot_timeout {
-                cfg = cfg.with_boot_timeout(t);
-            }
+            let cfg = stack_config(&stack, "up", overrides, boot_timeout);
             let mut s = Stack::boot(cfg).await.with_context(|| format!("failed to boot {}", stack.display()))?;
             print!("{}", startup::table(&s.timeline));
             s.keep();
             print_keep_hint(Human::for_format(Format::Human), &s);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Hold { stack, state_dir, name, overrides } => {
-            let mut cfg = StackConfig::new(&stack).with_name(&name);
-            cfg.overrides = overrides;
+        Command::Hold { stack, state_dir, name, overrides, boot_timeout } => {
+            let cfg = stack_config(&stack, &name, overrides, boot_timeout);
             harness::shared::hold(cfg, &state_dir).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -444,8 +444,9 @@ async fn lint(stack: &std::path::Path, report_dir: &std::path::Path, out: Human)
     harness::report::ensure_writable(report_dir)?;
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let verdicts =
-        harness::checks::lint::lint_stack(stack).await.with_context(|| format!("failed to lint {}", stack.display()))?;
+    let verdicts = harness::checks::lint::lint_stack(stack)
+        .await
+        .with_context(|| format!("failed to lint {}", stack.display()))?;
     print_verdicts(out, &verdicts);
     out.line(format_args!(
         "not judged without a running stack: {} (use `harness check`)",
@@ -455,7 +456,8 @@ async fn lint(stack: &std::path::Path, report_dir: &std::path::Path, out: Human)
     out.line(format_args!("lint verdict: {summary} in {}", secs(started.elapsed())));
     let section = StackReport::new(&harness::report::display_path(stack), verdicts, None);
     let docker = engine::connect().await.ok();
-    let written = write_report("lint", started_at, started.elapsed(), vec![section], docker.as_ref(), report_dir).await?;
+    let written =
+        write_report("lint", started_at, started.elapsed(), vec![section], docker.as_ref(), report_dir).await?;
     out.report(&written)?;
     Ok(if summary.go() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -476,6 +478,22 @@ async fn write_report(
     Ok(harness::report::write(&report, dir)?)
 }
 
+/// The boot configuration `check`, `up` and `hold` share: the stack, its overrides, and
+/// the boot deadline when one was given (the library's default otherwise).
+fn stack_config(
+    stack: &std::path::Path,
+    name: &str,
+    overrides: Vec<PathBuf>,
+    boot_timeout: Option<Duration>,
+) -> StackConfig {
+    let mut cfg = StackConfig::new(stack).with_name(name);
+    cfg.overrides = overrides;
+    match boot_timeout {
+        Some(t) => cfg.with_boot_timeout(t),
+        None => cfg,
+    }
+}
+
 struct CheckArgs {
     stack: PathBuf,
     budget: Option<Duration>,
@@ -492,11 +510,7 @@ async fn check(a: CheckArgs, out: Human) -> anyhow::Result<ExitCode> {
     harness::report::ensure_writable(&a.report_dir)?;
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let mut cfg = StackConfig::new(&a.stack).with_name("check");
-    cfg.overrides = a.overrides;
-    if let Some(t) = a.boot_timeout {
-        cfg = cfg.with_boot_timeout(t);
-    }
+    let cfg = stack_config(&a.stack, "check", a.overrides, a.boot_timeout);
     harness::progress::note(format!("booting {}", a.stack.display()));
     let mut s = Stack::boot(cfg).await.with_context(|| format!("failed to boot {}", a.stack.display()))?;
     out.line(format_args!("stack {} (project {})", a.stack.display(), s.project_name()));

@@ -116,7 +116,8 @@ async fn check_passes_the_reference_stack_and_writes_every_report_form() {
     assert_eq!(junit.matches("<testcase ").count(), verdicts, "{junit}");
 
     let png = run.join("report.png");
-    let took = harness_cli::screenshot::screenshot(&run.join("report.html"), &png, 1280, 1400).await.expect("screenshot");
+    let took =
+        harness_cli::screenshot::screenshot(&run.join("report.html"), &png, 1280, 1400).await.expect("screenshot");
     let bytes = std::fs::read(&png).expect("png written");
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
     eprintln!("screenshot {} in {took:?}", png.display());

@@ -184,6 +184,8 @@ fn spawn_holder(bin: &Path, dir: &Path, cfg: &StackConfig) -> Result<()> {
     let _ = std::fs::remove_file(dir.join("state.json"));
     let mut cmd = std::process::Command::new(bin);
     cmd.arg("hold").arg("--state-dir").arg(dir).arg("--name").arg(&cfg.name);
+    // The test's own deadline, not the CLI's default: the wait below is measured from it.
+    cmd.arg("--boot-timeout").arg(format!("{}ms", cfg.boot_timeout.as_millis()));
     for o in &cfg.overrides {
         cmd.arg("--override").arg(o);
     }
