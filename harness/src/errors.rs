@@ -156,14 +156,15 @@ pub enum Error {
 impl Error {
     /// Wraps an Engine API error, turning "the socket is not there" into a message that
     /// says how to start the engine instead of a bare connect error.
-    pub(crate) fn engine(op: &'static str, subject: impl Into<String>, source: bollard::errors::Error) -> Self {
+    pub fn engine(op: &'static str, subject: impl Into<String>, source: bollard::errors::Error) -> Self {
         if is_unreachable(&source) {
             return Error::EngineUnreachable { endpoint: engine_endpoint(), source };
         }
         Error::Engine { op, subject: subject.into(), source }
     }
 
-    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O failure while doing `what` on `path`.
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { what, path: path.into(), source }
     }
 }
@@ -176,13 +177,13 @@ fn is_unreachable(err: &bollard::errors::Error) -> bool {
 }
 
 /// The engine address as the user configured it, for error messages.
-pub(crate) fn engine_endpoint() -> String {
+pub fn engine_endpoint() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned())
 }
 
 /// Keeps the last `n` non-empty lines of command output: errors quote what the tool said
 /// last, which is where compose and docker put the actual reason.
-pub(crate) fn tail_lines(text: &str, n: usize) -> String {
+pub fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let start = lines.len().saturating_sub(n);
     let tail = lines[start..].join(" | ");

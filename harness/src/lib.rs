@@ -26,11 +26,9 @@
 //! }
 //! ```
 
-pub mod bench;
 pub mod checks;
 pub mod compose;
 pub mod criteria;
-pub mod doctor;
 pub mod engine;
 pub mod errors;
 pub mod front;
@@ -41,7 +39,6 @@ pub mod progress;
 pub mod provision;
 pub mod readiness;
 pub mod report;
-pub mod screenshot;
 pub mod shared;
 pub mod single;
 pub mod stack;

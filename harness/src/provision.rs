@@ -82,13 +82,13 @@ async fn succeeds(program: &str, args: &[&str]) -> bool {
 }
 
 /// The provisioning script, absolute, so a fix that names it can be pasted anywhere.
-pub(crate) fn script() -> std::path::PathBuf {
+pub fn script() -> std::path::PathBuf {
     workspace::root().join("fixtures/provision.sh")
 }
 
 /// Runs `fixtures/provision.sh` with `args` (none: the host tools; `chromium`: the
 /// screenshot browser), saying first what it installs and why.
-pub(crate) async fn run_script(args: &[&str], what: &str) -> Result<()> {
+pub async fn run_script(args: &[&str], what: &str) -> Result<()> {
     let script = script();
     let shown = std::iter::once(script.display().to_string())
         .chain(args.iter().map(|a| (*a).to_owned()))

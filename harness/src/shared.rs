@@ -103,11 +103,21 @@ fn read_state(dir: &Path) -> Option<State> {
     serde_json::from_str::<State>(&text).ok().filter(|s| alive(s.holder_pid))
 }
 
-/// The `harness` binary that runs holders: `HARNESS_BIN`, else the workspace's debug build
-/// (the nextest setup script builds it before any test runs).
+/// The `harness` binary (package harness-cli) that runs holders: `HARNESS_BIN`; else the
+/// one beside the running test binary (`target/<profile>/deps/..` holds `harness`, so any
+/// target dir and profile work); else the workspace's debug build. The nextest setup
+/// script builds it before any test runs; a library cannot ask cargo to build another
+/// package's binary for it.
 fn harness_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("HARNESS_BIN") {
         return PathBuf::from(bin);
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(|profile| profile.join("harness")))
+        .filter(|bin| bin.is_file());
+    if let Some(bin) = beside {
+        return bin;
     }
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace::root().join("target"), PathBuf::from);
     target.join("debug").join("harness")
@@ -174,6 +184,8 @@ fn spawn_holder(bin: &Path, dir: &Path, cfg: &StackConfig) -> Result<()> {
     let _ = std::fs::remove_file(dir.join("state.json"));
     let mut cmd = std::process::Command::new(bin);
     cmd.arg("hold").arg("--state-dir").arg(dir).arg("--name").arg(&cfg.name);
+    // The test's own deadline, not the CLI's default: the wait below is measured from it.
+    cmd.arg("--boot-timeout").arg(format!("{}ms", cfg.boot_timeout.as_millis()));
     for o in &cfg.overrides {
         cmd.arg("--override").arg(o);
     }
@@ -186,7 +198,7 @@ fn spawn_holder(bin: &Path, dir: &Path, cfg: &StackConfig) -> Result<()> {
         .process_group(0);
     let child = cmd.spawn().map_err(|e| Error::Spawn {
         program: bin.display().to_string(),
-        hint: "build it with `cargo build -p harness`".into(),
+        hint: "build it with `cargo build -p harness-cli`".into(),
         source: e,
     })?;
     std::fs::write(dir.join("holder.pid"), child.id().to_string()).map_err(io("cannot record the holder", dir))?;

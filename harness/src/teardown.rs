@@ -315,7 +315,9 @@ fn blocking<T: Send + 'static>(fut: impl Future<Output = Result<T>> + Send + 'st
 fn kill_children(pids: &[u32]) {
     for pid in pids {
         // A compose `up` still running would go on creating containers after cleanup.
-        let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        if let Ok(pid) = i32::try_from(*pid) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
     }
 }
 

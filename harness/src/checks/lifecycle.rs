@@ -87,12 +87,9 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
     let started = Instant::now();
     // A crash, not a stop: `docker kill` marks the container as stopped on purpose and the
     // engine then skips its restart policy, so PID 1 is killed from the host instead.
-    let killed = std::process::Command::new("kill")
-        .arg("-KILL")
-        .arg(pid.to_string())
-        .status()
-        .map_err(|e| Error::Spawn { program: "kill".into(), hint: "kill(1) must be on PATH".into(), source: e })?;
-    if pid <= 0 || !killed.success() {
+    let killed = pid > 0
+        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).is_ok();
+    if !killed {
         return Err(Error::Provision {
             detail: format!("cannot SIGKILL PID 1 of `{service}` (host pid {pid})"),
             hint: "recovery checks must run on the engine's host, as root".into(),

@@ -1,7 +1,8 @@
 //! The `harness` command: a thin front-end over the library.
 //!
-//! Exit codes: 0 every criterion passed, 1 at least one failed, 2 the harness could not
-//! judge (infrastructure or bad input).
+//! Exit codes: 0 every selected criterion passed, 1 at least one failed, 2 the harness
+//! could not judge (infrastructure, bad input, an interrupt). `--help` lists them with the
+//! environment variables read.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +15,9 @@ use harness::report::{Report, StackReport};
 use harness::stack::{Stack, StackConfig};
 use harness::units::{parse_duration, secs};
 use harness::verdict::Summary;
-use harness::{bench, engine, images, startup, teardown};
+use harness::{engine, images, startup, teardown};
+use harness_cli::bench;
+use harness_cli::board::{Board, Mode};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -24,7 +27,8 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 #[command(
     name = "harness",
     version,
-    about = "Boot a compose stack, measure it, judge its acceptance criteria, tear it down."
+    about = "Boot a compose stack, measure it, judge its acceptance criteria, tear it down.",
+    after_help = AFTER_HELP
 )]
 struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
@@ -32,6 +36,32 @@ struct Cli {
     verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The top-level help's epilogue: what a script calling `harness` needs besides the flags.
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  every selected criterion passed
+  1  at least one criterion failed
+  2  could not judge: bad input, engine lost, interrupted, or a selected criterion not judged
+
+Environment:
+  RUST_LOG           log filter, overrides -v (e.g. RUST_LOG=harness=debug)
+  NO_COLOR           no ANSI colour (there is none either when the output is not a terminal)
+  DOCKER_HOST        the engine to talk to (default unix:///var/run/docker.sock)
+  CARGO_TARGET_DIR   where reports go by default (<dir>/acceptance) and images are built
+  HARNESS_WORKSPACE  the project's root (fixtures, recipes), for a binary used outside it
+Read by the test suites, not by this command:
+  HARNESS_BIN        the `harness` binary that holds a nextest run's shared stack
+  HARNESS_BLESS      rewrite the seeds' pinned verdicts instead of asserting them";
+
+/// `--format`: what goes on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Lines for a person.
+    Human,
+    /// The report (the JSON of report.json); the lines for a person go to stderr.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +74,9 @@ enum Command {
         /// Startup budget per service and for the stack (default: the policy's, 30 s).
         #[arg(long, value_parser = duration)]
         startup_budget: Option<Duration>,
+        /// Give up booting after this long (default: 180 s).
+        #[arg(long, value_parser = duration, value_name = "DURATION")]
+        boot_timeout: Option<Duration>,
         /// Extra compose files layered on top (e.g. an override with other healthcheck timings).
         #[arg(long = "override")]
         overrides: Vec<PathBuf>,
@@ -55,11 +88,21 @@ enum Command {
         /// Where reports go: <DIR>/<run-id>/report.{json,md,html} and junit.xml.
         #[arg(long, default_value_os_t = harness::report::default_dir())]
         report_dir: PathBuf,
+        /// What goes on stdout: lines for a person, or the report's JSON.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
-    /// Judge what can be judged from the compose file and image config alone, with no boot.
+    /// Judge what can be judged from the compose file and image config alone, with no boot;
+    /// writes the same report files as `check`.
     Lint {
         #[arg(default_value = "compose/reference")]
         stack: PathBuf,
+        /// Where reports go: <DIR>/<run-id>/report.{json,md,html} and junit.xml.
+        #[arg(long, default_value_os_t = harness::report::default_dir())]
+        report_dir: PathBuf,
+        /// What goes on stdout: lines for a person, or the report's JSON.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Boot a stack and leave it running, for debugging.
     Up {
@@ -67,6 +110,9 @@ enum Command {
         stack: PathBuf,
         #[arg(long = "override")]
         overrides: Vec<PathBuf>,
+        /// Give up booting after this long (default: 180 s).
+        #[arg(long, value_parser = duration, value_name = "DURATION")]
+        boot_timeout: Option<Duration>,
     },
     /// Boot a stack and hold it for the read-only tests of a nextest run (started by the
     /// suites through `harness::shared`; not for direct use).
@@ -79,6 +125,8 @@ enum Command {
         name: String,
         #[arg(long = "override")]
         overrides: Vec<PathBuf>,
+        #[arg(long, value_parser = duration, value_name = "DURATION")]
+        boot_timeout: Option<Duration>,
     },
     /// Remove a project started with `up` or `check --keep`.
     Down {
@@ -193,6 +241,7 @@ fn main() -> ExitCode {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let board = Board::new(Mode::for_stderr());
     // bollard logs every Engine API response body at debug, and `docker inspect` bodies
     // carry containers' environments, secrets included. Whatever -v or RUST_LOG ask for,
     // its events below info never reach the log.
@@ -202,12 +251,13 @@ fn main() -> ExitCode {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                // Through the board, so a warning during a boot prints above it, not into it.
+                .with_writer(board.log_writer())
+                .with_ansi(colour(&std::io::stderr()))
                 .with_filter(filter.and(redact)),
         )
         .init();
-    harness::progress::init(harness::progress::Mode::for_stderr());
+    board.install();
     // Ctrl-C or SIGTERM: the library removes what it started, then exits 2 ("could not judge").
     teardown::exit_code_on_signal(2);
 
@@ -234,49 +284,45 @@ fn main() -> ExitCode {
     code
 }
 
+/// ANSI colour on `stream`: only on a terminal, and never with `NO_COLOR` set (no-color.org:
+/// any non-empty value).
+fn colour(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Check { stack, startup_budget, overrides, keep, select, report_dir } => {
+        Command::Check { stack, startup_budget, boot_timeout, overrides, keep, select, report_dir, format } => {
             let selection = Selection::new(select.only, select.skip)?;
-            check(CheckArgs { stack, budget: startup_budget, overrides, keep, selection, report_dir }).await
+            let out = Human::for_format(format);
+            check(
+                CheckArgs { stack, budget: startup_budget, boot_timeout, overrides, keep, selection, report_dir },
+                out,
+            )
+            .await
         }
         Command::Report { run_id, report_dir, screenshot } => {
             report_from_evidence(run_id, report_dir, screenshot).await
         }
         Command::Table { reports, readme } => table(&reports, readme.as_deref()),
         Command::Doctor => {
-            let findings = harness::doctor::run().await;
+            let findings = harness_cli::doctor::run().await;
             for f in &findings {
                 println!("{f}");
             }
-            Ok(if harness::doctor::exit_ok(&findings) { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if harness_cli::doctor::exit_ok(&findings) { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Command::Lint { stack } => {
-            let started = Instant::now();
-            let verdicts = harness::checks::lint::lint_stack(&stack)
-                .await
-                .with_context(|| format!("failed to lint {}", stack.display()))?;
-            print_verdicts(&verdicts);
-            println!(
-                "not judged without a running stack: {} (use `harness check`)",
-                harness::checks::lint::needs_running_stack().join(", ")
-            );
-            let summary = Summary::of(&verdicts);
-            println!("lint verdict: {summary} in {}", secs(started.elapsed()));
-            Ok(exit(summary))
-        }
-        Command::Up { stack, overrides } => {
-            let mut cfg = StackConfig::new(&stack).with_name("up");
-            cfg.overrides = overrides;
+        Command::Lint { stack, report_dir, format } => lint(&stack, &report_dir, Human::for_format(format)).await,
+        Command::Up { stack, overrides, boot_timeout } => {
+            let cfg = stack_config(&stack, "up", overrides, boot_timeout);
             let mut s = Stack::boot(cfg).await.with_context(|| format!("failed to boot {}", stack.display()))?;
             print!("{}", startup::table(&s.timeline));
             s.keep();
-            print_keep_hint(&s);
+            print_keep_hint(Human::for_format(Format::Human), &s);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Hold { stack, state_dir, name, overrides } => {
-            let mut cfg = StackConfig::new(&stack).with_name(&name);
-            cfg.overrides = overrides;
+        Command::Hold { stack, state_dir, name, overrides, boot_timeout } => {
+            let cfg = stack_config(&stack, &name, overrides, boot_timeout);
             harness::shared::hold(cfg, &state_dir).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -353,27 +399,122 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where the lines for a person go: stdout, or stderr when stdout carries the JSON report.
+#[derive(Debug, Clone, Copy)]
+struct Human {
+    format: Format,
+}
+
+impl Human {
+    fn for_format(format: Format) -> Human {
+        Human { format }
+    }
+
+    fn print(self, text: impl std::fmt::Display) {
+        match self.format {
+            Format::Human => print!("{text}"),
+            Format::Json => eprint!("{text}"),
+        }
+    }
+
+    fn line(self, text: impl std::fmt::Display) {
+        self.print(format_args!("{text}\n"));
+    }
+
+    /// Ends a command that wrote `report`: the report's JSON on stdout if asked for, and
+    /// where the files are.
+    fn report(self, written: &harness::report::Written) -> anyhow::Result<()> {
+        if self.format == Format::Json {
+            let json = std::fs::read_to_string(&written.json)
+                .with_context(|| format!("cannot read back {}", written.json.display()))?;
+            println!("{}", json.trim_end());
+        }
+        self.line(format_args!(
+            "report: {} (also report.md, report.html, junit.xml; rendered in {} ms)",
+            written.json.display(),
+            written.took.as_millis()
+        ));
+        Ok(())
+    }
+}
+
+/// `harness lint`: the static verdicts, printed and written as the same four report files
+/// `check` writes, so a gate that boots nothing still shows its results in CI.
+async fn lint(stack: &std::path::Path, report_dir: &std::path::Path, out: Human) -> anyhow::Result<ExitCode> {
+    harness::report::ensure_writable(report_dir)?;
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let verdicts = harness::checks::lint::lint_stack(stack)
+        .await
+        .with_context(|| format!("failed to lint {}", stack.display()))?;
+    print_verdicts(out, &verdicts);
+    out.line(format_args!(
+        "not judged without a running stack: {} (use `harness check`)",
+        harness::checks::lint::needs_running_stack().join(", ")
+    ));
+    let summary = Summary::of(&verdicts);
+    out.line(format_args!("lint verdict: {summary} in {}", secs(started.elapsed())));
+    let section = StackReport::new(&harness::report::display_path(stack), verdicts, None);
+    let docker = engine::connect().await.ok();
+    let written =
+        write_report("lint", started_at, started.elapsed(), vec![section], docker.as_ref(), report_dir).await?;
+    out.report(&written)?;
+    Ok(exit(summary))
+}
+
+/// Writes the run's report (report.json, report.md, report.html, junit.xml) under
+/// `<dir>/<run-id>/`: what `check` and `lint` both leave behind.
+async fn write_report(
+    source: &str,
+    started_at: SystemTime,
+    took: Duration,
+    sections: Vec<StackReport>,
+    docker: Option<&testcontainers::bollard::Docker>,
+    dir: &std::path::Path,
+) -> anyhow::Result<harness::report::Written> {
+    let provenance = harness::report::provenance(docker).await;
+    let run_id = harness::labels::RunIdentity::current().run_id.clone();
+    let report = Report::new(&run_id, source, started_at, took, sections, provenance);
+    Ok(harness::report::write(&report, dir)?)
+}
+
+/// The boot configuration `check`, `up` and `hold` share: the stack, its overrides, and
+/// the boot deadline when one was given (the library's default otherwise).
+fn stack_config(
+    stack: &std::path::Path,
+    name: &str,
+    overrides: Vec<PathBuf>,
+    boot_timeout: Option<Duration>,
+) -> StackConfig {
+    let mut cfg = StackConfig::new(stack).with_name(name);
+    cfg.overrides = overrides;
+    match boot_timeout {
+        Some(t) => cfg.with_boot_timeout(t),
+        None => cfg,
+    }
+}
+
 struct CheckArgs {
     stack: PathBuf,
     budget: Option<Duration>,
+    boot_timeout: Option<Duration>,
     overrides: Vec<PathBuf>,
     keep: bool,
     selection: Selection,
     report_dir: PathBuf,
 }
 
-async fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
+async fn check(a: CheckArgs, out: Human) -> anyhow::Result<ExitCode> {
     // Refuse before booting anything: an hour of checks with nowhere to put the verdict
     // would be wasted.
     harness::report::ensure_writable(&a.report_dir)?;
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let mut cfg = StackConfig::new(&a.stack).with_name("check");
-    cfg.overrides = a.overrides;
+    let cfg = stack_config(&a.stack, "check", a.overrides, a.boot_timeout);
     harness::progress::note(format!("booting {}", a.stack.display()));
     let mut s = Stack::boot(cfg).await.with_context(|| format!("failed to boot {}", a.stack.display()))?;
-    println!("stack {} (project {})", a.stack.display(), s.project_name());
-    print!("{}", startup::table(&s.timeline));
+    out.line(format_args!("stack {} (project {})", a.stack.display(), s.project_name()));
+    out.print(startup::table(&s.timeline));
     let services = s.model.service_names();
     let mut policy = harness::checks::load_policy(&s.dir, &services)?;
     if let Some(b) = a.budget {
@@ -381,8 +522,8 @@ async fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let cx = harness::checks::Context { stack: &s, policy: &policy };
     let catalogue = harness::checks::full(&cx, &a.selection).await?;
-    print_verdicts(&catalogue.verdicts);
-    println!("{}", catalogue.timing_line());
+    print_verdicts(out, &catalogue.verdicts);
+    out.line(catalogue.timing_line());
 
     let mut section = StackReport::new(&harness::report::display_path(&a.stack), catalogue.verdicts.clone(), None)
         .with_stack(&s, &policy);
@@ -392,20 +533,14 @@ async fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     if let Some(m) = &catalogue.matrix {
         section.isolation = harness::report::grid(m, &policy);
     }
-    let provenance = harness::report::provenance(Some(s.docker())).await;
-    let run_id = harness::labels::RunIdentity::current().run_id.clone();
-    let report = Report::new(&run_id, "check", started_at, started.elapsed(), vec![section], provenance);
-    let written = harness::report::write(&report, &a.report_dir)?;
+    let written =
+        write_report("check", started_at, started.elapsed(), vec![section], Some(s.docker()), &a.report_dir).await?;
     let summary = Summary::of(&catalogue.verdicts);
-    println!("verdict: {summary}");
-    println!(
-        "report: {} (also report.md, report.html, junit.xml; rendered in {} ms)",
-        written.json.display(),
-        written.took.as_millis()
-    );
+    out.line(format_args!("verdict: {summary}"));
+    out.report(&written)?;
     if a.keep {
         s.keep();
-        print_keep_hint(&s);
+        print_keep_hint(out, &s);
     } else {
         let removed = s.down().await?;
         harness::progress::note(format!("removed {removed}"));
@@ -480,7 +615,7 @@ async fn report_from_evidence(run_id: Option<String>, dir: PathBuf, screenshot: 
     println!("report: {} (also report.md, report.html, junit.xml)", written.json.display());
     if screenshot {
         let png = written.dir.join("report.png");
-        let took = harness::screenshot::screenshot(&written.html, &png, 1280, 1600).await?;
+        let took = harness_cli::screenshot::screenshot(&written.html, &png, 1280, 1600).await?;
         println!("screenshot: {} in {}", png.display(), secs(took));
     }
     // The report judges stacks; whether the test run passed is nextest's exit code. Both
@@ -488,19 +623,19 @@ async fn report_from_evidence(run_id: Option<String>, dir: PathBuf, screenshot: 
     Ok(exit(report.summary()))
 }
 
-fn print_verdicts(verdicts: &[harness::verdict::Verdict]) {
+fn print_verdicts(out: Human, verdicts: &[harness::verdict::Verdict]) {
     for v in verdicts {
-        println!("{}", v.line());
-        println!("    {}", v.evidence);
+        out.line(v.line());
+        out.line(format_args!("    {}", v.evidence));
         if let Some(h) = &v.hint {
-            println!("    hint: {h}");
+            out.line(format_args!("    hint: {h}"));
         }
     }
 }
 
-fn print_keep_hint(s: &Stack) {
+fn print_keep_hint(out: Human, s: &Stack) {
     let files: Vec<String> = s.project.files.iter().map(|f| format!("-f {}", f.display())).collect();
-    println!("kept running as project {}", s.project_name());
-    println!("  inspect: docker compose -p {} {} ps", s.project_name(), files.join(" "));
-    println!("  remove:  harness down {}", s.project_name());
+    out.line(format_args!("kept running as project {}", s.project_name()));
+    out.line(format_args!("  inspect: docker compose -p {} {} ps", s.project_name(), files.join(" ")));
+    out.line(format_args!("  remove:  harness down {}", s.project_name()));
 }

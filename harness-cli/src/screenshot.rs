@@ -20,7 +20,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
-use crate::errors::{Error, Result, tail_lines};
+use harness::errors::{Error, Result, tail_lines};
 
 /// Names Debian (`chromium`) and other distributions (`chromium-browser`) install under.
 const CHROMIUM_NAMES: [&str; 2] = ["chromium", "chromium-browser"];
@@ -48,7 +48,7 @@ pub async fn ensure_chromium() -> Result<PathBuf> {
             if let Some(found) = find_chromium() {
                 return Ok(found);
             }
-            crate::provision::run_script(&["chromium"], "chromium for report screenshots").await?;
+            harness::provision::run_script(&["chromium"], "chromium for report screenshots").await?;
             find_chromium().ok_or_else(|| Error::Provision {
                 detail: format!(
                     "neither {} is on PATH after `fixtures/provision.sh chromium`",
@@ -270,7 +270,7 @@ async fn run_with_deadline(mut cmd: Command, program: &Path, deadline: Duration)
         Ok(Err(e)) => return Err(Error::io("cannot wait for chromium", program, e)),
         Err(_) => {
             if let Some(pid) = pid {
-                kill_group(pid).await;
+                kill_group(pid);
             }
             // Also reaps it; an error here only means it is already gone.
             let _ = child.kill().await;
@@ -287,18 +287,13 @@ async fn run_with_deadline(mut cmd: Command, program: &Path, deadline: Duration)
     Ok(Run { status, stderr })
 }
 
-/// Sends SIGKILL to the process group `pgid`. std has no signal API and this crate has no
-/// libc binding, so it goes through kill(1); if that fails the caller still kills the
+/// Sends SIGKILL to the process group `pgid`; if that fails the caller still kills the
 /// leader, and its helpers notice their parent is gone.
-async fn kill_group(pgid: u32) {
-    let killed = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
-    if !killed.is_ok_and(|s| s.success()) {
+fn kill_group(pgid: u32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    let killed = i32::try_from(pgid).ok().is_some_and(|g| killpg(Pid::from_raw(g), Signal::SIGKILL).is_ok());
+    if !killed {
         tracing::warn!(pgid, "could not kill chromium's process group; killing the browser only");
     }
 }

@@ -103,7 +103,9 @@ async fn check_passes_the_reference_stack_and_writes_every_report_form() {
         assert!(json["stacks"][0]["catalogue"].to_string().contains(family), "{family} ran");
     }
     let p = &json["provenance"];
-    assert!(p["engine_version"].as_str().is_some_and(|v| v.starts_with("20.")), "{p}");
+    // Whatever engine the machine runs: a dotted version, not "unknown (...)" or "not connected".
+    let engine = p["engine_version"].as_str().unwrap_or("");
+    assert!(engine.split('.').next().is_some_and(|major| major.parse::<u32>().is_ok()) && engine.contains('.'), "{p}");
     assert!(!p["compose_version"].as_str().unwrap_or("").is_empty(), "{p}");
     let md = read(&run.join("report.md"));
     assert!(md.starts_with("# Acceptance: **GO**"), "{md}");
@@ -114,7 +116,8 @@ async fn check_passes_the_reference_stack_and_writes_every_report_form() {
     assert_eq!(junit.matches("<testcase ").count(), verdicts, "{junit}");
 
     let png = run.join("report.png");
-    let took = harness::screenshot::screenshot(&run.join("report.html"), &png, 1280, 1400).await.expect("screenshot");
+    let took =
+        harness_cli::screenshot::screenshot(&run.join("report.html"), &png, 1280, 1400).await.expect("screenshot");
     let bytes = std::fs::read(&png).expect("png written");
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
     eprintln!("screenshot {} in {took:?}", png.display());
@@ -290,8 +293,8 @@ fn leftovers(project: &str) -> harness::teardown::Removed {
 #[test]
 fn ctrl_c_during_boot_exits_2_and_leaves_nothing() {
     let (mut child, project, stderr) = start_check_until_created("compose/reference", &[]);
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-INT", &pid]).status().expect("send SIGINT");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("send SIGINT");
     let code = wait_exit(&mut child, std::time::Duration::from_secs(60));
     let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
     assert_eq!(code, 2, "an interrupted run could not judge: {err}");

@@ -22,9 +22,9 @@ use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::timeout;
 
-use crate::errors::{Error, engine_endpoint};
-use crate::provision::{self, Need};
-use crate::{engine, images, workspace};
+use harness::errors::{Error, engine_endpoint};
+use harness::provision::{self, Need};
+use harness::{engine, images, workspace};
 
 /// Connect, ping, version and info together. A local engine answers in milliseconds; ten
 /// seconds pass only when it is wedged, and then waiting longer tells us nothing more.

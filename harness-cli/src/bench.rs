@@ -12,13 +12,13 @@ use futures_util::StreamExt;
 use testcontainers::bollard::query_parameters::EventsOptionsBuilder;
 use tokio::sync::Mutex;
 
-use crate::errors::Result;
-use crate::labels;
-use crate::readiness;
-use crate::stack::{Stack, StackConfig};
-use crate::startup;
-use crate::teardown::{self, Guard};
-use crate::units::secs;
+use harness::errors::Result;
+use harness::labels;
+use harness::readiness;
+use harness::stack::{Stack, StackConfig};
+use harness::startup;
+use harness::teardown::{self, Guard};
+use harness::units::secs;
 
 /// The median of a set of durations (the mean of the middle two for an even count).
 pub fn median(values: &[Duration]) -> Duration {
@@ -137,7 +137,7 @@ pub async fn ready_accuracy(cfg: &StackConfig, runs: usize) -> Result<AccuracyRe
 
 /// The independent watcher: its own events subscription and its own 100 ms pollers.
 async fn watch(project: String, out: std::sync::Arc<Mutex<BTreeMap<String, SystemTime>>>) {
-    let Ok(docker) = crate::engine::connect().await else { return };
+    let Ok(docker) = harness::engine::connect().await else { return };
     let filters = HashMap::from([
         ("type".to_owned(), vec!["container".to_owned()]),
         ("event".to_owned(), vec!["start".to_owned()]),
@@ -168,7 +168,7 @@ async fn watch(project: String, out: std::sync::Arc<Mutex<BTreeMap<String, Syste
 /// Removes every stack this process booted for benchmarking (they are removed one by one
 /// already; this is for an interrupted bench, called by the CLI before it exits).
 pub async fn cleanup() -> Result<()> {
-    let docker = crate::engine::connect().await?;
+    let docker = harness::engine::connect().await?;
     let run = labels::RunIdentity::current();
     teardown::remove_labelled(&docker, &format!("{}={}", labels::RUN_ID, run.run_id)).await.map(|_| ())
 }
@@ -239,7 +239,7 @@ pub async fn lint(stack: &std::path::Path, runs: usize) -> Result<TimedReport> {
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
         let t = Instant::now();
-        crate::checks::lint::lint_stack(stack).await?;
+        harness::checks::lint::lint_stack(stack).await?;
         times.push(t.elapsed());
     }
     Ok(TimedReport { what: format!("lint {}", stack.display()), times, target: Duration::from_secs(2) })
@@ -248,12 +248,12 @@ pub async fn lint(stack: &std::path::Path, runs: usize) -> Result<TimedReport> {
 /// Times rendering and writing a report's four forms from its `report.json`, into a
 /// scratch directory (what a run adds after judging).
 pub fn report(path: &std::path::Path, runs: usize) -> Result<TimedReport> {
-    let report = crate::report::read(path)?;
-    let scratch = tempfile::tempdir().map_err(|e| crate::Error::io("create a scratch directory", "/tmp", e))?;
+    let report = harness::report::read(path)?;
+    let scratch = tempfile::tempdir().map_err(|e| harness::Error::io("create a scratch directory", "/tmp", e))?;
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
         let t = Instant::now();
-        crate::report::write(&report, scratch.path())?;
+        harness::report::write(&report, scratch.path())?;
         times.push(t.elapsed());
     }
     let verdicts: usize = report.stacks.iter().map(|s| s.verdicts.len()).sum();
