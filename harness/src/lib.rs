@@ -10,6 +10,7 @@ pub mod criteria;
 pub mod doctor;
 pub mod engine;
 pub mod errors;
+pub(crate) mod helper;
 pub mod images;
 pub mod labels;
 pub mod policy;
