@@ -141,6 +141,10 @@ pub enum Error {
     #[error("cannot write the report to {path}: {reason} (hint: pass a writable directory with --report-dir)")]
     ReportDir { path: PathBuf, reason: String },
 
+    /// The helper's message already names it, its image and its command.
+    #[error(transparent)]
+    Helper(#[from] crate::helper::HelperError),
+
     #[error("cannot read evidence {path}: {reason}")]
     Evidence { path: PathBuf, reason: String },
 
@@ -188,6 +192,18 @@ pub fn tail_lines(text: &str, n: usize) -> String {
     let start = lines.len().saturating_sub(n);
     let tail = lines[start..].join(" | ");
     if tail.is_empty() { "(no output)".to_owned() } else { tail }
+}
+
+/// Every message in an error's chain, joined: verdict evidence must carry the cause, not
+/// just the outermost words.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.join(": ")
 }
 
 #[cfg(test)]

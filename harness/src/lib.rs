@@ -32,6 +32,7 @@ pub mod criteria;
 pub mod engine;
 pub mod errors;
 pub mod front;
+pub(crate) mod helper;
 pub mod images;
 pub mod labels;
 pub mod policy;

@@ -30,8 +30,9 @@ use testcontainers::bollard::query_parameters::{DownloadFromContainerOptions, Up
 use crate::checks::Context;
 use crate::compose::ComposeModel;
 use crate::criteria::Criterion;
-use crate::errors::{Error, Result, tail_lines};
-use crate::labels::{self, RunIdentity};
+use crate::errors::{Error, Result, chain};
+use crate::helper::{self, HelperRun};
+use crate::labels::RunIdentity;
 use crate::policy::{BackupMethod, DataKind, Persistence};
 use crate::stack::Stack;
 use crate::units::secs;
@@ -373,7 +374,8 @@ impl Store {
                 let (uid, gid) = container_owner(stack, service, &id).await?;
                 let (name, data) =
                     sample.items.iter().next().ok_or_else(|| fail(service, "nothing to write", "empty sample"))?;
-                let archive = tar_one(name, data, uid, gid);
+                let archive = tar_one(name, data, uid, gid)
+                    .map_err(|e| Error::io("cannot build the file's archive", name.as_str(), e))?;
                 let opts = UploadToContainerOptions { path: dir.clone(), ..Default::default() };
                 stack
                     .docker()
@@ -949,18 +951,20 @@ fn backup_verdict(r: BackupRun) -> Verdict {
     }
 }
 
-/// The seed zigQuant procedure: stop the service, `tar czf` the named volume through a
-/// helper container that mounts it read-only, destroy container and volume, make an empty
-/// volume of the same name, `tar xzf` into it through a helper, start the service, compare.
+/// The seed zigQuant procedure: stop the service, `tar czf` the named volume through a helper
+/// container that mounts it read-only, verify the archive on the host with the tar crate,
+/// only then destroy container and volume, make an empty volume of the same name, `tar
+/// xzf` into it through a helper, start the service, compare.
 ///
 /// The archive streams through the helper's stdout and stdin rather than a bind-mounted
 /// host directory: the same archive, without making a host directory writable for the
-/// volume owner's uid.
+/// volume owner's uid. The volume lives in the engine, so the helper's own tar does the
+/// in-container work; the harness reads the archive itself before anything is destroyed.
 async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume) -> Result<Verdict> {
     let store = Store::of(stack, service, kind, Some(&volume.target), &volume.key)?;
     let sample = Sample::random(kind, "backup_tar");
     store.write(stack, service, &sample).await?;
-    let helper = HelperSpec::of(stack, service).await?;
+    let image = ServiceImage::of(stack, service).await?;
     let dir = workdir()?;
     let archive = dir.path().join(format!("{}.tar.gz", volume.key));
     let mut steps = Vec::new();
@@ -969,19 +973,44 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
     stack.project.run(&["stop", "--timeout", STOP_TIMEOUT, service]).await?;
     steps.push(format!("stopped `{service}` in {}", secs(t.elapsed())));
     let t = Instant::now();
-    let ro = format!("{}:{}:ro", volume.name, volume.target);
-    helper
-        .run(
-            stack,
-            service,
-            &["-v", &ro],
-            &["czf", "-", "--numeric-owner", "-C", &volume.target, "."],
-            Stdin::Null,
-            Some(&archive),
-        )
-        .await?;
+    let backup = image
+        .tar_helper("tar-backup", service, volume, TarJob::Archive)
+        .command(["czf", "-", "--numeric-owner", "-C", &volume.target, "."])
+        .stdout_file(&archive);
+    helper::run(stack.docker(), stack.project_name(), backup).await?;
     let backup_took = t.elapsed();
     steps.push(format!("`tar czf` of volume {} through a helper in {}", volume.name, secs(backup_took)));
+
+    // Nothing is destroyed until the archive is known to be readable: a backup that cannot
+    // be read back is the finding, and the original data must still be there to restart on.
+    let verified = std::fs::File::open(&archive)
+        .map_err(|e| e.to_string())
+        .and_then(|f| verify_tar_gz(f).map_err(|e| e.to_string()));
+    let facts = match verified {
+        Ok(facts) if facts.entries > 0 => facts,
+        unreadable => {
+            let why = match unreadable {
+                Ok(_) => "the archive holds no entries".to_owned(),
+                Err(e) => format!("the archive is not a readable tar.gz: {e}"),
+            };
+            up(stack, service).await?;
+            steps.push(format!("nothing destroyed; `{service}` started again"));
+            let restored = Err(fail(service, "the backup is unreadable", why));
+            let run = Finished {
+                criterion: Criterion::BackupTar,
+                archive: &archive,
+                backup_took,
+                restore_took: Duration::ZERO,
+                steps,
+            };
+            return conclude(stack, service, volume, &store, sample, restored, run).await;
+        }
+    };
+    steps.push(format!(
+        "archive verified readable with the tar crate before anything was destroyed: {} entries, {} of file data",
+        facts.entries,
+        size(facts.file_bytes)
+    ));
 
     let t = Instant::now();
     let saved = destroy(stack, service, volume).await?;
@@ -992,9 +1021,11 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
     let t = Instant::now();
     let restored = async {
         recreate_volume(stack, service, volume, &saved).await?;
-        let rw = format!("{}:{}", volume.name, volume.target);
-        let args = ["xzpf", "-", "--numeric-owner", "-C", &volume.target];
-        helper.run(stack, service, &["-v", &rw], &args, Stdin::File(&archive), None).await?;
+        let restore = image
+            .tar_helper("tar-restore", service, volume, TarJob::Extract)
+            .command(["xzpf", "-", "--numeric-owner", "-C", &volume.target])
+            .stdin_file(&archive);
+        helper::run(stack.docker(), stack.project_name(), restore).await?;
         let extracted = t.elapsed();
         up(stack, service).await?;
         Ok::<_, Error>(extracted)
@@ -1012,9 +1043,40 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
     conclude(stack, service, volume, &store, sample, restored, run).await
 }
 
-/// A logical backup: `pg_dump -Fc` through `docker exec`, destroy container and volume,
-/// start the service on an empty volume (initdb runs again), `pg_restore` through `docker
-/// exec`, compare. The password never leaves the container: a shell there reads it from
+/// What the harness read out of a backup archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ArchiveFacts {
+    /// Every entry: files, directories, links.
+    entries: usize,
+    /// The bytes of all regular files' contents.
+    file_bytes: u64,
+    /// Entry paths, in archive order.
+    names: Vec<String>,
+}
+
+/// Reads a `tar czf` archive to its end with the tar crate: every header parsed (GNU long
+/// names and PAX included), every entry's content read, and the gzip trailer's CRC and
+/// length checked. An error means the archive would not restore.
+fn verify_tar_gz(reader: impl std::io::Read) -> std::io::Result<ArchiveFacts> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
+    let mut facts = ArchiveFacts { entries: 0, file_bytes: 0, names: Vec::new() };
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let read = std::io::copy(&mut entry, &mut std::io::sink())?;
+        if entry.header().entry_type().is_file() {
+            facts.file_bytes += read;
+        }
+        facts.entries += 1;
+        facts.names.push(entry.path()?.to_string_lossy().into_owned());
+    }
+    // tar stops at its end-of-archive blocks; the gzip CRC is only checked at the stream's end.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())?;
+    Ok(facts)
+}
+
+/// A logical backup: `pg_dump -Fc` through a helper in the service's network namespace,
+/// destroy container and volume, start the service on an empty volume (initdb runs
+/// again), `pg_restore` through a helper, compare. The password never leaves the container: a shell there reads it from
 /// the secret file into PGPASSWORD for the one process.
 async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume) -> Result<Verdict> {
     if kind != DataKind::Postgres {
@@ -1027,10 +1089,16 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
         ));
     }
     let store = Store::of(stack, service, kind, None, &volume.key)?;
-    let Store::Postgres { user, database, .. } = &store else {
+    let Store::Postgres { user, database, password } = &store else {
         return Err(fail(service, "cannot take a pg_dump backup", "internal: not a postgres store"));
     };
     let password_file = in_container_password_file(&stack.model, service);
+    let password = PgPassword {
+        source: password_source(&stack.model.raw, service, "POSTGRES")?,
+        in_container: password_file.clone(),
+        literal: password.clone(),
+    };
+    let image = ServiceImage::of(stack, service).await?;
     let sample = Sample::random(kind, "backup_pgdump");
     store.write(stack, service, &sample).await?;
     let dir = workdir()?;
@@ -1040,11 +1108,21 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
     let t = Instant::now();
     let id = stack.container_id(service).await?;
     let dump_cmd = pg_command(&password_file, "pg_dump", user, database, &["--format=custom"]);
-    let mut args = vec!["exec", id.as_str()];
-    args.extend(dump_cmd.iter().map(String::as_str));
-    docker_cli(service, &args, Stdin::Null, Some(&dump), PG_TOOLS_HINT).await?;
+    let req = image.pg_helper("pg-dump", service, &id, &password)?.command(dump_cmd).stdout_file(&dump);
+    helper::run(stack.docker(), stack.project_name(), req).await?;
     let backup_took = t.elapsed();
-    steps.push(format!("`pg_dump --format=custom` through `docker exec` in {}", secs(backup_took)));
+    steps.push(format!("`pg_dump --format=custom` through a helper in {}", secs(backup_took)));
+
+    // As for tar: nothing is destroyed before the dump is known to be one.
+    let header = std::fs::read(&dump).map_err(|e| Error::io("cannot read the dump", &dump, e))?;
+    if !header.starts_with(b"PGDMP") {
+        return Err(fail(
+            service,
+            "the dump is not a pg_dump archive",
+            format!("{} ({} bytes) does not start with PGDMP; nothing was destroyed", dump.display(), header.len()),
+        ));
+    }
+    steps.push(format!("dump verified (PGDMP header, {}) before anything was destroyed", size(header.len() as u64)));
 
     let t = Instant::now();
     stack.project.run(&["stop", "--timeout", STOP_TIMEOUT, service]).await?;
@@ -1059,9 +1137,8 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
         let id = stack.container_id(service).await?;
         accepting_tcp(stack, service, &id).await?;
         let restore = pg_command(&password_file, "pg_restore", user, database, &["--exit-on-error", "--no-owner"]);
-        let mut args = vec!["exec", "-i", id.as_str()];
-        args.extend(restore.iter().map(String::as_str));
-        docker_cli(service, &args, Stdin::File(&dump), None, PG_TOOLS_HINT).await?;
+        let req = image.pg_helper("pg-restore", service, &id, &password)?.command(restore).stdin_file(&dump);
+        helper::run(stack.docker(), stack.project_name(), req).await?;
         Ok::<_, Error>(fresh)
     }
     .await;
@@ -1098,7 +1175,7 @@ async fn accepting_tcp(stack: &Stack, service: &str, id: &str) -> Result<()> {
     }
 }
 
-const PG_TOOLS_HINT: &str = "pg_dump and pg_restore run inside the service's container through `sh`; its image needs both, and the server must accept the user's password over TCP on 127.0.0.1:5432";
+const PG_TOOLS_HINT: &str = "pg_dump and pg_restore run through `sh` in a helper from the service's image, in its container's network namespace; the image needs both, and the server must accept the user's password over TCP on 127.0.0.1:5432";
 
 /// `sh -c` running a PostgreSQL client tool with PGPASSWORD read inside the container, from
 /// the secret file when there is one, else from the service's own POSTGRES_PASSWORD. Only
@@ -1183,132 +1260,89 @@ async fn up(stack: &Stack, service: &str) -> Result<()> {
     stack.wait_ready(service).await
 }
 
-/// How helper containers for a service run: its image (Debian-based images have tar) and
-/// its user, so restored files get the owner the service expects.
+/// The image and user the tar and pg helpers run with: the service's own, so the tools
+/// match its data (Debian-based images have tar, gzip and the pg client tools) and restored
+/// files get the owner the service expects.
 #[derive(Debug)]
-struct HelperSpec {
+struct ServiceImage {
     image: String,
     user: String,
 }
 
-impl HelperSpec {
-    async fn of(stack: &Stack, service: &str) -> Result<HelperSpec> {
+/// Which way a tar helper moves data: what it may touch, and so what a root helper needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TarJob {
+    /// Read the volume (mounted read-only).
+    Archive,
+    /// Write into the volume, keeping numeric owners and modes.
+    Extract,
+}
+
+/// Where a pg helper finds the password: the secret's host file, bind-mounted read-only at
+/// the path the service's env names, else the literal the policy allowed in its env.
+#[derive(Debug)]
+struct PgPassword {
+    source: PasswordSource,
+    in_container: String,
+    literal: Secret,
+}
+
+impl ServiceImage {
+    async fn of(stack: &Stack, service: &str) -> Result<ServiceImage> {
         let id = stack.container_id(service).await?;
         let c = stack.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
         let config = c.config.unwrap_or_default();
         let image = config.image.filter(|i| !i.is_empty()).ok_or_else(|| {
             fail(service, "cannot find the service's image", format!("container {} has no image", short(&id)))
         })?;
-        Ok(HelperSpec { image, user: config.user.unwrap_or_default() })
+        Ok(ServiceImage { image, user: config.user.unwrap_or_default() })
     }
 
-    /// `docker run --rm` of `tar ARGS` in the service's image, labelled so the stack's
-    /// teardown removes it even if this process dies mid-run.
-    async fn run(
-        &self,
-        stack: &Stack,
-        service: &str,
-        mounts: &[&str],
-        tar_args: &[&str],
-        stdin: Stdin<'_>,
-        stdout: Option<&Path>,
-    ) -> Result<()> {
-        let mut args: Vec<String> = vec!["run".into(), "--rm".into()];
-        if matches!(stdin, Stdin::File(_)) {
-            args.push("-i".into());
+    /// `tar` in the service's image as the service's user, with the volume mounted and no
+    /// network. A service that runs as root gets a root helper, and with every capability
+    /// dropped root could neither read the service's 0700 data nor restore its owners:
+    /// exactly those capabilities come back, per job.
+    fn tar_helper(&self, role: &'static str, service: &str, volume: &Volume, job: TarJob) -> HelperRun {
+        let req = HelperRun::new(role, service, &self.image)
+            .entrypoint("tar")
+            .volume(&volume.name, &volume.target, job == TarJob::Archive)
+            .user(&self.user)
+            .timeout(HELPER_DEADLINE)
+            .hint(format!(
+                "the helper runs `tar` from `{service}`'s image {} as user `{}`; the image needs tar and gzip, and that user must be able to read and write the volume",
+                self.image, self.user
+            ));
+        match (runs_as_root(&self.user), job) {
+            (false, _) => req,
+            (true, TarJob::Archive) => req.cap_add(&["DAC_READ_SEARCH"]),
+            (true, TarJob::Extract) => req.cap_add(&["CHOWN", "DAC_OVERRIDE", "FOWNER"]),
         }
-        let mut owner = RunIdentity::current().labels();
-        owner.insert(labels::COMPOSE_PROJECT.to_owned(), stack.project.project.clone());
-        for (k, v) in owner {
-            args.extend(["--label".into(), format!("{k}={v}")]);
-        }
-        // No network and a read-only root: the helper touches nothing but the volume.
-        args.extend(["--network".into(), "none".into(), "--read-only".into()]);
-        args.extend(["--security-opt".into(), "no-new-privileges:true".into()]);
-        if !self.user.is_empty() {
-            args.extend(["--user".into(), self.user.clone()]);
-        }
-        args.extend(mounts.iter().map(|m| (*m).to_owned()));
-        args.extend(["--entrypoint".into(), "tar".into(), self.image.clone()]);
-        args.extend(tar_args.iter().map(|a| (*a).to_owned()));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let hint = format!(
-            "the helper runs `tar` from `{service}`'s image {} as user `{}`; the image needs tar and gzip, and that user must be able to read and write the volume",
-            self.image, self.user
-        );
-        docker_cli(service, &refs, stdin, stdout, &hint).await.map(|_| ())
+    }
+
+    /// A PostgreSQL client tool in the service's image as its user, inside the network
+    /// namespace of the service's container `id`: it reaches the server at 127.0.0.1:5432 as
+    /// the healthcheck does, and no other network.
+    fn pg_helper(&self, role: &'static str, service: &str, id: &str, password: &PgPassword) -> Result<HelperRun> {
+        let req = HelperRun::new(role, service, &self.image)
+            .network(&format!("container:{id}"))
+            .user(&self.user)
+            .timeout(HELPER_DEADLINE)
+            .hint(PG_TOOLS_HINT);
+        Ok(match &password.source {
+            PasswordSource::File(host) => {
+                let host =
+                    std::fs::canonicalize(host).map_err(|e| Error::io("cannot find the password secret", host, e))?;
+                req.bind(&host, &password.in_container, true)
+            }
+            PasswordSource::Literal(_) | PasswordSource::None => req.env("POSTGRES_PASSWORD", &password.literal.0),
+        })
     }
 }
 
-/// Where a docker CLI command reads its stdin from.
-#[derive(Debug, Clone, Copy)]
-enum Stdin<'a> {
-    Null,
-    File(&'a Path),
-}
-
-/// Runs the docker CLI with a deadline. stdin and stdout may be files, so archives stream
-/// to and from disk. Arguments never carry secrets (see [`pg_command`]).
-async fn docker_cli(
-    service: &str,
-    args: &[&str],
-    stdin: Stdin<'_>,
-    stdout: Option<&Path>,
-    hint: &str,
-) -> Result<String> {
-    let mut cmd = tokio::process::Command::new("docker");
-    cmd.args(args).kill_on_drop(true).stderr(std::process::Stdio::piped());
-    match stdin {
-        Stdin::Null => cmd.stdin(std::process::Stdio::null()),
-        Stdin::File(p) => cmd.stdin(std::fs::File::open(p).map_err(|e| Error::io("cannot open the archive", p, e))?),
-    };
-    match stdout {
-        Some(p) => cmd.stdout(std::fs::File::create(p).map_err(|e| Error::io("cannot create the archive", p, e))?),
-        None => cmd.stdout(std::process::Stdio::piped()),
-    };
-    let shown = describe_args(args);
-    let child = cmd.spawn().map_err(|e| Error::Spawn {
-        program: "docker".into(),
-        hint: "the docker CLI must be on PATH".into(),
-        source: e,
-    })?;
-    let out = tokio::time::timeout(HELPER_DEADLINE, child.wait_with_output())
-        .await
-        .map_err(|_| {
-            fail(service, "a docker command timed out", format!("`docker {shown}` ran past {}", secs(HELPER_DEADLINE)))
-        })?
-        .map_err(|e| Error::io("cannot wait for docker", "docker", e))?;
-    if !out.status.success() {
-        return Err(fail(
-            service,
-            "a docker command failed",
-            format!(
-                "`docker {shown}` exited {}: {} (hint: {hint})",
-                out.status.code().map_or_else(|| "by signal".to_owned(), |c| c.to_string()),
-                tail_lines(&String::from_utf8_lossy(&out.stderr), 4)
-            ),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The command line for messages, without the ownership labels (noise) and with the
-/// inline shell script shortened.
-fn describe_args(args: &[&str]) -> String {
-    let mut shown = Vec::new();
-    let mut skip_next = false;
-    for a in args {
-        if skip_next {
-            skip_next = false;
-            continue;
-        }
-        if *a == "--label" {
-            skip_next = true;
-            continue;
-        }
-        shown.push(if a.len() > 60 { "'<script>'" } else { a });
-    }
-    shown.join(" ")
+/// Whether `user:` (empty is the image's default, root for the images here) is root.
+fn runs_as_root(user: &str) -> bool {
+    let name = user.split(':').next().unwrap_or_default();
+    name.is_empty() || name == "root" || name == "0"
 }
 
 fn workdir() -> Result<tempfile::TempDir> {
@@ -1427,18 +1461,6 @@ fn engine_volume_name(model: &ComposeModel, project: &str, key: &str) -> String 
     model.volumes.get(key).and_then(|v| v.name.clone()).unwrap_or_else(|| format!("{project}_{key}"))
 }
 
-/// Every message in an error's chain, joined: evidence must carry the cause, not just the
-/// outermost words.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    parts.join(": ")
-}
-
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
@@ -1476,59 +1498,32 @@ pub async fn require_protocol(stack: &Stack, service: &str, kind: DataKind) -> R
     })
 }
 
-/// One regular file as a POSIX ustar archive: the Engine's archive API takes tar streams.
-fn tar_one(name: &str, data: &[u8], uid: u32, gid: u32) -> Vec<u8> {
-    fn put(header: &mut [u8; 512], at: usize, len: usize, value: &[u8]) {
-        let n = value.len().min(len);
-        header[at..at + n].copy_from_slice(&value[..n]);
-    }
-    fn octal(value: u64, len: usize) -> Vec<u8> {
-        format!("{value:0width$o}\0", width = len - 1).into_bytes()
-    }
-    let mut h = [0u8; 512];
-    put(&mut h, 0, 100, name.as_bytes());
+/// One regular file as a tar stream, which the Engine's archive API takes.
+fn tar_one(name: &str, data: &[u8], uid: u32, gid: u32) -> std::io::Result<Vec<u8>> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
     // 0600: the service's own data; nobody else needs to read the marker.
-    put(&mut h, 100, 8, &octal(0o600, 8));
-    put(&mut h, 108, 8, &octal(u64::from(uid), 8));
-    put(&mut h, 116, 8, &octal(u64::from(gid), 8));
-    put(&mut h, 124, 12, &octal(data.len() as u64, 12));
+    header.set_mode(0o600);
+    header.set_uid(u64::from(uid));
+    header.set_gid(u64::from(gid));
     let mtime = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    put(&mut h, 136, 12, &octal(mtime, 12));
-    // The checksum is computed with its own field as spaces.
-    put(&mut h, 148, 8, b"        ");
-    put(&mut h, 156, 1, b"0");
-    put(&mut h, 257, 6, b"ustar\0");
-    put(&mut h, 263, 2, b"00");
-    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
-    put(&mut h, 148, 8, format!("{sum:06o}\0 ").as_bytes());
-    let mut out = h.to_vec();
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-    // Two zero blocks end the archive.
-    out.resize(out.len() + 1024, 0);
-    out
+    header.set_mtime(mtime);
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append_data(&mut header, name, data)?;
+    builder.into_inner()
 }
 
-/// The contents of the first regular file in a tar stream, skipping pax and GNU extension
-/// headers; `None` when there is none or the archive is cut short.
+/// The contents of the first regular file in a tar stream (extension headers are the tar
+/// crate's business); `None` when there is none or the archive is cut short.
 fn untar_one(archive: &[u8]) -> Option<Vec<u8>> {
-    let mut at = 0;
-    while at + 512 <= archive.len() {
-        let header = &archive[at..at + 512];
-        if header.iter().all(|b| *b == 0) {
-            return None;
-        }
-        let size_field = std::str::from_utf8(&header[124..136]).ok()?;
-        let size = u64::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok()?;
-        let size = usize::try_from(size).ok()?;
-        let data = at + 512;
-        if data + size > archive.len() {
-            return None;
-        }
-        match header[156] {
-            b'0' | 0 => return Some(archive[data..data + size].to_vec()),
-            // pax ('x', 'g') and GNU long-name ('L', 'K') headers describe the next entry.
-            _ => at = data + size.div_ceil(512) * 512,
+    let mut archive = tar::Archive::new(archive);
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        if entry.header().entry_type().is_file() {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).ok()?;
+            // The crate hands out what is there; a stream cut short is shorter than its header says.
+            return (data.len() as u64 == entry.size()).then_some(data);
         }
     }
     None
@@ -1628,27 +1623,77 @@ mod tests {
     }
 
     #[test]
-    fn one_file_tar_round_trips_and_skips_extension_headers() {
+    fn one_file_tar_round_trips_with_owner_and_skips_extension_headers() {
         let data = random_bytes(1000);
-        let archive = tar_one("marker", &data, 999, 998);
-        assert_eq!(archive.len() % 512, 0);
+        let archive = tar_one("marker", &data, 999, 998).expect("archive");
         assert_eq!(untar_one(&archive), Some(data.clone()));
-        // The checksum is what tar computes: the sum of the header with the field blank.
-        let mut blank = archive[..512].to_vec();
-        blank[148..156].copy_from_slice(b"        ");
-        let sum: u32 = blank.iter().map(|b| u32::from(*b)).sum();
-        assert_eq!(&archive[148..155], format!("{sum:06o}\0").as_bytes());
-        assert_eq!(&archive[108..116], b"0001747\0", "uid 999 in octal");
-        // A pax header before the file, as the engine may send.
-        let mut pax = tar_one("PaxHeaders/marker", b"30 mtime=1700000000.123456789\n", 0, 0);
-        pax[156] = b'x';
-        pax.truncate(1024);
-        pax.extend_from_slice(&archive);
-        assert_eq!(untar_one(&pax), Some(data));
+        let mut read = tar::Archive::new(archive.as_slice());
+        let entry = read.entries().expect("entries").next().expect("one entry").expect("entry");
+        let h = entry.header();
+        assert_eq!((h.uid().ok(), h.gid().ok(), h.mode().ok()), (Some(999), Some(998), Some(0o600)));
+        // A PAX header before the file, as the engine may send: skipped, the file found.
+        let mut pax = tar::Builder::new(Vec::new());
+        pax.append_pax_extensions([("mtime", b"1700000000.123456789".as_slice())]).expect("pax");
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        pax.append_data(&mut h, "marker", data.as_slice()).expect("file");
+        assert_eq!(untar_one(&pax.into_inner().expect("archive")), Some(data));
         // Cut short, empty, or only end blocks: nothing.
         assert_eq!(untar_one(&archive[..600]), None);
         assert_eq!(untar_one(&[]), None);
         assert_eq!(untar_one(&[0u8; 1024]), None);
+    }
+
+    /// A `tar czf` archive as the tar crate writes it: the given files (name, size) under a
+    /// directory entry, gzip-compressed.
+    fn tar_gz(files: &[(&str, usize)]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        let mut dir = tar::Header::new_gnu();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_mode(0o700);
+        dir.set_size(0);
+        b.append_data(&mut dir, "./", std::io::empty()).expect("dir");
+        for (name, len) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(*len as u64);
+            h.set_mode(0o600);
+            b.append_data(&mut h, name, random_bytes(*len).as_slice()).expect("file");
+        }
+        b.into_inner().expect("tar").finish().expect("gzip")
+    }
+
+    #[track_caller]
+    fn check_archive(files: &[(&str, usize)]) {
+        let facts = verify_tar_gz(tar_gz(files).as_slice()).expect("readable");
+        let mut names = vec!["./".to_owned()];
+        names.extend(files.iter().map(|(n, _)| (*n).to_owned()));
+        let bytes: usize = files.iter().map(|(_, l)| l).sum();
+        assert_eq!(facts, ArchiveFacts { entries: files.len() + 1, file_bytes: bytes as u64, names });
+    }
+
+    #[test]
+    fn archive_verification_counts_entries_and_keeps_long_names() {
+        check_archive(&[]);
+        check_archive(&[("PG_VERSION", 3), ("base/1/1259", 8192)]);
+        // Over ustar's 100-byte name field: a GNU long-name entry carries it, intact.
+        let deep = format!("base/{}/{}", "d".repeat(120), "f".repeat(90));
+        check_archive(&[(deep.as_str(), 100), ("pg_wal/000000010000000000000001", 0)]);
+        // Over 255 bytes, past what ustar's prefix field could ever hold.
+        let deeper = format!("{}/data", "segment/".repeat(40));
+        check_archive(&[(deeper.as_str(), 10)]);
+    }
+
+    #[test]
+    fn archive_verification_refuses_what_would_not_restore() {
+        let good = tar_gz(&[("PG_VERSION", 3000)]);
+        // Truncated, flipped in the middle, not gzip at all, empty.
+        let mut flipped = good.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0xff;
+        for bad in [&good[..good.len() / 2], flipped.as_slice(), b"not an archive".as_slice(), &[]] {
+            assert!(verify_tar_gz(bad).is_err(), "{} bytes accepted", bad.len());
+        }
     }
 
     fn raw() -> serde_json::Value {
@@ -1738,9 +1783,11 @@ mod tests {
     }
 
     #[test]
-    fn command_lines_in_messages_drop_labels_and_scripts() {
-        let script = "x".repeat(80);
-        let args = ["run", "--label", "io.harness.run-id=abc", "--rm", "sh", "-c", &script];
-        assert_eq!(describe_args(&args), "run --rm sh -c '<script>'");
+    fn only_a_root_service_gets_a_root_tar_helper() {
+        for (user, root) in
+            [("", true), ("0", true), ("root:root", true), ("0:0", true), ("999:999", false), ("postgres", false)]
+        {
+            assert_eq!(runs_as_root(user), root, "{user}");
+        }
     }
 }

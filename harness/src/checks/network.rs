@@ -35,24 +35,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::Value;
 use testcontainers::bollard::Docker;
-use testcontainers::bollard::container::LogOutput;
-use testcontainers::bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-use testcontainers::bollard::query_parameters::{
-    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 
 use crate::checks::Context;
 use crate::checks::config;
 use crate::checks::facts::ServiceFacts;
 use crate::criteria::Criterion;
-use crate::errors::{Error, Result};
+use crate::errors::{Error, Result, chain};
+use crate::helper::{self, HelperRun, Running};
 use crate::images;
-use crate::labels::{self, RunIdentity};
+use crate::labels;
 use crate::policy::{NetworkPolicy, Policy, Target};
 use crate::units::secs;
 use crate::verdict::{Outcome, Verdict};
@@ -68,8 +64,8 @@ const RUN_LIMIT: Duration = Duration::from_secs(30);
 /// The container port the egress sink publishes. Nothing listens on it: the engine's port
 /// proxy accepts the connection before it tries the container, which is all we measure.
 const SINK_PORT: &str = "9/tcp";
-/// Marks the harness's own helper containers, for anyone reading `docker ps`.
-const ROLE_LABEL: &str = "io.harness.role";
+/// The probe needs no privileges at all: it runs as nobody.
+const NOBODY: &str = "65534:65534";
 
 /// One JSON line of `probe tcp` (see `fixtures/probe`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -745,9 +741,13 @@ pub async fn probe(cx: &Context<'_>) -> Result<Matrix> {
     });
     let results = join_all(runs).await;
 
-    if let Ok((id, _)) = &sink {
-        remove(docker, id).await;
-    }
+    let sink_error = match sink {
+        Ok((sink, _)) => {
+            sink.remove().await;
+            None
+        }
+        Err(e) => Some(e),
+    };
     let mut networks = Vec::new();
     for (info, planned, lines, took) in results {
         let host_accepted = listeners.remove(&info.key).map(|l| l.accepted()).unwrap_or_default();
@@ -755,7 +755,7 @@ pub async fn probe(cx: &Context<'_>) -> Result<Matrix> {
         tracing::debug!(network = %info.key, targets = planned.len(), took = %secs(took), "network probed");
         networks.push(NetworkProbe { info: info.clone(), planned, lines, took, host_accepted });
     }
-    Ok(Matrix { networks, unprobed, services, sink_error: sink.err() })
+    Ok(Matrix { networks, unprobed, services, sink_error })
 }
 
 /// A listener on the host at one network's gateway address, and the peers it accepted.
@@ -820,62 +820,25 @@ async fn service_addresses(cx: &Context<'_>, infos: &[NetworkInfo]) -> Result<Ve
         .collect())
 }
 
-/// The labels every helper container carries: ownership, and the project, so the stack's
-/// own teardown removes it.
-fn helper_labels(project: &str, role: &str) -> std::collections::HashMap<String, String> {
-    let mut l: std::collections::HashMap<String, String> = RunIdentity::current().labels().into_iter().collect();
-    l.insert(labels::COMPOSE_PROJECT.to_owned(), project.to_owned());
-    l.insert(ROLE_LABEL.to_owned(), role.to_owned());
-    l
-}
-
-/// Least privilege for the harness's own helpers, as the stacks under test are held to.
-fn helper_host_config() -> HostConfig {
-    HostConfig {
-        readonly_rootfs: Some(true),
-        cap_drop: Some(vec!["ALL".into()]),
-        security_opt: Some(vec!["no-new-privileges:true".into()]),
-        memory: Some(64 * 1024 * 1024),
-        // One thread per target in a batch.
-        pids_limit: Some(1024),
-        ..Default::default()
-    }
-}
-
-async fn remove(docker: &Docker, id: &str) {
-    let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-    if let Err(e) = docker.remove_container(id, Some(opts)).await {
-        // The stack's teardown removes it by label anyway.
-        tracing::warn!(container = %id, "cannot remove helper container: {e}");
-    }
-}
-
 /// Starts the egress sink: a sleeping probe container on the default bridge publishing
-/// [`SINK_PORT`] at each gateway address. Returns its id and the host port per address.
+/// [`SINK_PORT`] at each gateway address. Returns it and the host port per address.
 async fn start_sink(
     docker: &Docker,
     project: &str,
     gateways: &[IpAddr],
-) -> std::result::Result<(String, BTreeMap<IpAddr, u16>), String> {
-    let bindings: Vec<PortBinding> =
-        gateways.iter().map(|g| PortBinding { host_ip: Some(g.to_string()), host_port: Some(String::new()) }).collect();
-    let body = ContainerCreateBody {
-        image: Some(PROBE_IMAGE.into()),
-        cmd: Some(vec!["sleep".into(), "infinity".into()]),
-        user: Some("65534:65534".into()),
-        labels: Some(helper_labels(project, "egress-sink")),
-        exposed_ports: Some(vec![SINK_PORT.into()]),
-        host_config: Some(HostConfig {
-            port_bindings: Some(std::collections::HashMap::from([(SINK_PORT.to_owned(), Some(bindings))])),
-            ..helper_host_config()
-        }),
-        ..Default::default()
-    };
-    let id = docker.create_container(None, body).await.map_err(|e| format!("cannot create the egress sink: {e}"))?.id;
+) -> std::result::Result<(Running, BTreeMap<IpAddr, u16>), String> {
+    let req = HelperRun::new("egress-sink", "the egress check", PROBE_IMAGE)
+        .command(["sleep", "infinity"])
+        .user(NOBODY)
+        // The default bridge: the sink must be reached through the engine's DNAT.
+        .network("bridge")
+        .publish(SINK_PORT, gateways);
+    let sink = helper::start(docker, project, req).await.map_err(|e| chain(&e))?;
     let ports = async {
-        docker.start_container(&id, None).await.map_err(|e| format!("cannot start the egress sink: {e}"))?;
-        let inspect =
-            docker.inspect_container(&id, None).await.map_err(|e| format!("cannot inspect the egress sink: {e}"))?;
+        let inspect = docker
+            .inspect_container(&sink.id, None)
+            .await
+            .map_err(|e| format!("cannot inspect the egress sink: {e}"))?;
         let json = serde_json::to_value(&inspect).unwrap_or_default();
         let ports: BTreeMap<IpAddr, u16> = json["NetworkSettings"]["Ports"][SINK_PORT]
             .as_array()
@@ -890,18 +853,18 @@ async fn start_sink(
     }
     .await;
     match ports {
-        Ok(p) => Ok((id, p)),
+        Ok(p) => Ok((sink, p)),
         Err(e) => {
-            remove(docker, &id).await;
+            sink.remove().await;
             Err(e)
         }
     }
 }
 
 /// Runs `probe tcp` with the planned targets on `network` and returns its parsed output.
-/// The outer error is an engine failure (nothing could be judged); the inner one is a probe
-/// that ran but gave no usable output, which the verdicts report. The container is always
-/// removed.
+/// The outer error is a helper that could not even be created (nothing could be judged);
+/// the inner one is a probe that ran but gave no usable output, which the verdicts report.
+/// The runner always removes the container.
 async fn run_probe(
     docker: &Docker,
     project: &str,
@@ -913,43 +876,16 @@ async fn run_probe(
     }
     let mut cmd = vec!["tcp".to_owned(), "--timeout-ms".to_owned(), CONNECT_TIMEOUT.as_millis().to_string()];
     cmd.extend(planned.iter().map(|p| p.wire.clone()));
-    let body = ContainerCreateBody {
-        image: Some(PROBE_IMAGE.into()),
-        cmd: Some(cmd),
-        user: Some("65534:65534".into()),
-        labels: Some(helper_labels(project, "network-probe")),
-        host_config: Some(HostConfig { network_mode: Some(network.to_owned()), ..helper_host_config() }),
-        ..Default::default()
-    };
-    let id =
-        docker.create_container(None, body).await.map_err(|e| Error::engine("create probe container", network, e))?.id;
-    let outcome = async {
-        docker.start_container(&id, None).await.map_err(|e| format!("cannot start the probe container: {e}"))?;
-        let code = match tokio::time::timeout(RUN_LIMIT, docker.wait_container(&id, None).next()).await {
-            Err(_) => return Err(format!("the probe did not exit within {}", secs(RUN_LIMIT))),
-            Ok(Some(Ok(r))) => r.status_code,
-            Ok(Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, .. }))) => code,
-            Ok(Some(Err(e))) => return Err(format!("waiting for the probe failed: {e}")),
-            Ok(None) => return Err("the engine ended the wait without an exit code".to_owned()),
-        };
-        let (mut stdout, mut stderr) = (String::new(), String::new());
-        let mut logs = docker.logs(&id, Some(LogsOptionsBuilder::default().stdout(true).stderr(true).build()));
-        while let Some(chunk) = logs.next().await {
-            match chunk {
-                Ok(LogOutput::StdOut { message }) => stdout.push_str(&String::from_utf8_lossy(&message)),
-                Ok(LogOutput::StdErr { message }) => stderr.push_str(&String::from_utf8_lossy(&message)),
-                Ok(_) => {}
-                Err(e) => return Err(format!("reading the probe's output failed: {e}")),
-            }
-        }
-        if code != 0 {
-            return Err(format!("the probe exited with {code}: {}", crate::errors::tail_lines(&stderr, 3)));
-        }
-        parse_lines(&stdout)
+    let req = HelperRun::new("network-probe", format!("network {network}"), PROBE_IMAGE)
+        .command(cmd)
+        .user(NOBODY)
+        .network(network)
+        .timeout(RUN_LIMIT);
+    match helper::run(docker, project, req).await {
+        Ok(done) => Ok(parse_lines(&String::from_utf8_lossy(&done.stdout))),
+        Err(e) if e.never_created() => Err(e.into()),
+        Err(e) => Ok(Err(chain(&e))),
     }
-    .await;
-    remove(docker, &id).await;
-    Ok(outcome)
 }
 
 #[cfg(test)]
