@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use harness::stack::{Stack, StackConfig};
 
-use crate::{leftovers, test_stack};
+use crate::support::{boot, leftovers, test_stack};
 
 async fn boot_err(cfg: StackConfig) -> String {
     Stack::boot(cfg).await.expect_err("boot must fail").to_string()
@@ -34,7 +34,7 @@ async fn invalid_yaml_names_the_file_line_and_column() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_named_in_code_but_not_in_the_file_lists_the_real_ones() {
-    let stack = Stack::boot(StackConfig::new(test_stack("tiny")).with_name("bad-service")).await.expect("boots");
+    let stack = boot(StackConfig::new(test_stack("tiny")).with_name("bad-service")).await;
     let err = stack.container_id("database").await.expect_err("unknown service").to_string();
     check(&err, &["service `database` is not in stack", "services there: idle"]);
     let err = stack.host_port("database", 5432).await.expect_err("unknown service").to_string();

@@ -15,7 +15,7 @@ use harness::policy::{self, Policy};
 use harness::stack::{Stack, StackConfig};
 use harness::verdict::Verdict;
 
-use crate::workspace;
+use crate::support::{self, check_fails, check_pass, find, print, record_reference, shared_reference, workspace};
 
 const SERVICES: [&str; 5] = ["gateway", "api", "postgres", "redis", "prometheus"];
 
@@ -43,35 +43,7 @@ async fn boot(name: &str, overrides: &[&Path]) -> Stack {
     for o in overrides {
         cfg = cfg.with_override(*o);
     }
-    Stack::boot(cfg).await.expect("reference stack boots")
-}
-
-#[track_caller]
-fn find<'a>(verdicts: &'a [Verdict], criterion: &str, subject: &str) -> &'a Verdict {
-    verdicts.iter().find(|v| v.criterion.id() == criterion && v.subject == subject).unwrap_or_else(|| {
-        let all: Vec<String> = verdicts.iter().map(Verdict::line).collect();
-        panic!("no {criterion} verdict for {subject}; got:\n{}", all.join("\n"))
-    })
-}
-
-#[track_caller]
-fn check_pass(verdicts: &[Verdict], criterion: &str, subject: &str) {
-    let v = find(verdicts, criterion, subject);
-    assert!(v.passed(), "{}\n  {}\n  hint: {:?}", v.line(), v.evidence, v.hint);
-}
-
-#[track_caller]
-fn check_fail(verdicts: &[Verdict], criterion: &str, subject: &str, fragment: &str) {
-    let v = find(verdicts, criterion, subject);
-    assert!(!v.passed(), "should fail: {}\n  {}", v.line(), v.evidence);
-    let text = format!("{} | {} | {}", v.measured, v.evidence, v.hint.clone().unwrap_or_default());
-    assert!(text.contains(fragment), "`{fragment}` missing from {}:\n  {text}", v.line());
-}
-
-fn print(verdicts: &[Verdict]) {
-    for v in verdicts {
-        eprintln!("{}\n    {}", v.line(), v.evidence);
-    }
+    support::boot(cfg).await
 }
 
 fn print_times(matrix: &Matrix) {
@@ -87,7 +59,7 @@ fn print_times(matrix: &Matrix) {
 #[tokio::test(flavor = "multi_thread")]
 async fn reference_networks_reach_exactly_what_the_policy_allows() {
     // Read-only: the run's shared reference stack.
-    let stack = crate::shared_reference().await;
+    let stack = shared_reference().await;
     let policy = reference_policy();
     let cx = Context { stack: &stack, policy: &policy };
 
@@ -113,7 +85,7 @@ async fn reference_networks_reach_exactly_what_the_policy_allows() {
     let discovery = http::discovery_verdicts(&matrix, &policy);
     print(&discovery);
     let judged: Vec<Verdict> = verdicts.iter().chain(&discovery).cloned().collect();
-    crate::record_reference(&stack, &policy, &judged, Some(&matrix));
+    record_reference(&stack, &policy, &judged, Some(&matrix));
     assert_eq!(discovery.len(), 7);
     assert!(discovery.iter().all(|v| v.passed()), "every allowed pair resolves by name");
 
@@ -130,7 +102,7 @@ async fn reference_networks_reach_exactly_what_the_policy_allows() {
     // A policy that allows fewer pairs than the stack really has.
     let strict = with_reach("backend", r#"["gateway:8080", "api:8080"]"#);
     let judged = network::judge(&matrix, &strict);
-    check_fail(
+    check_fails(
         &judged,
         "network.reach",
         "backend",
@@ -141,7 +113,7 @@ async fn reference_networks_reach_exactly_what_the_policy_allows() {
     // A network the policy does not describe is not judged, and says how to describe it.
     let mut missing = reference_policy();
     missing.networks.remove("data");
-    check_fail(&network::judge(&matrix, &missing), "network.reach", "data", "add [networks.data] to acceptance.toml");
+    check_fails(&network::judge(&matrix, &missing), "network.reach", "data", "add [networks.data] to acceptance.toml");
 }
 
 /// Criterion: networks correctly isolated (RedFire 001, ZViewer 004). Putting postgres on
@@ -158,7 +130,7 @@ async fn postgres_on_the_backend_network_breaks_isolation() {
 
     let verdicts = network::isolation(&cx).await.expect("isolation judged");
     print(&verdicts);
-    check_fail(
+    check_fails(
         &verdicts,
         "network.reach",
         "backend",
@@ -190,7 +162,7 @@ async fn gateway_routes_and_prometheus_targets_pass_and_violations_fail() {
     print(&routes);
     print(&observed);
     let judged: Vec<Verdict> = routes.iter().chain(&observed).cloned().collect();
-    crate::record_reference(&stack, &policy, &judged, None);
+    record_reference(&stack, &policy, &judged, None);
     check_pass(&routes, "gateway.route", "/api/v1/notes");
     let v = find(&routes, "gateway.route", "/api/v1/notes");
     assert!(
@@ -222,21 +194,21 @@ async fn gateway_routes_and_prometheus_targets_pass_and_violations_fail() {
     let publish = network::publish(&cx).await.expect("publish judged");
     print(&routes);
     print(&observed);
-    check_fail(&routes, "gateway.route", "/api/v1/missing", "the gateway answered 404 where 200 was expected");
+    check_fails(&routes, "gateway.route", "/api/v1/missing", "the gateway answered 404 where 200 was expected");
     assert_eq!(find(&routes, "gateway.route", "/api/v1/missing").measured, "404");
     check_pass(&observed, "observability.targets", "api");
-    check_fail(
+    check_fails(
         &observed,
         "observability.targets",
         "redis",
         "no target for redis; active targets: http://api:8080/metrics",
     );
     check_pass(&observed, "observability.families", "http_requests_total");
-    check_fail(
+    check_fails(
         &observed,
         "observability.families",
         "no_such_family_total",
         "the service does not expose no_such_family_total",
     );
-    check_fail(&publish, "network.publish", "gateway", "this service must not publish host ports");
+    check_fails(&publish, "network.publish", "gateway", "this service must not publish host ports");
 }

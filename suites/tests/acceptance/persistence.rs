@@ -7,14 +7,13 @@ use std::path::PathBuf;
 
 use harness::checks::{Context, data};
 use harness::policy::{Backup, BackupMethod, DataKind, Persistence, Policy, Settings};
-use harness::stack::{Stack, StackConfig};
-use harness::teardown::Removed;
+use harness::stack::StackConfig;
 use harness::verdict::Verdict;
 use tracing_test::traced_test;
 
-use crate::{leftovers, test_stack, workspace};
-
-const NOTHING: Removed = Removed { containers: 0, networks: 0, volumes: 0 };
+use crate::support::{
+    NOTHING, boot, boot_judged, check_fails, check_pass, find, leftovers, print, record_reference, test_stack, workspace,
+};
 
 fn policy(persistence: Vec<Persistence>, backups: Vec<Backup>) -> Policy {
     Policy {
@@ -33,20 +32,6 @@ fn policy(persistence: Vec<Persistence>, backups: Vec<Backup>) -> Policy {
 
 fn keep(service: &str, kind: DataKind, volume: &str, path: Option<&str>) -> Persistence {
     Persistence { service: service.into(), kind, volume: volume.into(), path: path.map(str::to_owned) }
-}
-
-#[track_caller]
-fn find<'v>(verdicts: &'v [Verdict], criterion: &str, subject: &str) -> &'v Verdict {
-    verdicts
-        .iter()
-        .find(|v| v.criterion.id() == criterion && v.subject == subject)
-        .unwrap_or_else(|| panic!("no verdict for {criterion} {subject}"))
-}
-
-fn print(verdicts: &[Verdict]) {
-    for v in verdicts {
-        eprintln!("{}\n    {}", v.line(), v.evidence);
-    }
 }
 
 /// The fixture passwords appear in no verdict and no log line (`logs_contain` is the one
@@ -71,9 +56,7 @@ fn assert_no_secrets(verdicts: &[Verdict], logs_contain: impl Fn(&str) -> bool) 
 #[tokio::test(flavor = "multi_thread")]
 #[traced_test]
 async fn postgres_rows_and_redis_keys_survive_restart_and_recreate() {
-    let stack = Stack::boot(StackConfig::new(workspace("compose/reference")).with_name("persistence-reference"))
-        .await
-        .expect("reference stack boots");
+    let stack = boot(StackConfig::new(workspace("compose/reference")).with_name("persistence-reference")).await;
     let policy = policy(
         vec![
             keep("postgres", DataKind::Postgres, "pgdata", None),
@@ -84,12 +67,11 @@ async fn postgres_rows_and_redis_keys_survive_restart_and_recreate() {
     );
     let verdicts = data::persistence(&Context { stack: &stack, policy: &policy }).await.expect("persistence judged");
     print(&verdicts);
-    crate::record_reference(&stack, &policy, &verdicts, None);
+    record_reference(&stack, &policy, &verdicts, None);
     assert_eq!(verdicts.len(), 9, "three criteria for each of three services");
     for service in ["postgres", "redis", "prometheus"] {
         for criterion in ["persistence.volume", "persistence.restart", "persistence.recreate"] {
-            let v = find(&verdicts, criterion, service);
-            assert!(v.passed(), "{}\n  {}", v.line(), v.evidence);
+            check_pass(&verdicts, criterion, service);
         }
     }
     assert!(find(&verdicts, "persistence.restart", "postgres").measured.starts_with("64/64 rows identical"));
@@ -106,9 +88,7 @@ async fn postgres_rows_and_redis_keys_survive_restart_and_recreate() {
 #[tokio::test(flavor = "multi_thread")]
 #[traced_test]
 async fn tar_and_pg_dump_backups_restore_identical_data() {
-    let stack = Stack::boot(StackConfig::new(workspace("compose/reference")).with_name("backup-reference"))
-        .await
-        .expect("reference stack boots");
+    let stack = boot(StackConfig::new(workspace("compose/reference")).with_name("backup-reference")).await;
     let policy = policy(
         vec![],
         vec![
@@ -128,12 +108,11 @@ async fn tar_and_pg_dump_backups_restore_identical_data() {
     );
     let verdicts = data::backup(&Context { stack: &stack, policy: &policy }).await.expect("backups judged");
     print(&verdicts);
-    crate::record_reference(&stack, &policy, &verdicts, None);
+    record_reference(&stack, &policy, &verdicts, None);
     assert_eq!(verdicts.len(), 3);
     for (criterion, service) in [("backup.tar", "postgres"), ("backup.pg_dump", "postgres"), ("backup.tar", "redis")] {
-        let v = find(&verdicts, criterion, service);
-        assert!(v.passed(), "{}\n  {}", v.line(), v.evidence);
-        assert!(v.measured.contains("archive "), "{}", v.measured);
+        check_pass(&verdicts, criterion, service);
+        assert!(find(&verdicts, criterion, service).measured.contains("archive "));
     }
     assert_no_secrets(&verdicts, logs_contain);
     let project = stack.project_name().to_owned();
@@ -148,13 +127,11 @@ async fn tar_and_pg_dump_backups_restore_identical_data() {
 /// the volume restores nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn data_outside_the_named_volume_fails_volume_recreate_and_backup() {
-    let stack = Stack::boot(
+    let stack = boot(
         StackConfig::new(workspace("compose/reference"))
             .with_override(test_stack("no-volume").join("compose.override.yaml"))
             .with_name("persistence-no-volume"),
-    )
-    .await
-    .expect("reference stack with data outside the volumes boots");
+    ).await;
     let policy = policy(
         vec![keep("postgres", DataKind::Postgres, "pgdata", None)],
         vec![Backup {
@@ -169,26 +146,40 @@ async fn data_outside_the_named_volume_fails_volume_recreate_and_backup() {
     verdicts.extend(data::backup(&cx).await.expect("backup judged"));
     print(&verdicts);
 
-    let volume = find(&verdicts, "persistence.volume", "postgres");
-    assert!(!volume.passed(), "{}", volume.line());
-    assert_eq!(volume.measured, "container layer");
-    assert!(volume.evidence.contains("/var/lib/postgresql/data"), "{}", volume.evidence);
-    assert!(volume.hint.as_deref().is_some_and(|h| h.contains("pgdata:/var/lib/postgresql/data")), "{:?}", volume.hint);
+    check_fails(&verdicts, "persistence.volume", "postgres", "/var/lib/postgresql/data");
+    check_fails(&verdicts, "persistence.volume", "postgres", "pgdata:/var/lib/postgresql/data");
+    assert_eq!(find(&verdicts, "persistence.volume", "postgres").measured, "container layer");
 
     // The same container keeps its layer: a restart alone cannot tell.
-    let restart = find(&verdicts, "persistence.restart", "postgres");
-    assert!(restart.passed(), "{}\n  {}", restart.line(), restart.evidence);
+    check_pass(&verdicts, "persistence.restart", "postgres");
 
-    let recreate = find(&verdicts, "persistence.recreate", "postgres");
-    assert!(!recreate.passed(), "{}", recreate.line());
-    assert!(recreate.measured.starts_with("0/64 rows"), "{}", recreate.measured);
-    assert!(recreate.evidence.contains("does not exist"), "the table is gone: {}", recreate.evidence);
-    assert!(recreate.hint.as_deref().is_some_and(|h| h.contains("named volume `pgdata`")), "{:?}", recreate.hint);
+    // The table is gone after down + up.
+    check_fails(&verdicts, "persistence.recreate", "postgres", "does not exist");
+    check_fails(&verdicts, "persistence.recreate", "postgres", "named volume `pgdata`");
+    assert!(find(&verdicts, "persistence.recreate", "postgres").measured.starts_with("0/64 rows"));
 
-    let tar = find(&verdicts, "backup.tar", "redis");
-    assert!(!tar.passed(), "{}", tar.line());
-    assert!(tar.measured.starts_with("0/16 keys identical (16 missing)"), "{}", tar.measured);
-    assert!(tar.hint.is_some());
+    check_fails(&verdicts, "backup.tar", "redis", "0/16 keys identical (16 missing)");
+}
+
+/// Criterion: data persists across container restarts and recreation (seed ZViewer 004),
+/// shown failing on compose/broken with its own policy: `sessions` keeps Redis's /data on a
+/// tmpfs, so its keys are gone after a plain restart; `redis` keeps them in the container
+/// layer, so they survive the restart and are gone after `down` + `up`. postgres, on its
+/// named volume, passes all three. Destructive: a broken stack of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_stack_loses_data_on_restart_and_on_recreate() {
+    let (stack, policy) = boot_judged("compose/broken", "persistence-broken").await;
+    let verdicts = data::persistence(&Context { stack: &stack, policy: &policy }).await.expect("persistence judged");
+    print(&verdicts);
+    check_fails(&verdicts, "persistence.restart", "sessions", "0/16 keys identical");
+    check_fails(&verdicts, "persistence.restart", "sessions", "lost data on a restart");
+    check_fails(&verdicts, "persistence.volume", "sessions", "tmpfs");
+    check_pass(&verdicts, "persistence.restart", "redis");
+    check_fails(&verdicts, "persistence.recreate", "redis", "0/16 keys identical");
+    check_fails(&verdicts, "persistence.recreate", "redis", "lost data when its container was recreated");
+    for criterion in ["persistence.volume", "persistence.restart", "persistence.recreate"] {
+        check_pass(&verdicts, criterion, "postgres");
+    }
 }
 
 /// Bad input: a persistence spec whose client the service does not speak (PostgreSQL rows
@@ -197,7 +188,7 @@ async fn data_outside_the_named_volume_fails_volume_recreate_and_backup() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_the_service_does_not_speak_is_a_clear_error() {
     let stack =
-        Stack::boot(StackConfig::new(test_stack("tiny")).with_name("persist-wrong-client")).await.expect("boots");
+        boot(StackConfig::new(test_stack("tiny")).with_name("persist-wrong-client")).await;
     let p = policy(vec![keep("idle", DataKind::Postgres, "scratch", None)], vec![]);
     let started = std::time::Instant::now();
     let err = data::persistence(&Context { stack: &stack, policy: &p }).await.expect_err("wrong client").to_string();

@@ -16,10 +16,9 @@ use std::path::PathBuf;
 
 use harness::checks::{self, Context};
 use harness::criteria::{self, Selection, Step};
-use harness::stack::{Stack, StackConfig};
 use harness::verdict::Verdict;
 
-use crate::workspace;
+use crate::support::{boot_judged, workspace};
 
 /// Where a stack's pinned verdicts live: suites/expect/<stack>.<depth>.toml.
 fn expect_file(stack: &str, depth: &str) -> PathBuf {
@@ -122,12 +121,6 @@ fn read_only_step(step: Step) -> bool {
     !matches!(step, Step::Lifecycle | Step::Persistence | Step::Backup)
 }
 
-async fn boot(stack: &str, name: &str) -> (Stack, harness::policy::Policy) {
-    let s = Stack::boot(StackConfig::new(workspace(stack)).with_name(name)).await.expect("seed stack boots");
-    let policy = checks::load_policy(&s.dir, &s.model.service_names()).expect("policy loads");
-    (s, policy)
-}
-
 /// `lint`: the static verdicts, no boot.
 async fn lint(stack: &str) {
     let verdicts = checks::lint::lint_stack(&workspace(stack)).await.expect("lint runs");
@@ -137,7 +130,7 @@ async fn lint(stack: &str) {
 
 /// `boot`: one boot and the read-only catalogue.
 async fn boot_read_only(stack: &str, name: &str) {
-    let (s, policy) = boot(stack, name).await;
+    let (s, policy) = boot_judged(stack, name).await;
     let verdicts = checks::read_only(&Context { stack: &s, policy: &policy }).await.expect("checks run");
     check_pinned(stack, "check", &verdicts, |c| read_only_step(c.step()));
     check_fixed_passes(stack, &verdicts);
@@ -145,7 +138,7 @@ async fn boot_read_only(stack: &str, name: &str) {
 
 /// `full`: the whole catalogue, as `harness check` runs it.
 async fn full(stack: &str, name: &str) {
-    let (s, policy) = boot(stack, name).await;
+    let (s, policy) = boot_judged(stack, name).await;
     let sel = Selection::new(Vec::new(), Vec::new()).expect("everything");
     let verdicts = checks::full(&Context { stack: &s, policy: &policy }, &sel).await.expect("checks run").verdicts;
     check_pinned(stack, "check", &verdicts, |_| true);

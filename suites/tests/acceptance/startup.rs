@@ -3,33 +3,21 @@
 
 use std::time::Duration;
 
-use harness::stack::{Stack, StackConfig};
+use harness::stack::StackConfig;
 use harness::startup::{self, DEFAULT_BUDGET};
-use harness::verdict::Verdict;
 use tracing_test::traced_test;
 
-use crate::workspace;
-
-#[track_caller]
-fn check(verdicts: &[Verdict], criterion: &str, subject: &str) {
-    let v = verdicts
-        .iter()
-        .find(|v| v.criterion.id() == criterion && v.subject == subject)
-        .unwrap_or_else(|| panic!("no verdict for {criterion} {subject}"));
-    assert!(v.passed(), "{}\n  {}", v.line(), v.evidence);
-}
+use crate::support::{boot, check_pass, workspace};
 
 /// Criterion: startup under 30 s, per service and for the stack (seeds 001 RedFire,
 /// 004 ZViewer). Docker's health report is recorded beside real readiness.
 #[tokio::test(flavor = "multi_thread")]
 #[traced_test]
 async fn reference_stack_is_ready_within_30s_per_service_and_overall() {
-    let stack = Stack::boot(StackConfig::new(workspace("compose/reference")).with_name("startup-reference"))
-        .await
-        .expect("reference stack boots");
+    let stack = boot(StackConfig::new(workspace("compose/reference")).with_name("startup-reference")).await;
     let verdicts = startup::judge(&stack.timeline, &startup::Budgets::uniform(DEFAULT_BUDGET));
     for service in ["gateway", "api", "postgres", "redis", "prometheus"] {
-        check(&verdicts, "startup.service", service);
+        check_pass(&verdicts, "startup.service", service);
         let t = &stack.timeline.services[service];
         assert!(t.ready.is_some() && t.healthy.is_some(), "{service}: ready and healthy both recorded: {t:?}");
         // Real readiness is judged by the harness's own probe, never after Docker's report
@@ -37,15 +25,15 @@ async fn reference_stack_is_ready_within_30s_per_service_and_overall() {
         let (ready, healthy) = (t.ready.unwrap_or_default(), t.healthy.unwrap_or_default());
         assert!(ready <= healthy + Duration::from_millis(500), "{service}: ready {ready:?} healthy {healthy:?}");
     }
-    check(&verdicts, "startup.stack", "stack");
+    check_pass(&verdicts, "startup.stack", "stack");
     // The fixture passwords must never reach the logs.
     for secret in ["postgres_password", "redis_password"] {
-        let value =
-            std::fs::read_to_string(workspace(&format!("compose/reference/secrets/{secret}"))).unwrap_or_default();
+        // An unreadable or empty fixture would make this assertion vacuous: fail instead.
+        let path = workspace(&format!("compose/reference/secrets/{secret}"));
+        let value = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let value = value.trim();
-        if !value.is_empty() {
-            assert!(!logs_contain(value), "{secret} leaked into the logs");
-        }
+        assert!(!value.is_empty(), "{} is empty", path.display());
+        assert!(!logs_contain(value), "{secret} leaked into the logs");
     }
 }
 
@@ -54,13 +42,11 @@ async fn reference_stack_is_ready_within_30s_per_service_and_overall() {
 /// harness must tell the two apart and name the cause.
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_intervals_are_named_as_the_cause_of_late_health() {
-    let stack = Stack::boot(
+    let stack = boot(
         StackConfig::new(workspace("compose/reference"))
             .with_override(workspace("compose/reference/slow-healthchecks.yaml"))
             .with_name("startup-slow-intervals"),
-    )
-    .await
-    .expect("reference stack boots with slow intervals");
+    ).await;
     let postgres = &stack.timeline.services["postgres"];
     let ready = postgres.ready.expect("postgres ready");
     let healthy = postgres.healthy.expect("postgres healthy");

@@ -6,18 +6,16 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use harness::stack::{Stack, StackConfig};
+use harness::stack::StackConfig;
 use harness::teardown::Removed;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::{leftovers, test_stack};
-
-const NOTHING: Removed = Removed { containers: 0, networks: 0, volumes: 0 };
+use crate::support::{NOTHING, boot, leftovers, test_stack, wait_exit};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_a_stack_removes_containers_networks_and_volumes() {
-    let stack = Stack::boot(StackConfig::new(test_stack("tiny")).with_name("teardown-drop")).await.expect("boots");
+    let stack = boot(StackConfig::new(test_stack("tiny")).with_name("teardown-drop")).await;
     let project = stack.project_name().to_owned();
     let before = leftovers(&project).await;
     assert_eq!(before, Removed { containers: 1, networks: 1, volumes: 1 }, "the stack is really up");
@@ -29,7 +27,7 @@ async fn dropping_a_stack_removes_containers_networks_and_volumes() {
 async fn a_panicking_test_still_removes_its_stack() {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
-        let stack = Stack::boot(StackConfig::new(test_stack("tiny")).with_name("teardown-panic")).await.expect("boots");
+        let stack = boot(StackConfig::new(test_stack("tiny")).with_name("teardown-panic")).await;
         let _ = tx.send(stack.project_name().to_owned());
         panic!("test body fails while holding the stack");
     });
@@ -58,17 +56,6 @@ fn hold_stack(name: &str) -> (Child, String) {
 fn signal(child: &Child, sig: Signal) {
     let pid = i32::try_from(child.id()).expect("pid fits");
     kill(Pid::from_raw(pid), sig).expect("send signal");
-}
-
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    for _ in 0..300 {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    panic!("child did not exit within 30 s");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,19 +91,29 @@ async fn after_sigkill_the_next_run_reaps_what_was_left() {
 }
 
 /// Read-only tests share one stack per nextest run: two acquisitions attach to the same
-/// project, owned by a holder process; once no lease is left the holder removes it all.
+/// container, which a holder process (not this test) booted and owns; once no lease is left
+/// the holder removes it all. Sharing exists only under nextest, so outside it this test
+/// fails with the reason instead of passing on two private stacks.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shared_stack_is_booted_once_and_removed_when_idle() {
+    assert!(
+        std::env::var_os("NEXTEST_RUN_ID").is_some(),
+        "sharing is per nextest run (NEXTEST_RUN_ID): run this test with `cargo nextest run`"
+    );
     let cfg = || StackConfig::new(test_stack("tiny")).with_name("shared-teardown-test");
     let first = harness::shared::acquire(cfg()).await.expect("first acquire");
     let second = harness::shared::acquire(cfg()).await.expect("second acquire");
     let project = first.project_name().to_owned();
-    assert_eq!(second.project_name(), project, "one stack for both");
+    // The same container, not two stacks that happen to share a project name.
+    let id = first.container_id("idle").await.expect("first sees idle");
+    assert_eq!(second.container_id("idle").await.expect("second sees idle"), id, "one container for both");
     assert_eq!(leftovers(&project).await.containers, 1);
-    if std::env::var_os("NEXTEST_RUN_ID").is_none() {
-        // Outside nextest each acquisition boots (and removes) a private stack.
-        return;
-    }
+    // Booted and owned by the holder process: this test's own pid owns nothing.
+    let docker = harness::engine::connect().await.expect("engine");
+    let inspect = docker.inspect_container(&id, None).await.expect("inspect idle");
+    let labels = inspect.config.and_then(|c| c.labels).unwrap_or_default();
+    let owner = labels.get(harness::labels::OWNER_PID).expect("owner label");
+    assert_ne!(owner, &std::process::id().to_string(), "a holder owns the shared stack, not the test");
     drop(first);
     drop(second);
     // The holder waits IDLE after the last lease, then removes everything.
