@@ -12,12 +12,12 @@ use futures_util::StreamExt;
 use testcontainers::bollard::query_parameters::EventsOptionsBuilder;
 use tokio::sync::Mutex;
 
+use harness::boot::readiness;
+use harness::boot::stack::{Stack, StackConfig};
+use harness::engine::labels;
+use harness::engine::teardown::{self, Guard};
 use harness::errors::Result;
-use harness::labels;
-use harness::readiness;
-use harness::stack::{Stack, StackConfig};
-use harness::startup;
-use harness::teardown::{self, Guard};
+use harness::judge::startup;
 use harness::units::secs;
 
 /// The median of a set of durations (the mean of the middle two for an even count).
@@ -239,7 +239,7 @@ pub async fn lint(stack: &std::path::Path, runs: usize) -> Result<TimedReport> {
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
         let t = Instant::now();
-        harness::checks::lint::lint_stack(stack).await?;
+        harness::judge::lint::lint_stack(stack).await?;
         times.push(t.elapsed());
     }
     Ok(TimedReport { what: format!("lint {}", stack.display()), times, target: Duration::from_secs(2) })

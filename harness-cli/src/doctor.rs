@@ -22,9 +22,11 @@ use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::timeout;
 
+use harness::engine;
+use harness::engine::images;
+use harness::engine::provision::{self, Need};
 use harness::errors::{Error, engine_endpoint};
-use harness::provision::{self, Need};
-use harness::{engine, images, workspace};
+use harness::workspace;
 
 /// Connect, ping, version and info together. A local engine answers in milliseconds; ten
 /// seconds pass only when it is wedged, and then waiting longer tells us nothing more.

@@ -10,12 +10,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use harness::criteria::Selection;
+use harness::boot::stack::{Stack, StackConfig};
+use harness::engine::images;
+use harness::engine::teardown;
+use harness::engine::{self, labels};
+use harness::judge::criteria::Selection;
+use harness::judge::startup;
+use harness::judge::verdict::Summary;
 use harness::report::{Report, StackReport};
-use harness::stack::{Stack, StackConfig};
 use harness::units::{parse_duration, secs};
-use harness::verdict::Summary;
-use harness::{engine, images, startup, teardown};
 use harness_cli::bench;
 use harness_cli::board::{Board, Mode};
 use tracing_subscriber::Layer as _;
@@ -115,7 +118,7 @@ enum Command {
         boot_timeout: Option<Duration>,
     },
     /// Boot a stack and hold it for the read-only tests of a nextest run (started by the
-    /// suites through `harness::shared`; not for direct use).
+    /// suites through `harness::boot::shared`; not for direct use).
     #[command(hide = true)]
     Hold {
         stack: PathBuf,
@@ -222,7 +225,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     // `check --help` lists every criterion id, from the catalogue itself.
-    let ids: Vec<String> = harness::criteria::ALL
+    let ids: Vec<String> = harness::judge::criteria::ALL
         .iter()
         .map(|c| format!("  {:<28} {}{}", c.id(), c.seed(), c.cis().map(|x| format!(" (CIS {x})")).unwrap_or_default()))
         .collect();
@@ -323,7 +326,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Hold { stack, state_dir, name, overrides, boot_timeout } => {
             let cfg = stack_config(&stack, &name, overrides, boot_timeout);
-            harness::shared::hold(cfg, &state_dir).await?;
+            harness::boot::shared::hold(cfg, &state_dir).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Down { project } => {
@@ -444,13 +447,12 @@ async fn lint(stack: &std::path::Path, report_dir: &std::path::Path, out: Human)
     harness::report::ensure_writable(report_dir)?;
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let verdicts = harness::checks::lint::lint_stack(stack)
-        .await
-        .with_context(|| format!("failed to lint {}", stack.display()))?;
+    let verdicts =
+        harness::judge::lint::lint_stack(stack).await.with_context(|| format!("failed to lint {}", stack.display()))?;
     print_verdicts(out, &verdicts);
     out.line(format_args!(
         "not judged without a running stack: {} (use `harness check`)",
-        harness::checks::lint::needs_running_stack().join(", ")
+        harness::judge::lint::needs_running_stack().join(", ")
     ));
     let summary = Summary::of(&verdicts);
     out.line(format_args!("lint verdict: {summary} in {}", secs(started.elapsed())));
@@ -473,7 +475,7 @@ async fn write_report(
     dir: &std::path::Path,
 ) -> anyhow::Result<harness::report::Written> {
     let provenance = harness::report::provenance(docker).await;
-    let run_id = harness::labels::RunIdentity::current().run_id.clone();
+    let run_id = labels::RunIdentity::current().run_id.clone();
     let report = Report::new(&run_id, source, started_at, took, sections, provenance);
     Ok(harness::report::write(&report, dir)?)
 }
@@ -516,12 +518,12 @@ async fn check(a: CheckArgs, out: Human) -> anyhow::Result<ExitCode> {
     out.line(format_args!("stack {} (project {})", a.stack.display(), s.project_name()));
     out.print(startup::table(&s.timeline));
     let services = s.model.service_names();
-    let mut policy = harness::checks::load_policy(&s.dir, &services)?;
+    let mut policy = harness::judge::load_policy(&s.dir, &services)?;
     if let Some(b) = a.budget {
         policy.defaults.startup = b;
     }
-    let cx = harness::checks::Context { stack: &s, policy: &policy };
-    let catalogue = harness::checks::full(&cx, &a.selection).await?;
+    let cx = harness::judge::Context { stack: &s, policy: &policy };
+    let catalogue = harness::judge::full(&cx, &a.selection).await?;
     print_verdicts(out, &catalogue.verdicts);
     out.line(catalogue.timing_line());
 
@@ -623,7 +625,7 @@ async fn report_from_evidence(run_id: Option<String>, dir: PathBuf, screenshot: 
     Ok(exit(report.summary()))
 }
 
-fn print_verdicts(out: Human, verdicts: &[harness::verdict::Verdict]) {
+fn print_verdicts(out: Human, verdicts: &[harness::judge::verdict::Verdict]) {
     for v in verdicts {
         out.line(v.line());
         out.line(format_args!("    {}", v.evidence));

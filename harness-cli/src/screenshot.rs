@@ -48,7 +48,7 @@ pub async fn ensure_chromium() -> Result<PathBuf> {
             if let Some(found) = find_chromium() {
                 return Ok(found);
             }
-            harness::provision::run_script(&["chromium"], "chromium for report screenshots").await?;
+            harness::engine::provision::run_script(&["chromium"], "chromium for report screenshots").await?;
             find_chromium().ok_or_else(|| Error::Provision {
                 detail: format!(
                     "neither {} is on PATH after `fixtures/provision.sh chromium`",

@@ -56,6 +56,30 @@ fn lint_judges_without_booting_and_names_what_needs_a_running_stack() {
     assert!(out.contains("not judged without a running stack: startup.service"), "{out}");
 }
 
+/// What the harness cannot measure is "not judged", with the reason: lint with an image
+/// that is absent and no Dockerfile cannot know the image's USER or HEALTHCHECK. Nothing
+/// failed, so the exit code is 2 ("could not judge"), not 0 (a pass it never measured) nor
+/// 1 (a failure it invented); the report counts them apart and JUnit marks them skipped.
+#[test]
+fn lint_of_an_absent_image_is_not_judged_and_exits_2() {
+    let dir = stack("suites/stacks/absent-image");
+    let reports = report_dir("absent-image");
+    let (code, out, err) =
+        harness(&["lint", dir.to_str().expect("utf-8 path"), "--report-dir", reports.to_str().expect("utf-8")]);
+    assert_eq!(code, 2, "not judged exits 2: {out}{err}");
+    for line in ["SKIP user.image vendor: not judged:", "SKIP healthcheck.defined vendor: not judged:"] {
+        assert!(out.contains(line), "missing `{line}` in:\n{out}");
+    }
+    assert!(out.contains("harness/not-built-anywhere:1.0` is not on the engine"), "{out}");
+    assert!(!out.contains("FAIL "), "nothing is invented: {out}");
+    let run = run_dir(&reports);
+    let json: serde_json::Value = serde_json::from_str(&read(&run.join("report.json"))).expect("report.json parses");
+    assert_eq!((json["failed"].as_u64(), json["not_judged"].as_u64()), (Some(0), Some(2)), "{json}");
+    let junit = read(&run.join("junit.xml"));
+    assert_eq!(junit.matches("<skipped message=\"not judged:").count(), 2, "{junit}");
+    assert!(read(&run.join("report.md")).contains("### Not judged"));
+}
+
 // ---------------------------------------------------------------------------------------
 // Sign-off: `check` and `report` as a gate runs them, on real stacks. These boot, so
 // nextest runs them in the `stacks` group (see .config/nextest.toml).
@@ -95,7 +119,7 @@ async fn check_passes_the_reference_stack_and_writes_every_report_form() {
     assert!(out.contains("verdict: GO"), "{out}");
     let run = run_dir(&dir);
     let json: serde_json::Value = serde_json::from_str(&read(&run.join("report.json"))).expect("report.json parses");
-    assert_eq!(json["schema"], "harness-report/1");
+    assert_eq!(json["schema"], harness::report::SCHEMA);
     assert_eq!(json["go"], true);
     let verdicts = json["stacks"][0]["verdicts"].as_array().expect("verdicts").len();
     assert!(verdicts > 130, "the whole catalogue: {verdicts}");
@@ -279,11 +303,11 @@ fn wait_exit(child: &mut std::process::Child, limit: std::time::Duration) -> i32
 
 /// What the engine still holds for a compose project (containers, networks, volumes),
 /// counted by the same labelled listing the harness's teardown uses.
-fn leftovers(project: &str) -> harness::teardown::Removed {
+fn leftovers(project: &str) -> harness::engine::teardown::Removed {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let docker = harness::engine::connect().await.expect("engine reachable");
-        harness::teardown::count_labelled(&docker, &format!("com.docker.compose.project={project}"))
+        harness::engine::teardown::count_labelled(&docker, &format!("com.docker.compose.project={project}"))
             .await
             .expect("count resources")
     })
@@ -299,7 +323,7 @@ fn ctrl_c_during_boot_exits_2_and_leaves_nothing() {
     let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
     assert_eq!(code, 2, "an interrupted run could not judge: {err}");
     assert!(err.contains("interrupted by SIGINT: nothing was judged (exit 2)"), "{err}");
-    assert_eq!(leftovers(&project), harness::teardown::Removed::default(), "{project} removed");
+    assert_eq!(leftovers(&project), harness::engine::teardown::Removed::default(), "{project} removed");
 }
 
 /// A unix-socket relay to the real engine that can be cut, so a test can make the engine
@@ -377,5 +401,5 @@ fn an_engine_that_goes_away_mid_run_exits_2_and_is_reaped_after() {
     // The engine is back (the real socket): the reaper removes what the dead run left.
     let (code, out, err) = harness(&["reap"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(leftovers(&project), harness::teardown::Removed::default(), "{project} reaped: {out}");
+    assert_eq!(leftovers(&project), harness::engine::teardown::Removed::default(), "{project} reaped: {out}");
 }

@@ -143,7 +143,7 @@ pub enum Error {
 
     /// The helper's message already names it, its image and its command.
     #[error(transparent)]
-    Helper(#[from] crate::helper::HelperError),
+    Helper(#[from] crate::engine::helper::HelperError),
 
     #[error("cannot read evidence {path}: {reason}")]
     Evidence { path: PathBuf, reason: String },

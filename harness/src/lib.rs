@@ -26,32 +26,21 @@
 //! }
 //! ```
 
-pub mod checks;
-pub mod compose;
-pub mod criteria;
+// The layers, each using only those below it: front → report → judge → boot → engine, and
+// judge → policy. `errors`, `units`, `progress` and `workspace` serve every layer.
+pub mod boot;
 pub mod engine;
 pub mod errors;
 pub mod front;
-pub(crate) mod helper;
-pub mod images;
-pub mod labels;
+pub mod judge;
 pub mod policy;
 pub mod progress;
-pub mod provision;
-pub mod readiness;
 pub mod report;
-pub mod shared;
-pub mod single;
-pub mod stack;
-pub mod startup;
-pub mod teardown;
-pub mod timeline;
 pub mod units;
-pub mod verdict;
 pub mod workspace;
 
-pub use criteria::Criterion;
+pub use boot::stack::{Stack, StackConfig};
 pub use errors::{Error, Result};
 pub use front::{Compose, Judgement, RunningStack};
-pub use stack::{Stack, StackConfig};
-pub use verdict::{Outcome, Verdict};
+pub use judge::criteria::Criterion;
+pub use judge::verdict::{Outcome, Verdict};

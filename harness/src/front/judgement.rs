@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::criteria::Criterion;
-use crate::verdict::{Outcome, Summary, Verdict};
+use crate::judge::criteria::Criterion;
+use crate::judge::verdict::{Outcome, Summary, Verdict};
 
 /// The verdicts of one [`judge`](super::RunningStack::judge),
 /// [`judge_read_only`](super::RunningStack::judge_read_only) or

@@ -6,7 +6,7 @@
 //! returns judges one criterion or a catalogue into a [`Judgement`], reaches services
 //! (published URL, exec, logs) and removes everything on drop, or keeps it after a failed
 //! test when `HARNESS_KEEP_ON_FAILURE` is set. Everything here goes through the same
-//! library code as the CLI and the suites: [`Stack`] boots, [`checks::full`] judges.
+//! library code as the CLI and the suites: [`Stack`] boots, [`judge::full`] judges.
 
 mod judgement;
 
@@ -16,12 +16,12 @@ use std::time::Duration;
 
 pub use judgement::Judgement;
 
-use crate::checks::{self, Context};
-use crate::criteria::{Criterion, Selection};
+use crate::boot::stack::{Stack, StackConfig};
 use crate::errors::{Error, Result};
+use crate::judge::criteria::{Criterion, Selection};
+use crate::judge::{self, Context};
 use crate::policy::{self, Policy};
 use crate::report::{self, StackReport};
-use crate::stack::{Stack, StackConfig};
 
 /// The environment variable that keeps a failed test's stack up for inspection: `1`,
 /// `true` or `yes` (any case) turn it on.
@@ -143,7 +143,7 @@ impl Compose {
 
     /// The compose project [`start`](Compose::start) will create (for `docker compose -p`).
     pub fn project(&self) -> String {
-        crate::stack::project_name(&crate::labels::RunIdentity::current().run_id, &self.name())
+        crate::boot::stack::project_name(&crate::engine::labels::RunIdentity::current().run_id, &self.name())
     }
 
     /// The number goes first: the project name is cut at 40 characters of the hint, and a
@@ -174,7 +174,7 @@ impl Compose {
         let services = prepared.model.service_names();
         let policy = match &self.policy {
             Some(path) => policy::load(path, &services)?,
-            None => checks::load_policy(&prepared.dir, &services)?,
+            None => judge::load_policy(&prepared.dir, &services)?,
         };
         let stack = prepared.start(&config).await?;
         Ok(RunningStack { name: report::display_path(&config.stack), stack, policy })
@@ -273,7 +273,7 @@ impl RunningStack {
     /// `harness report` (in the running project's `target/acceptance/evidence/`).
     async fn run(&self, selection: &Selection, what: &str) -> Result<Judgement> {
         let cx = Context { stack: &self.stack, policy: &self.policy };
-        let catalogue = checks::full(&cx, selection).await?;
+        let catalogue = judge::full(&cx, selection).await?;
         let test = report::current_test();
         let mut section =
             StackReport::new(&self.name, catalogue.verdicts.clone(), Some(&test)).with_stack(&self.stack, &self.policy);
@@ -326,7 +326,7 @@ impl RunningStack {
     pub async fn exec(&self, service: &str, cmd: &[&str]) -> Result<ExecOutput> {
         let id = self.stack.container_id(service).await?;
         let cmd: Vec<String> = cmd.iter().map(|s| (*s).to_owned()).collect();
-        let result = crate::readiness::run_once(self.stack.docker(), &id, &cmd, EXEC_TIMEOUT).await;
+        let result = crate::boot::readiness::run_once(self.stack.docker(), &id, &cmd, EXEC_TIMEOUT).await;
         match result.exit_code {
             Some(exit_code) => Ok(ExecOutput { exit_code, output: result.output }),
             None => Err(Error::Exec {
@@ -372,7 +372,7 @@ impl Drop for RunningStack {
             return;
         }
         self.stack.keep();
-        if let Err(e) = crate::teardown::mark_kept() {
+        if let Err(e) = crate::engine::teardown::mark_kept() {
             eprintln!("harness: {e}; the next run's reaper may remove the kept stack");
         }
         eprintln!("{}", kept_message(self.project()));
@@ -428,7 +428,7 @@ mod tests {
         let a = spawn("tests::boots").join().expect("a");
         let b = spawn("tests::boots").join().expect("b");
         assert_ne!(a, b);
-        let run = &crate::labels::RunIdentity::current().run_id;
+        let run = &crate::engine::labels::RunIdentity::current().run_id;
         for p in [&a, &b] {
             assert!(p.starts_with(&format!("hx{run}-")), "{p}");
             assert!(p.ends_with("-tests-boots"), "{p}");

@@ -269,8 +269,8 @@ impl Doc<'_> {
 
     fn waiver(&self, w: &WaiverFile) -> PResult<Waiver> {
         let id = w.criterion.get();
-        let families = crate::criteria::families();
-        if crate::criteria::find(id).is_none() && !families.contains(&id.as_str()) {
+        let families = crate::judge::criteria::families();
+        if crate::judge::criteria::find(id).is_none() && !families.contains(&id.as_str()) {
             return Err(self.at(w.criterion.span(), format!("is not a criterion id or family{}", known(id, &families))));
         }
         Ok(Waiver {

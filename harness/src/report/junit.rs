@@ -10,7 +10,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
 use super::{Report, StackReport};
-use crate::verdict::Outcome;
+use crate::judge::verdict::Outcome;
 
 /// Names are unique per suite: a second verdict with the same criterion and subject (two
 /// routes with one path, say) gets ` #2`, so the mapping stays one-to-one.

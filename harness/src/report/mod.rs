@@ -22,12 +22,12 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::checks::network::Matrix;
+use crate::boot::stack::Stack;
+use crate::boot::timeline::BootTimeline;
 use crate::errors::{Error, Result};
+use crate::judge::network::Matrix;
+use crate::judge::verdict::{Outcome, Summary, Verdict};
 use crate::policy::Policy;
-use crate::stack::Stack;
-use crate::timeline::BootTimeline;
-use crate::verdict::{Outcome, Summary, Verdict};
 
 /// The schema id in every `report.json`. Bumped on any change a reader could trip on.
 /// Version 2: verdicts carry `state` (`pass`, `fail`, `not_judged` with `reason`, `waived`
@@ -356,7 +356,7 @@ fn images(stack: &Stack) -> Vec<Image> {
 /// Services the compose files mark as played by a stand-in (`x-harness-stand-in: why`).
 /// `docker compose config --format json` drops a service's `x-` keys, so they are read from
 /// the files as written; a later file's word wins, as compose merges them.
-fn stand_ins(model: &crate::compose::ComposeModel, files: &[PathBuf]) -> Vec<(String, String)> {
+fn stand_ins(model: &crate::engine::compose::ComposeModel, files: &[PathBuf]) -> Vec<(String, String)> {
     let mut found = BTreeMap::new();
     for f in files {
         let Ok(text) = std::fs::read_to_string(f) else { continue };
@@ -428,21 +428,8 @@ pub fn files(policy: &Policy, compose: &[PathBuf]) -> Vec<FileHash> {
     out
 }
 
-/// A path relative to the running project's root (or, failing that, the harness's own
-/// workspace) when it is inside it: reports travel between machines.
-pub fn display_path(path: &Path) -> String {
-    let canonical = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
-    let path = canonical(path.to_owned());
-    let running =
-        std::env::var_os("CARGO_MANIFEST_DIR").map(|m| crate::workspace::project_root(&canonical(PathBuf::from(m))));
-    running
-        .into_iter()
-        .chain([canonical(crate::workspace::root())])
-        .find_map(|root| path.strip_prefix(&root).ok().map(Path::to_path_buf))
-        .unwrap_or(path)
-        .display()
-        .to_string()
-}
+/// Kept here as well as in [`crate::workspace`], where it lives, for the report's readers.
+pub use crate::workspace::display_path;
 
 /// The commit of the repository holding the stack, and whether the stack has local edits.
 pub fn git_state(dir: &Path) -> Option<GitState> {
@@ -473,7 +460,7 @@ pub async fn provenance(docker: Option<&testcontainers::bollard::Docker>) -> Pro
         engine_version,
         engine_api,
         compose_version,
-        host: crate::labels::RunIdentity::current().host.clone(),
+        host: crate::engine::labels::RunIdentity::current().host.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     }
 }

@@ -32,7 +32,7 @@ fn row(stack: &StackReport) -> String {
 /// One line per failed criterion: its first failing subject's measurement against the budget,
 /// and how many other subjects failed it too.
 fn failures(stack: &StackReport) -> Vec<String> {
-    let mut by_criterion: BTreeMap<&str, Vec<&crate::verdict::Verdict>> = BTreeMap::new();
+    let mut by_criterion: BTreeMap<&str, Vec<&crate::judge::verdict::Verdict>> = BTreeMap::new();
     for e in stack.verdicts.iter().filter(|e| e.verdict.failed()) {
         by_criterion.entry(e.verdict.criterion.id()).or_default().push(&e.verdict);
     }
@@ -68,8 +68,8 @@ pub fn splice(readme: &str, table: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::verdict::Verdict;
     use crate::report::Entry;
-    use crate::verdict::Verdict;
 
     fn verdict(criterion: &'static str, subject: &str, passed: bool) -> Entry {
         Entry {
@@ -78,7 +78,7 @@ mod tests {
                 subject: subject.to_owned(),
                 measured: format!("{subject} measured | piped"),
                 budget: "b".to_owned(),
-                outcome: crate::verdict::Outcome::judged(passed),
+                outcome: crate::judge::verdict::Outcome::judged(passed),
                 evidence: String::new(),
                 hint: None,
             },

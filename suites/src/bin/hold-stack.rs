@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 
-use harness::stack::{Stack, StackConfig};
+use harness::boot::stack::{Stack, StackConfig};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use harness::stack::{Stack, StackConfig};
+use harness::boot::stack::{Stack, StackConfig};
 
 use crate::support::{boot, leftovers, test_stack};
 
@@ -73,5 +73,9 @@ async fn a_healthcheck_that_never_passes_times_out_naming_service_state_and_heal
             "last probe: exit 1",
         ],
     );
-    assert_eq!(leftovers(&project).await, harness::teardown::Removed::default(), "nothing left after the failed boot");
+    assert_eq!(
+        leftovers(&project).await,
+        harness::engine::teardown::Removed::default(),
+        "nothing left after the failed boot"
+    );
 }

@@ -3,10 +3,12 @@
 //! `compose/broken`, which violates each one on purpose. A check is only trusted once it
 //! is seen failing here, with the exact criterion, subject and message.
 
-use harness::checks::{self, Context, lifecycle, lint, runtime};
+use harness::judge::{self, Context, lifecycle, lint, runtime};
 use rstest::rstest;
 
-use crate::support::{boot_judged, check_fails, check_pass, failures, find, record_reference, shared_reference, workspace};
+use crate::support::{
+    boot_judged, check_fails, check_pass, failures, find, record_reference, shared_reference, workspace,
+};
 
 /// Every read-only criterion passes on the reference stack (all seeds' hardening and
 /// budgets; see the README's criteria table). Read-only: it runs on the run's shared
@@ -14,8 +16,8 @@ use crate::support::{boot_judged, check_fails, check_pass, failures, find, recor
 #[tokio::test(flavor = "multi_thread")]
 async fn reference_stack_passes_every_read_only_criterion() {
     let stack = shared_reference().await;
-    let policy = checks::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
-    let verdicts = checks::read_only(&Context { stack: &stack, policy: &policy }).await.expect("checks run");
+    let policy = judge::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
+    let verdicts = judge::read_only(&Context { stack: &stack, policy: &policy }).await.expect("checks run");
     assert!(verdicts.len() > 80, "every service judged: {}", verdicts.len());
     record_reference(&stack, &policy, &verdicts, None);
     assert_eq!(failures(&verdicts), Vec::<String>::new());
@@ -33,7 +35,7 @@ async fn reference_stack_passes_every_read_only_criterion() {
 #[tokio::test(flavor = "multi_thread")]
 async fn reference_service_passes_every_runtime_criterion(#[case] service: &str) {
     let stack = shared_reference().await;
-    let policy = checks::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
+    let policy = judge::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
     let verdicts = runtime::service(&Context { stack: &stack, policy: &policy }, service).await.expect("checks run");
     assert!(verdicts.len() >= 18, "{service}: every criterion judged: {}", verdicts.len());
     assert!(verdicts.iter().all(|v| v.subject == service), "verdicts are about {service}");
@@ -45,7 +47,7 @@ async fn reference_service_passes_every_runtime_criterion(#[case] service: &str)
 #[tokio::test(flavor = "multi_thread")]
 async fn broken_stack_fails_each_read_only_criterion_it_violates() {
     let (stack, policy) = boot_judged("compose/broken", "criteria-broken").await;
-    let v = checks::read_only(&Context { stack: &stack, policy: &policy }).await.expect("checks run");
+    let v = judge::read_only(&Context { stack: &stack, policy: &policy }).await.expect("checks run");
     check_fails(&v, "image.size", "gateway", "88.5MB against a budget of 50.0MB");
     check_fails(&v, "secrets.env", "api", "DATABASE_PASSWORD (literal value");
     check_fails(&v, "network.publish", "postgres", "0.0.0.0:");
@@ -76,7 +78,7 @@ async fn broken_stack_fails_each_read_only_criterion_it_violates() {
     check_pass(&v, "network.reach", "data");
     // The backup names a volume redis does not mount: judged without a destructive cycle,
     // so this stack can stay shared with the read-only checks above.
-    let backup = checks::data::backup(&Context { stack: &stack, policy: &policy }).await.expect("backup check runs");
+    let backup = judge::data::backup(&Context { stack: &stack, policy: &policy }).await.expect("backup check runs");
     check_fails(&backup, "backup.tar", "redis", "no volume `redisdata`");
     // The secret's value never reaches a verdict.
     // An unreadable or empty fixture would make this assertion vacuous: fail instead.

@@ -9,11 +9,11 @@
 
 use std::path::Path;
 
-use harness::checks::network::{self, Matrix, Purpose};
-use harness::checks::{Context, http};
+use harness::boot::stack::{Stack, StackConfig};
+use harness::judge::network::{self, Matrix, Purpose};
+use harness::judge::verdict::Verdict;
+use harness::judge::{Context, http};
 use harness::policy::{self, Policy};
-use harness::stack::{Stack, StackConfig};
-use harness::verdict::Verdict;
 
 use crate::support::{self, check_fails, check_pass, find, print, record_reference, shared_reference, workspace};
 

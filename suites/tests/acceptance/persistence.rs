@@ -5,14 +5,15 @@
 
 use std::path::PathBuf;
 
-use harness::checks::{Context, data};
+use harness::boot::stack::StackConfig;
+use harness::judge::verdict::Verdict;
+use harness::judge::{Context, data};
 use harness::policy::{Backup, BackupMethod, DataKind, Persistence, Policy, Settings};
-use harness::stack::StackConfig;
-use harness::verdict::Verdict;
 use tracing_test::traced_test;
 
 use crate::support::{
-    NOTHING, boot, boot_judged, check_fails, check_pass, find, leftovers, print, record_reference, test_stack, workspace,
+    NOTHING, boot, boot_judged, check_fails, check_pass, find, leftovers, print, record_reference, test_stack,
+    workspace,
 };
 
 fn policy(persistence: Vec<Persistence>, backups: Vec<Backup>) -> Policy {
@@ -131,7 +132,8 @@ async fn data_outside_the_named_volume_fails_volume_recreate_and_backup() {
         StackConfig::new(workspace("compose/reference"))
             .with_override(test_stack("no-volume").join("compose.override.yaml"))
             .with_name("persistence-no-volume"),
-    ).await;
+    )
+    .await;
     let policy = policy(
         vec![keep("postgres", DataKind::Postgres, "pgdata", None)],
         vec![Backup {
@@ -187,8 +189,7 @@ async fn broken_stack_loses_data_on_restart_and_on_recreate() {
 /// kind, the ports it does listen on and the fix, before anything is written.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_the_service_does_not_speak_is_a_clear_error() {
-    let stack =
-        boot(StackConfig::new(test_stack("tiny")).with_name("persist-wrong-client")).await;
+    let stack = boot(StackConfig::new(test_stack("tiny")).with_name("persist-wrong-client")).await;
     let p = policy(vec![keep("idle", DataKind::Postgres, "scratch", None)], vec![]);
     let started = std::time::Instant::now();
     let err = data::persistence(&Context { stack: &stack, policy: &p }).await.expect_err("wrong client").to_string();

@@ -14,9 +14,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use harness::checks::{self, Context};
-use harness::criteria::{self, Selection, Step};
-use harness::verdict::Verdict;
+use harness::judge::criteria::{self, Selection, Step};
+use harness::judge::verdict::Verdict;
+use harness::judge::{self, Context};
 
 use crate::support::{boot_judged, workspace};
 
@@ -123,7 +123,7 @@ fn read_only_step(step: Step) -> bool {
 
 /// `lint`: the static verdicts, no boot.
 async fn lint(stack: &str) {
-    let verdicts = checks::lint::lint_stack(&workspace(stack)).await.expect("lint runs");
+    let verdicts = judge::lint::lint_stack(&workspace(stack)).await.expect("lint runs");
     check_pinned(stack, "lint", &verdicts, |c| c.lint());
     check_fixed_passes(stack, &verdicts);
 }
@@ -131,7 +131,7 @@ async fn lint(stack: &str) {
 /// `boot`: one boot and the read-only catalogue.
 async fn boot_read_only(stack: &str, name: &str) {
     let (s, policy) = boot_judged(stack, name).await;
-    let verdicts = checks::read_only(&Context { stack: &s, policy: &policy }).await.expect("checks run");
+    let verdicts = judge::read_only(&Context { stack: &s, policy: &policy }).await.expect("checks run");
     check_pinned(stack, "check", &verdicts, |c| read_only_step(c.step()));
     check_fixed_passes(stack, &verdicts);
 }
@@ -140,7 +140,7 @@ async fn boot_read_only(stack: &str, name: &str) {
 async fn full(stack: &str, name: &str) {
     let (s, policy) = boot_judged(stack, name).await;
     let sel = Selection::new(Vec::new(), Vec::new()).expect("everything");
-    let verdicts = checks::full(&Context { stack: &s, policy: &policy }, &sel).await.expect("checks run").verdicts;
+    let verdicts = judge::full(&Context { stack: &s, policy: &policy }, &sel).await.expect("checks run").verdicts;
     check_pinned(stack, "check", &verdicts, |_| true);
     check_fixed_passes(stack, &verdicts);
 }

@@ -1,6 +1,6 @@
 //! Single services through testcontainers: one real server, a real client, no compose.
 
-use harness::single::{self, SingleConfig};
+use harness::boot::single::{self, SingleConfig};
 
 /// A Redis built from Debian's packages starts alone, passes its own healthcheck, and
 /// stores and returns a value through the real `redis` client with its password.

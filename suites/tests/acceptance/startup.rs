@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use harness::stack::StackConfig;
-use harness::startup::{self, DEFAULT_BUDGET};
+use harness::boot::stack::StackConfig;
+use harness::judge::startup::{self, DEFAULT_BUDGET};
 use tracing_test::traced_test;
 
 use crate::support::{boot, check_pass, workspace};
@@ -46,7 +46,8 @@ async fn slow_intervals_are_named_as_the_cause_of_late_health() {
         StackConfig::new(workspace("compose/reference"))
             .with_override(workspace("compose/reference/slow-healthchecks.yaml"))
             .with_name("startup-slow-intervals"),
-    ).await;
+    )
+    .await;
     let postgres = &stack.timeline.services["postgres"];
     let ready = postgres.ready.expect("postgres ready");
     let healthy = postgres.healthy.expect("postgres healthy");

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::process::{Child, ExitStatus};
 use std::time::Duration;
 
-use harness::checks::{self, network::Matrix};
+use harness::boot::stack::{Stack, StackConfig};
+use harness::engine::teardown::Removed;
+use harness::judge::verdict::Verdict;
+use harness::judge::{self, criteria, network::Matrix};
 use harness::policy::Policy;
 use harness::report::StackReport;
-use harness::stack::{Stack, StackConfig};
-use harness::teardown::Removed;
-use harness::verdict::Verdict;
 
 /// What the engine holds for a project whose stack is gone.
 pub const NOTHING: Removed = Removed { containers: 0, networks: 0, volumes: 0 };
@@ -37,15 +37,15 @@ pub async fn boot(cfg: StackConfig) -> Stack {
 /// judged by (its own `acceptance.toml`).
 pub async fn boot_judged(rel: &str, name: &str) -> (Stack, Policy) {
     let stack = boot(StackConfig::new(workspace(rel)).with_name(name)).await;
-    let policy = checks::load_policy(&stack.dir, &stack.model.service_names())
+    let policy = judge::load_policy(&stack.dir, &stack.model.service_names())
         .unwrap_or_else(|e| panic!("{rel}: policy loads: {e}"));
     (stack, policy)
 }
 
 /// The reference stack shared by the read-only tests of this nextest run (one boot for
 /// all of them, owned by a holder process; a private boot outside nextest).
-pub async fn shared_reference() -> harness::shared::SharedStack {
-    harness::shared::acquire(StackConfig::new(workspace("compose/reference")).with_name("shared-reference"))
+pub async fn shared_reference() -> harness::boot::shared::SharedStack {
+    harness::boot::shared::acquire(StackConfig::new(workspace("compose/reference")).with_name("shared-reference"))
         .await
         .expect("shared reference stack")
 }
@@ -53,7 +53,7 @@ pub async fn shared_reference() -> harness::shared::SharedStack {
 /// What the engine still holds for a compose project.
 pub async fn leftovers(project: &str) -> Removed {
     let docker = harness::engine::connect().await.expect("engine reachable");
-    harness::teardown::count_labelled(&docker, &format!("com.docker.compose.project={project}"))
+    harness::engine::teardown::count_labelled(&docker, &format!("com.docker.compose.project={project}"))
         .await
         .expect("count resources")
 }
@@ -73,7 +73,7 @@ pub fn record_reference(stack: &Stack, policy: &Policy, verdicts: &[Verdict], ma
 /// The one verdict for `criterion` on `subject`; a miss lists every verdict there is.
 #[track_caller]
 pub fn find<'v>(verdicts: &'v [Verdict], criterion: &str, subject: &str) -> &'v Verdict {
-    assert!(harness::criteria::find(criterion).is_some(), "`{criterion}` is not a criterion id");
+    assert!(criteria::find(criterion).is_some(), "`{criterion}` is not a criterion id");
     verdicts.iter().find(|v| v.criterion.id() == criterion && v.subject == subject).unwrap_or_else(|| {
         let all: Vec<String> = verdicts.iter().map(Verdict::line).collect();
         panic!("no {criterion} verdict for {subject}; got:\n{}", all.join("\n"))

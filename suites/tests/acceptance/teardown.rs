@@ -6,8 +6,8 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use harness::stack::StackConfig;
-use harness::teardown::Removed;
+use harness::boot::stack::StackConfig;
+use harness::engine::teardown::Removed;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -85,7 +85,7 @@ async fn after_sigkill_the_next_run_reaps_what_was_left() {
     assert_eq!(leftovers(&project).await, Removed { containers: 1, networks: 1, volumes: 1 });
     // ...until a reaper (run at the start of every harness run) finds the dead owner.
     let docker = harness::engine::connect().await.expect("engine");
-    let report = harness::teardown::reap(&docker).await.expect("reap");
+    let report = harness::engine::teardown::reap(&docker).await.expect("reap");
     assert!(report.owners.contains(&child.id()), "reaped owners {:?} include {}", report.owners, child.id());
     assert_eq!(leftovers(&project).await, NOTHING);
 }
@@ -101,8 +101,8 @@ async fn a_shared_stack_is_booted_once_and_removed_when_idle() {
         "sharing is per nextest run (NEXTEST_RUN_ID): run this test with `cargo nextest run`"
     );
     let cfg = || StackConfig::new(test_stack("tiny")).with_name("shared-teardown-test");
-    let first = harness::shared::acquire(cfg()).await.expect("first acquire");
-    let second = harness::shared::acquire(cfg()).await.expect("second acquire");
+    let first = harness::boot::shared::acquire(cfg()).await.expect("first acquire");
+    let second = harness::boot::shared::acquire(cfg()).await.expect("second acquire");
     let project = first.project_name().to_owned();
     // The same container, not two stacks that happen to share a project name.
     let id = first.container_id("idle").await.expect("first sees idle");
@@ -112,12 +112,12 @@ async fn a_shared_stack_is_booted_once_and_removed_when_idle() {
     let docker = harness::engine::connect().await.expect("engine");
     let inspect = docker.inspect_container(&id, None).await.expect("inspect idle");
     let labels = inspect.config.and_then(|c| c.labels).unwrap_or_default();
-    let owner = labels.get(harness::labels::OWNER_PID).expect("owner label");
+    let owner = labels.get(harness::engine::labels::OWNER_PID).expect("owner label");
     assert_ne!(owner, &std::process::id().to_string(), "a holder owns the shared stack, not the test");
     drop(first);
     drop(second);
     // The holder waits IDLE after the last lease, then removes everything.
-    let deadline = std::time::Instant::now() + harness::shared::IDLE + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + harness::boot::shared::IDLE + Duration::from_secs(20);
     while leftovers(&project).await != NOTHING {
         assert!(std::time::Instant::now() < deadline, "the holder did not remove {project}");
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -1,8 +1,21 @@
+//! The engine layer: everything that talks to Docker and nothing that judges. Connecting
+//! (with API version negotiation), the Compose CLI and its resolved model, ownership labels,
+//! teardown and the reaper, image recipes and builds, host tools, and the one runner for
+//! the harness's own helper containers. Nothing here knows about boots, policies or
+//! verdicts.
+//!
 //! The Engine API connection.
 //!
 //! bollard speaks a newer API than Debian's Engine 20.10 (API 1.41) accepts, so every
 //! connection negotiates the version first; a ping proves the engine is there before any
 //! work starts, so "no daemon" is one clear error instead of a failure deep in a boot.
+
+pub mod compose;
+pub(crate) mod helper;
+pub mod images;
+pub mod labels;
+pub mod provision;
+pub mod teardown;
 
 use testcontainers::bollard::Docker;
 

@@ -3,10 +3,10 @@
 //!
 //! CIS ids are from the CIS Docker Benchmark v1.6.
 
-use crate::checks::facts::ServiceFacts;
-use crate::criteria::Criterion;
+use crate::judge::criteria::Criterion;
+use crate::judge::facts::ServiceFacts;
+use crate::judge::verdict::{Outcome, Verdict};
 use crate::policy::Settings;
-use crate::verdict::{Outcome, Verdict};
 
 /// Host paths a container must not mount (CIS 5.6): the host's system directories.
 const SENSITIVE_HOST_DIRS: [&str; 8] = ["/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr"];
@@ -308,7 +308,7 @@ pub fn pinned_tag(f: &ServiceFacts, s: &Settings) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::facts::{MountFact, Source};
+    use crate::judge::facts::{MountFact, Source};
 
     fn compliant() -> ServiceFacts {
         ServiceFacts {
@@ -428,8 +428,8 @@ mod tests {
         );
     }
 
-    fn port(ip: &str) -> crate::checks::facts::PortFact {
-        crate::checks::facts::PortFact { host_ip: ip.into(), host_port: String::new(), container_port: "5432".into() }
+    fn port(ip: &str) -> crate::judge::facts::PortFact {
+        crate::judge::facts::PortFact { host_ip: ip.into(), host_port: String::new(), container_port: "5432".into() }
     }
 
     #[test]

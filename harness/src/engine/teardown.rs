@@ -7,7 +7,7 @@
 //!   compose child still creating things, removes every live project and everything else
 //!   labelled with this run, then exits with 128 + the signal number.
 //! - SIGKILL cannot be caught. Every resource carries its owner's pid and start time
-//!   ([`crate::labels`]), and each run begins by reaping what dead owners left.
+//!   ([`crate::engine::labels`]), and each run begins by reaping what dead owners left.
 //!
 //! Removal goes through the Engine API by label, not `compose down`, so it needs no compose
 //! files and also finds single containers started through testcontainers.
@@ -23,8 +23,8 @@ use testcontainers::bollard::query_parameters::{
 use tokio::sync::OnceCell;
 
 use crate::engine;
+use crate::engine::labels::{self, RunIdentity};
 use crate::errors::{Error, Result};
-use crate::labels::{self, RunIdentity};
 
 /// Projects this process has booted and not yet removed, with the pids of compose
 /// commands still running for them.

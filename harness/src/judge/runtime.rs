@@ -5,14 +5,14 @@
 use futures_util::StreamExt;
 use testcontainers::bollard::query_parameters::{StatsOptionsBuilder, TopOptionsBuilder};
 
-use crate::checks::Context;
-use crate::checks::config;
-use crate::checks::facts::ServiceFacts;
-use crate::criteria::Criterion;
+use crate::boot::readiness;
 use crate::errors::{Error, Result};
-use crate::readiness;
+use crate::judge::Context;
+use crate::judge::config;
+use crate::judge::criteria::Criterion;
+use crate::judge::facts::ServiceFacts;
+use crate::judge::verdict::{Outcome, Verdict};
 use crate::units::{megabytes, secs};
-use crate::verdict::{Outcome, Verdict};
 
 /// Every read-only runtime check on every service, in a stable order.
 pub async fn all(cx: &Context<'_>) -> Result<Vec<Verdict>> {
@@ -33,7 +33,7 @@ pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
     let mut out = config::judge(&facts, cx.policy.settings(service));
     if ports_from_file {
         for v in out.iter_mut().filter(|v| v.criterion == Criterion::NetworkPublish) {
-            v.evidence.push_str(crate::stack::PORTS_FROM_FILE);
+            v.evidence.push_str(crate::boot::stack::PORTS_FROM_FILE);
         }
     }
     out.push(image_size(cx, service, inspect.image.as_deref().unwrap_or_default()).await?);

@@ -27,8 +27,8 @@ use testcontainers::bollard::models::{ContainerCreateBody, HostConfig, Mount, Mo
 use testcontainers::bollard::query_parameters::{AttachContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use tokio::io::AsyncWriteExt;
 
+use crate::engine::labels::{self, RunIdentity};
 use crate::errors::tail_lines;
-use crate::labels::{self, RunIdentity};
 use crate::units::secs;
 
 /// Marks the harness's own helper containers, for anyone reading `docker ps`.

@@ -23,14 +23,15 @@ use testcontainers::bollard::Docker;
 use testcontainers::bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use tokio::sync::mpsc;
 
-use crate::compose::{self, ComposeModel, ComposeProject, HealthTiming};
+use crate::boot::readiness::{self, ProbeResult, Wait, WaitFor, Waited};
+use crate::boot::timeline::{BootTimeline, ServiceTimeline};
+use crate::engine;
+use crate::engine::compose::{self, ComposeModel, ComposeProject, HealthTiming};
+use crate::engine::images::{self, ImageStatus};
+use crate::engine::labels::{self, RunIdentity};
+use crate::engine::provision;
+use crate::engine::teardown::{self, Guard};
 use crate::errors::{Error, Result, tail_lines};
-use crate::images::{self, ImageStatus};
-use crate::labels::{self, RunIdentity};
-use crate::readiness::{self, ProbeResult, Wait, WaitFor, Waited};
-use crate::teardown::{self, Guard};
-use crate::timeline::{BootTimeline, ServiceTimeline};
-use crate::{engine, provision};
 
 /// How to boot a stack. Built with `StackConfig::new(dir)` and the `with_*` methods.
 #[derive(Debug, Clone)]
@@ -181,6 +182,10 @@ impl Stack {
             .filter_map(|(name, s)| Some((name.clone(), s.image.clone()?)))
             .collect();
         let images = images::ensure_for_services(&docker, &wanted).await?;
+        // The network checks' probe image is made ready here, with the stack's own: a check
+        // never builds an image mid-judgement.
+        let probe = BTreeMap::from([("network probe".to_owned(), images::PROBE_IMAGE.to_owned())]);
+        images::ensure_for_services(&docker, &probe).await?;
 
         let labels_file = workdir.path().join("harness.labels.json");
         let json = label_override(&model, &run.labels());
@@ -197,7 +202,7 @@ impl Stack {
         })
     }
 
-    /// A stack another process booted and owns (see [`crate::shared`]): resolved again
+    /// A stack another process booted and owns (see [`crate::boot::shared`]): resolved again
     /// from its compose files, with the owner's boot timeline. Dropping it removes nothing.
     pub async fn attach(project: ComposeProject, dir: PathBuf, timeline: BootTimeline) -> Result<Stack> {
         let docker = engine::connect().await?;

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::criteria::Criterion;
+use crate::judge::criteria::Criterion;
 
 /// How a criterion came out on one subject.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

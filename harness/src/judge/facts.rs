@@ -95,12 +95,12 @@ fn env_pairs(v: &Value) -> Vec<(String, String)> {
 
 impl ServiceFacts {
     /// Where the boot moved the service's fixed host ports (`80:80`) to ephemeral loopback
-    /// ports ([`crate::stack::isolation_override`]), the container shows the harness's choice
+    /// ports ([`crate::boot::stack::isolation_override`]), the container shows the harness's choice
     /// and the file the stack's: the file's ports replace the container's, since those are what
     /// is judged. Returns whether they did; the verdict then says so
-    /// ([`crate::stack::PORTS_FROM_FILE`]).
+    /// ([`crate::boot::stack::PORTS_FROM_FILE`]).
     pub fn take_file_ports(&mut self, raw_service: &Value) -> bool {
-        if !crate::stack::fixes_host_ports(raw_service) {
+        if !crate::boot::stack::fixes_host_ports(raw_service) {
             return false;
         }
         self.ports = ServiceFacts::from_compose(&self.service, raw_service, &Value::Null).ports;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::compose::HealthTiming;
+use crate::engine::compose::HealthTiming;
 use crate::units::secs;
 
 /// The gap between ready and healthy, or a late start, that deserves an explanation.

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::checks::config;
-use crate::checks::facts::ServiceFacts;
-use crate::compose::{self, ComposeModel, ComposeProject};
-use crate::criteria::Criterion;
 use crate::engine;
+use crate::engine::compose::{self, ComposeModel, ComposeProject};
 use crate::errors::Result;
+use crate::judge::config;
+use crate::judge::criteria::Criterion;
+use crate::judge::facts::ServiceFacts;
+use crate::judge::verdict::Verdict;
 use crate::policy::Policy;
-use crate::verdict::Verdict;
 
 /// Criteria that only a running stack can decide, from the catalogue; `harness lint`
 /// names them so a green lint is never mistaken for a full verdict.

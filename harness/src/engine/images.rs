@@ -22,8 +22,14 @@ use sha2::{Digest, Sha256};
 use testcontainers::bollard::Docker;
 use tokio::process::Command;
 
+use crate::engine::provision;
 use crate::errors::{Error, Result, tail_lines};
-use crate::{provision, units, workspace};
+use crate::units;
+use crate::workspace;
+
+/// The harness's own network probe (`fixtures/probe`): a static binary in a `FROM scratch`
+/// image, used by the network checks' helper containers.
+pub const PROBE_IMAGE: &str = "harness/probe:0.1.0";
 
 /// The label that carries the recipe hash on a built image.
 pub const RECIPE_HASH_LABEL: &str = "io.harness.recipe-hash";

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::compose::ComposeProject;
+use crate::boot::stack::{Stack, StackConfig, project_name};
+use crate::boot::timeline::BootTimeline;
+use crate::engine::compose::ComposeProject;
+use crate::engine::labels::{self, RunIdentity};
 use crate::errors::{Error, Result, tail_lines};
-use crate::labels::{self, RunIdentity};
-use crate::stack::{Stack, StackConfig, project_name};
-use crate::timeline::BootTimeline;
 use crate::workspace;
 
 /// How long a holder keeps a stack nobody holds a lease on: long enough to bridge the gap

@@ -14,9 +14,11 @@ use testcontainers::core::{ContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
+use crate::engine;
+use crate::engine::images;
+use crate::engine::labels::RunIdentity;
+use crate::engine::teardown;
 use crate::errors::{Error, Result};
-use crate::labels::RunIdentity;
-use crate::{engine, images, teardown};
 
 /// What to start. `image` is a full reference, e.g. `harness/redis:7.0-bookworm`.
 #[derive(Debug, Clone)]

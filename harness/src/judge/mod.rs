@@ -5,6 +5,7 @@
 //! (restart, backup, kill) are given a stack of their own by their callers.
 
 pub mod config;
+pub mod criteria;
 pub mod data;
 pub mod facts;
 pub mod http;
@@ -12,23 +13,24 @@ pub mod lifecycle;
 pub mod lint;
 pub mod network;
 pub mod runtime;
+pub mod startup;
+pub mod verdict;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use testcontainers::bollard::Docker;
 
-use crate::criteria::{Criterion, Selection, Step};
+use crate::boot::stack::Stack;
 use crate::errors::Result;
+use crate::judge::criteria::{Criterion, Selection, Step};
+use crate::judge::verdict::Verdict;
 use crate::policy::{self, Policy};
-use crate::stack::Stack;
-use crate::startup;
-use crate::verdict::Verdict;
 
 /// A stack's policy: `acceptance.toml` in its directory, or the file its `stack.toml` names,
 /// or the harness defaults when there is none.
 pub fn load_policy(dir: &Path, services: &[&str]) -> Result<Policy> {
-    let path = crate::compose::layout(dir)?.policy;
+    let path = crate::engine::compose::layout(dir)?.policy;
     if path.is_file() {
         return Ok(policy::load(&path, services)?);
     }
@@ -93,7 +95,7 @@ pub fn apply_waivers(verdicts: impl IntoIterator<Item = Verdict>, policy: &Polic
         .into_iter()
         .map(|v| match policy.waiver(v.criterion.id(), &v.subject) {
             Some(w) => {
-                let place = format!("{}:{}: {}", crate::report::display_path(&w.path), w.line, w.reason);
+                let place = format!("{}:{}: {}", crate::workspace::display_path(&w.path), w.line, w.reason);
                 v.waive(place)
             }
             None => v,
@@ -203,7 +205,8 @@ impl Context<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Outcome;
+    use crate::judge::verdict::Outcome;
+    use crate::judge::verdict::Summary;
 
     #[test]
     fn a_waiver_replaces_the_budget_with_its_place_and_counts_apart() {
@@ -233,7 +236,7 @@ mod tests {
         );
         assert_eq!(out[1].outcome, Outcome::Fail, "the waiver names one service");
         assert_eq!(out[2].outcome.word(), "SKIP", "nothing measured, nothing waived");
-        let s = crate::verdict::Summary::of(&out);
+        let s = Summary::of(&out);
         assert_eq!((s.failed, s.waived, s.not_judged, s.exit_code()), (1, 1, 1, 1));
     }
 }

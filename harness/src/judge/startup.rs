@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use crate::criteria::Criterion;
+use crate::boot::timeline::BootTimeline;
+use crate::judge::criteria::Criterion;
+use crate::judge::verdict::{Outcome, Verdict};
 use crate::policy::Policy;
-use crate::timeline::BootTimeline;
 use crate::units::secs;
-use crate::verdict::{Outcome, Verdict};
 
 /// The seeds' startup budget.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
@@ -131,8 +131,8 @@ pub fn table(timeline: &BootTimeline) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::HealthTiming;
-    use crate::timeline::ServiceTimeline;
+    use crate::boot::timeline::ServiceTimeline;
+    use crate::engine::compose::HealthTiming;
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)

@@ -41,20 +41,19 @@ use serde_json::Value;
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 
-use crate::checks::Context;
-use crate::checks::config;
-use crate::checks::facts::ServiceFacts;
-use crate::criteria::Criterion;
+use crate::engine::helper::{self, HelperRun, Running};
+use crate::engine::labels;
 use crate::errors::{Error, Result, chain};
-use crate::helper::{self, HelperRun, Running};
-use crate::images;
-use crate::labels;
+use crate::judge::Context;
+use crate::judge::config;
+use crate::judge::criteria::Criterion;
+use crate::judge::facts::ServiceFacts;
+use crate::judge::verdict::{Outcome, Verdict};
 use crate::policy::{NetworkPolicy, Policy, Target};
 use crate::units::secs;
-use crate::verdict::{Outcome, Verdict};
 
-/// The probe image, built from `fixtures/images/probe`.
-pub const PROBE_IMAGE: &str = "harness/probe:0.1.0";
+/// The probe image, made ready with the stack's images when it is prepared.
+pub use crate::engine::images::PROBE_IMAGE;
 /// Per-connect timeout inside the probe. Same-host connects answer in about a millisecond;
 /// a dropped packet is what the timeout measures, so longer only slows every check.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -646,7 +645,7 @@ pub async fn publish(cx: &Context<'_>) -> Result<Vec<Verdict>> {
         let ports_from_file = facts.take_file_ports(cx.stack.model.raw_service(service));
         let mut v = config::publish(&facts, cx.policy.settings(service));
         if ports_from_file {
-            v.evidence.push_str(crate::stack::PORTS_FROM_FILE);
+            v.evidence.push_str(crate::boot::stack::PORTS_FROM_FILE);
         }
         out.push(v);
     }
@@ -660,8 +659,6 @@ pub async fn probe(cx: &Context<'_>) -> Result<Matrix> {
     let docker = cx.docker();
     let stack = cx.stack;
     let project = stack.project_name().to_owned();
-    images::ensure_for_services(docker, &BTreeMap::from([("network probe".to_owned(), PROBE_IMAGE.to_owned())]))
-        .await?;
 
     let mut infos = Vec::new();
     let mut unprobed = Vec::new();

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use testcontainers::bollard::query_parameters::StopContainerOptionsBuilder;
 
-use crate::checks::{Context, data};
-use crate::criteria::Criterion;
 use crate::errors::{Error, Result};
+use crate::judge::criteria::Criterion;
+use crate::judge::verdict::{Outcome, Verdict};
+use crate::judge::{Context, data};
 use crate::units::secs;
-use crate::verdict::{Outcome, Verdict};
 
 /// Docker's stop timeout when neither compose nor the image sets one.
 const DEFAULT_GRACE: Duration = Duration::from_secs(10);
@@ -125,8 +125,8 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
         let left = deadline.saturating_sub(started.elapsed());
         // What is left of the measurement window bounds this wait, not the boot timeout: a
         // late recovery is a finding, measured up to the margin.
-        let w = crate::readiness::Wait::new(crate::readiness::WaitFor::Ready, left);
-        match crate::readiness::wait(cx.docker(), &id, &w, |_| {}).await {
+        let w = crate::boot::readiness::Wait::new(crate::boot::readiness::WaitFor::Ready, left);
+        match crate::boot::readiness::wait(cx.docker(), &id, &w, |_| {}).await {
             // Passed, or no healthcheck: running again is all there is to wait for.
             Ok(_) => recovered = Some(started.elapsed()),
             Err(g) => state.push_str(&format!(

@@ -15,13 +15,13 @@ use serde_json::Value;
 use testcontainers::bollard::container::LogOutput;
 use testcontainers::bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 
-use crate::checks::Context;
-use crate::checks::network::{self, Matrix, Observed, Purpose};
-use crate::criteria::Criterion;
 use crate::errors::Result;
+use crate::judge::Context;
+use crate::judge::criteria::Criterion;
+use crate::judge::network::{self, Matrix, Observed, Purpose};
+use crate::judge::verdict::{Outcome, Verdict};
 use crate::policy::{Policy, Route, Target};
 use crate::units::secs;
-use crate::verdict::{Outcome, Verdict};
 
 /// The whole request through the gateway, connect to last byte.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -652,7 +652,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::checks::network::{NetworkInfo, NetworkProbe, ServiceAddrs, parse_lines, plan};
+    use crate::judge::network::{NetworkInfo, NetworkProbe, ServiceAddrs, parse_lines, plan};
     use crate::policy::{NetworkPolicy, Observability, Settings};
 
     const METRICS: &str = r#"# HELP http_requests Requests handled.

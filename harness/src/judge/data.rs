@@ -27,16 +27,16 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use testcontainers::bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerOptions};
 
-use crate::checks::Context;
-use crate::compose::ComposeModel;
-use crate::criteria::Criterion;
+use crate::boot::stack::Stack;
+use crate::engine::compose::ComposeModel;
+use crate::engine::helper::{self, HelperRun};
+use crate::engine::labels::RunIdentity;
 use crate::errors::{Error, Result, chain};
-use crate::helper::{self, HelperRun};
-use crate::labels::RunIdentity;
+use crate::judge::Context;
+use crate::judge::criteria::Criterion;
+use crate::judge::verdict::{Outcome, Verdict};
 use crate::policy::{BackupMethod, DataKind, Persistence};
-use crate::stack::Stack;
 use crate::units::secs;
-use crate::verdict::{Outcome, Verdict};
 
 /// Rows written to a PostgreSQL service: enough to span several heap pages' worth of
 /// tuples in a checksum, small enough to cost nothing.
@@ -1163,9 +1163,9 @@ async fn accepting_tcp(stack: &Stack, service: &str, id: &str) -> Result<()> {
         ["pg_isready", "--host=127.0.0.1", "--port=5432", "--quiet"].iter().map(|s| (*s).to_owned()).collect();
     let waited = stack.boot_timeout();
     let mut last = String::from("(not run)");
-    let w = crate::readiness::Wait::new(crate::readiness::WaitFor::Command(cmd), waited)
+    let w = crate::boot::readiness::Wait::new(crate::boot::readiness::WaitFor::Command(cmd), waited)
         .with_probe_timeout(Duration::from_secs(5));
-    match crate::readiness::wait(stack.docker(), id, &w, |r| last = r.summary()).await {
+    match crate::boot::readiness::wait(stack.docker(), id, &w, |r| last = r.summary()).await {
         Ok(_) => Ok(()),
         Err(g) => Err(fail(
             service,
@@ -1371,7 +1371,7 @@ async fn container_owner(stack: &Stack, service: &str, id: &str) -> Result<(u32,
         return Ok(ids);
     }
     let cmd = ["sh".to_owned(), "-c".to_owned(), "id -u; id -g".to_owned()];
-    let probe = crate::readiness::run_once(stack.docker(), id, &cmd, Duration::from_secs(10)).await;
+    let probe = crate::boot::readiness::run_once(stack.docker(), id, &cmd, Duration::from_secs(10)).await;
     let mut lines = probe.output.lines().map(str::trim);
     match (probe.passed(), lines.next().map(str::parse), lines.next().map(str::parse)) {
         (true, Some(Ok(uid)), Some(Ok(gid))) => Ok((uid, gid)),
