@@ -682,6 +682,9 @@ async fn volume_verdict(stack: &Stack, s: &Subject) -> Result<Verdict> {
     let id = stack.container_id(&s.service).await?;
     let inspect =
         stack.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", &s.service, e))?;
+    // compose's `tmpfs:` key becomes HostConfig.Tmpfs, which `Mounts` does not list: without
+    // it a tmpfs data directory would be misreported as the container layer.
+    let tmpfs = inspect.host_config.as_ref().and_then(|h| h.tmpfs.clone()).unwrap_or_default();
     let mounts: Vec<MountView> = inspect
         .mounts
         .unwrap_or_default()
@@ -691,6 +694,11 @@ async fn volume_verdict(stack: &Stack, s: &Subject) -> Result<Verdict> {
             name: m.name.unwrap_or_default(),
             destination: m.destination.unwrap_or_default(),
         })
+        .chain(tmpfs.into_keys().map(|destination| MountView {
+            kind: "tmpfs".into(),
+            name: String::new(),
+            destination,
+        }))
         .collect();
     let expected = ExpectedVolume {
         key: s.volume.clone(),
