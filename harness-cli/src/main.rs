@@ -528,7 +528,7 @@ async fn check(a: CheckArgs, out: Human) -> anyhow::Result<ExitCode> {
     out.line(catalogue.timing_line());
 
     let mut section = StackReport::new(&harness::report::display_path(&a.stack), catalogue.verdicts.clone(), None)
-        .with_stack(&s, &policy);
+        .with_run(&s.record(), &policy);
     section.only = a.selection.only.clone();
     section.skip = a.selection.skip.clone();
     section.catalogue = catalogue.timings.iter().map(|(f, d)| ((*f).to_owned(), d.as_secs_f64())).collect();

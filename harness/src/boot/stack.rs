@@ -117,6 +117,33 @@ pub struct Stack {
     _workdir: Option<Arc<tempfile::TempDir>>,
 }
 
+/// What a boot leaves for the report: plain, serialisable data, so a report is built from a
+/// record (which a test process can also write as evidence and a later process read back),
+/// never from a live [`Stack`].
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct RunRecord {
+    pub project: String,
+    /// The stack directory; its git state is read from here.
+    pub dir: PathBuf,
+    /// The compose files as given (the harness's own override files excluded), for hashes
+    /// and stand-in markers.
+    pub files: Vec<PathBuf>,
+    pub services: Vec<String>,
+    pub timeline: BootTimeline,
+    /// Each service's image as booted: service, reference, id, size, budget.
+    pub images: Vec<RecordedImage>,
+}
+
+/// One service's image in a [`RunRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedImage {
+    pub service: String,
+    pub reference: String,
+    pub id: String,
+    pub size_bytes: u64,
+    pub budget_bytes: Option<u64>,
+}
+
 /// A stack resolved and with its images ready, not yet started.
 #[derive(Debug)]
 pub struct Prepared {
@@ -129,6 +156,34 @@ pub struct Prepared {
 }
 
 impl Stack {
+    /// The boot as plain data, for the report.
+    pub fn record(&self) -> RunRecord {
+        let images = self
+            .model
+            .services
+            .iter()
+            .filter_map(|(service, svc)| {
+                let reference = svc.image.as_ref()?;
+                let i = self.images.iter().find(|i| &i.reference == reference)?;
+                Some(RecordedImage {
+                    service: service.clone(),
+                    reference: reference.clone(),
+                    id: i.id.clone(),
+                    size_bytes: i.size_bytes,
+                    budget_bytes: i.budget_bytes,
+                })
+            })
+            .collect();
+        RunRecord {
+            project: self.project.project.clone(),
+            dir: self.dir.clone(),
+            files: self.project.files.clone(),
+            services: self.model.service_names().iter().map(|s| (*s).to_owned()).collect(),
+            timeline: self.timeline.clone(),
+            images,
+        }
+    }
+
     /// Resolves, builds images, boots and waits. See the module docs for the steps.
     pub async fn boot(cfg: StackConfig) -> Result<Stack> {
         Self::prepare(&cfg).await?.start(&cfg).await

@@ -275,8 +275,8 @@ impl RunningStack {
         let cx = Context { stack: &self.stack, policy: &self.policy };
         let catalogue = judge::full(&cx, selection).await?;
         let test = report::current_test();
-        let mut section =
-            StackReport::new(&self.name, catalogue.verdicts.clone(), Some(&test)).with_stack(&self.stack, &self.policy);
+        let mut section = StackReport::new(&self.name, catalogue.verdicts.clone(), Some(&test))
+            .with_run(&self.stack.record(), &self.policy);
         section.only = selection.only.clone();
         section.skip = selection.skip.clone();
         if let Some(matrix) = &catalogue.matrix {

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::boot::stack::Stack;
+use crate::boot::stack::RunRecord;
 use crate::boot::timeline::BootTimeline;
 use crate::errors::{Error, Result};
 use crate::judge::network::Matrix;
@@ -180,12 +180,24 @@ impl StackReport {
     }
 
     /// Adds what a booted stack knows: its boot timeline, images, files and git state.
-    pub fn with_stack(mut self, stack: &Stack, policy: &Policy) -> StackReport {
-        self.timeline = Some(timeline(&stack.timeline, policy.defaults.startup));
-        self.images = images(stack);
-        self.files = files(policy, &stack.project.files);
-        self.git = git_state(&stack.dir);
-        self.stand_ins = stand_ins(&stack.model, &stack.project.files);
+    /// Fills in what the boot recorded: the timeline, images, judged files and their
+    /// hashes, the git state and the stand-ins. From the record, never a live stack.
+    pub fn with_run(mut self, run: &RunRecord, policy: &Policy) -> StackReport {
+        self.timeline = Some(timeline(&run.timeline, policy.defaults.startup));
+        self.images = run
+            .images
+            .iter()
+            .map(|i| Image {
+                service: i.service.clone(),
+                reference: i.reference.clone(),
+                id: i.id.clone(),
+                size_bytes: i.size_bytes,
+                budget_bytes: i.budget_bytes,
+            })
+            .collect();
+        self.files = files(policy, &run.files);
+        self.git = git_state(&run.dir);
+        self.stand_ins = stand_ins(&run.services, &run.files);
         self
     }
 
@@ -336,34 +348,14 @@ pub fn timeline(t: &BootTimeline, budget: Duration) -> Timeline {
     }
 }
 
-fn images(stack: &Stack) -> Vec<Image> {
-    let mut out = Vec::new();
-    for (service, svc) in &stack.model.services {
-        let Some(reference) = &svc.image else { continue };
-        if let Some(i) = stack.images.iter().find(|i| &i.reference == reference) {
-            out.push(Image {
-                service: service.clone(),
-                reference: reference.clone(),
-                id: i.id.clone(),
-                size_bytes: i.size_bytes,
-                budget_bytes: i.budget_bytes,
-            });
-        }
-    }
-    out
-}
-
-/// Services the compose files mark as played by a stand-in (`x-harness-stand-in: why`).
-/// `docker compose config --format json` drops a service's `x-` keys, so they are read from
-/// the files as written; a later file's word wins, as compose merges them.
-fn stand_ins(model: &crate::engine::compose::ComposeModel, files: &[PathBuf]) -> Vec<(String, String)> {
+fn stand_ins(services: &[String], files: &[PathBuf]) -> Vec<(String, String)> {
     let mut found = BTreeMap::new();
     for f in files {
         let Ok(text) = std::fs::read_to_string(f) else { continue };
         let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else { continue };
         found.extend(stand_ins_in(&doc));
     }
-    found.retain(|s, _| model.services.contains_key(s));
+    found.retain(|s, _| services.contains(s));
     found.into_iter().collect()
 }
 
@@ -694,6 +686,32 @@ pub(crate) mod tests {
             evidence: format!("measured {subject} <with> \"quotes\" & ampersands"),
             hint: (!passed).then(|| "shorten the healthcheck interval".to_owned()),
         }
+    }
+
+    /// A report is built from a run record that has been through JSON, as evidence written
+    /// by one process and read by another is: no live stack is needed.
+    #[test]
+    fn a_report_is_built_from_a_serialised_run_record() {
+        let run = RunRecord {
+            project: "hx1-demo".into(),
+            dir: std::env::temp_dir(),
+            files: vec![],
+            services: vec!["api".into()],
+            timeline: BootTimeline::default(),
+            images: vec![crate::boot::stack::RecordedImage {
+                service: "api".into(),
+                reference: "harness/app:0.1.0".into(),
+                id: "sha256:abc".into(),
+                size_bytes: 4_300_000,
+                budget_bytes: Some(100_000_000),
+            }],
+        };
+        let back: RunRecord = serde_json::from_str(&serde_json::to_string(&run).expect("json")).expect("parses");
+        let policy = crate::policy::parse("", Path::new("acceptance.toml"), &["api"]).expect("policy");
+        let s = StackReport::new("demo", vec![verdict("startup.service", "api", true)], None).with_run(&back, &policy);
+        assert_eq!(s.images.len(), 1);
+        assert_eq!(s.images[0].size_bytes, 4_300_000);
+        assert!(s.timeline.is_some());
     }
 
     #[test]

@@ -63,7 +63,8 @@ pub async fn leftovers(project: &str) -> Removed {
 /// the broken stack's failures prove the checks, they are not findings about a release.
 pub fn record_reference(stack: &Stack, policy: &Policy, verdicts: &[Verdict], matrix: Option<&Matrix>) {
     let test = harness::report::current_test();
-    let mut section = StackReport::new("compose/reference", verdicts.to_vec(), Some(&test)).with_stack(stack, policy);
+    let mut section =
+        StackReport::new("compose/reference", verdicts.to_vec(), Some(&test)).with_run(&stack.record(), policy);
     if let Some(m) = matrix {
         section.isolation = harness::report::grid(m, policy);
     }
