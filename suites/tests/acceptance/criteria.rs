@@ -76,7 +76,6 @@ async fn broken_stack_fails_each_read_only_criterion_it_violates() {
     // ledger-old answers to ledger's name: connected, to the wrong service. Reach allows both.
     check_fails(&v, "discovery.name", "ledger:8080 from data", "an alias or another service answers to that name");
     check_pass(&v, "discovery.name", "ledger-old:8080 from data");
-    check_pass(&v, "network.reach", "data");
     // The backup names a volume redis does not mount: judged without a destructive cycle,
     // so this stack can stay shared with the read-only checks above.
     let backup = judge::data::backup(&Context { stack: &stack, policy: &policy }).await.expect("backup check runs");
