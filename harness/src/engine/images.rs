@@ -341,9 +341,17 @@ async fn inspect(docker: &Docker, reference: &str) -> Result<Option<(String, u64
     }
 }
 
+/// The compiler's version, part of a binary recipe's hash: asked once per process, since
+/// every boot checks the app's and the probe's recipes.
 async fn rustc_version() -> String {
-    let out = Command::new("rustc").arg("-V").stdin(Stdio::null()).output().await;
-    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
+    static VERSION: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    VERSION
+        .get_or_init(|| async {
+            let out = Command::new("rustc").arg("-V").stdin(Stdio::null()).output().await;
+            out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
+        })
+        .await
+        .clone()
 }
 
 async fn build(recipe: &Recipe, hash: &str, root: &Path) -> Result<()> {
