@@ -297,7 +297,8 @@ pub async fn ensure_recipe(docker: &Docker, recipe: &Recipe) -> Result<ImageStat
     let reference = recipe.reference();
     // Per directory: the targets of one recipe share its root filesystem.
     let _lock = BuildLock::acquire(&recipe.group).await?;
-    if let Some((id, size, labels)) = inspect(docker, &reference).await?
+    let current = inspect(docker, &reference).await?;
+    if let Some((id, size, labels)) = current.clone()
         && labels.get(RECIPE_HASH_LABEL) == Some(&hash)
     {
         tracing::debug!(image = %reference, "cached");
@@ -321,6 +322,9 @@ pub async fn ensure_recipe(docker: &Docker, recipe: &Recipe) -> Result<ImageStat
         detail: "the image is not on the engine after a successful build".into(),
     })?;
     crate::progress::note(format!("built {reference} in {} ({})", units::secs(took), units::megabytes(size)));
+    if let Some((old, ..)) = current.filter(|(old, ..)| *old != id) {
+        remove_if_dangling(docker, &old, &reference).await;
+    }
     Ok(ImageStatus {
         reference,
         id,
@@ -328,6 +332,22 @@ pub async fn ensure_recipe(docker: &Docker, recipe: &Recipe) -> Result<ImageStat
         budget_bytes: recipe.budget_bytes,
         provenance: Provenance::Built(took),
     })
+}
+
+/// The image a rebuild replaced keeps no tag: removed, so builds leave no dangling images
+/// behind. One that a container still uses stays (the engine refuses), and so does one that
+/// another tag still names; neither is an error.
+async fn remove_if_dangling(docker: &Docker, old: &str, replaced_by: &str) {
+    let Ok(img) = docker.inspect_image(old).await else { return };
+    let tags = img.repo_tags.unwrap_or_default();
+    if tags.iter().any(|t| t != "<none>:<none>") {
+        return;
+    }
+    let options = testcontainers::bollard::query_parameters::RemoveImageOptionsBuilder::default().build();
+    match docker.remove_image(old, Some(options), None).await {
+        Ok(_) => tracing::debug!(image = %old, %replaced_by, "removed the image a rebuild replaced"),
+        Err(e) => tracing::debug!(image = %old, %replaced_by, "kept the image a rebuild replaced: {e}"),
+    }
 }
 
 async fn inspect(docker: &Docker, reference: &str) -> Result<Option<(String, u64, BTreeMap<String, String>)>> {
