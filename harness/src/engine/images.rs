@@ -406,7 +406,8 @@ async fn build(recipe: &Recipe, hash: &str, root: &Path) -> Result<()> {
     let mut cmd = Command::new("docker");
     // The legacy builder is used on purpose: the engine here has no buildx, and it is
     // enough for recipes that only COPY files onto an imported base.
-    cmd.env("DOCKER_BUILDKIT", "0").arg("build").arg("--quiet").arg("--rm").arg("--force-rm");
+    // Not --quiet: its "Step N/M" lines are the progress shown while a build runs.
+    cmd.env("DOCKER_BUILDKIT", "0").arg("build").arg("--rm").arg("--force-rm");
     for a in &build_args {
         cmd.arg("--build-arg").arg(a);
     }
@@ -420,7 +421,7 @@ async fn build(recipe: &Recipe, hash: &str, root: &Path) -> Result<()> {
         .arg("-t")
         .arg(recipe.reference())
         .arg(&ctx);
-    run(cmd).await.map_err(|d| fail("docker build", d))
+    run_step(cmd, Some(&format!("docker build {}", recipe.reference()))).await.map_err(|d| fail("docker build", d))
 }
 
 /// The host's apt sources, passed to mmdebstrap so the root filesystem comes from the same
@@ -450,7 +451,8 @@ async fn ensure_rootfs(recipe: &Recipe, spec: &RootfsSpec) -> Result<String> {
         tempfile::tempdir().map_err(|e| Error::io("cannot create a build directory", std::env::temp_dir(), e))?;
     let tar = work.path().join("rootfs.tar");
     let mut cmd = Command::new("mmdebstrap");
-    cmd.arg(format!("--variant={}", spec.variant)).arg("--quiet");
+    // Not --quiet: its stage lines ("I: downloading packages...") are the progress shown.
+    cmd.arg(format!("--variant={}", spec.variant));
     if !spec.include.is_empty() {
         cmd.arg(format!("--include={}", spec.include.join(",")));
     }
@@ -463,7 +465,7 @@ async fn ensure_rootfs(recipe: &Recipe, spec: &RootfsSpec) -> Result<String> {
         cmd.arg(HOST_SOURCES);
     }
     crate::progress::note(format!("  mmdebstrap {} with {}", spec.suite, spec.include.join(", ")));
-    run(cmd).await.map_err(|d| fail("mmdebstrap", d))?;
+    run_step(cmd, Some(&format!("mmdebstrap {}", recipe.group))).await.map_err(|d| fail("mmdebstrap", d))?;
     let mut cmd = Command::new("docker");
     cmd.arg("import").arg(&tar).arg(&tag);
     run(cmd).await.map_err(|d| fail("docker import", d))?;
@@ -497,7 +499,8 @@ async fn build_static_binaries(root: &Path, bins: &[String]) -> std::result::Res
         cmd.arg("-p").arg(b);
     }
     crate::progress::note(format!("  cargo build --profile {STATIC_PROFILE} (static) -p {}", bins.join(" -p ")));
-    run(cmd).await?;
+    // cargo's own "Compiling ..." lines are the progress a long cold build shows.
+    run_step(cmd, Some(&format!("cargo build (static) {}", bins.join(",")))).await?;
     let dir = target_dir(root).join(STATIC_TARGET).join(STATIC_PROFILE);
     Ok(bins.iter().map(|b| (b.clone(), dir.join(b))).collect())
 }
@@ -506,16 +509,101 @@ fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
-/// Runs a build step, returning the tail of its output as the error.
-async fn run(mut cmd: Command) -> std::result::Result<(), String> {
-    let out = cmd.stdin(Stdio::null()).output().await.map_err(|e| format!("cannot start: {e}"))?;
-    if out.status.success() {
+/// Runs a build step, returning the tail of its output as the error. A step that runs
+/// longer than [`PROGRESS_EVERY`] says so, with its last output line and how long the same
+/// step took last time, so a long cold build is never silent.
+async fn run(cmd: Command) -> std::result::Result<(), String> {
+    run_step(cmd, None).await
+}
+
+/// How often a long build step reports that it is still working.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// [`run`], for a step worth an estimate: `key` names it in the build-times file.
+async fn run_step(mut cmd: Command, key: Option<&str>) -> std::result::Result<(), String> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    for stream in [
+        child.stdout.take().map(|s| Box::pin(s) as std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>),
+        child.stderr.take().map(|s| Box::pin(s) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let estimate = key.and_then(last_took).map(|t| format!(", last time {}", units::secs(t))).unwrap_or_default();
+    let what = key.unwrap_or("build step").to_owned();
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+    let mut open = true;
+    let status = loop {
+        tokio::select! {
+            line = rx.recv(), if open => match line {
+                Some(line) if !line.trim().is_empty() => {
+                    if tail.len() == 40 {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line);
+                }
+                Some(_) => {}
+                None => open = false,
+            },
+            _ = tick.tick() => {
+                let last: String = tail.back().map_or("(no output yet)", String::as_str).chars().take(100).collect();
+                crate::progress::note(format!(
+                    "  {what}: still working after {}{estimate}; last: {}",
+                    units::secs(started.elapsed()),
+                    last.trim()
+                ));
+            }
+            status = child.wait(), if !open => break status.map_err(|e| format!("cannot wait: {e}"))?,
+        }
+    };
+    if status.success() {
+        if let Some(key) = key {
+            remember_took(key, started.elapsed());
+        }
         return Ok(());
     }
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push('\n');
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    Err(format!("exit {}: {}", out.status.code().unwrap_or(-1), tail_lines(&text, 6)))
+    let text: Vec<String> = tail.into_iter().collect();
+    Err(format!("exit {}: {}", status.code().unwrap_or(-1), tail_lines(&text.join("\n"), 6)))
+}
+
+/// Where the last duration of each long build step is kept, for the next build's estimate.
+fn build_times_file() -> PathBuf {
+    target_dir(&workspace::root()).join("harness-build-times.json")
+}
+
+fn last_took(key: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(build_times_file()).ok()?;
+    let map: BTreeMap<String, f64> = serde_json::from_str(&text).ok()?;
+    map.get(key).map(|s| Duration::from_secs_f64(*s))
+}
+
+/// Best effort: an estimate is a courtesy, so a file that cannot be written is skipped.
+fn remember_took(key: &str, took: Duration) {
+    let path = build_times_file();
+    let mut map: BTreeMap<String, f64> =
+        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    map.insert(key.to_owned(), took.as_secs_f64());
+    if let Ok(text) = serde_json::to_string_pretty(&map) {
+        let _ = std::fs::write(&path, text);
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -560,6 +648,20 @@ impl BuildLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_build_step_streams_its_output_and_fails_with_its_tail() {
+        let mut ok = Command::new("sh");
+        ok.args(["-c", "echo one; echo two >&2"]);
+        assert_eq!(run(ok).await, Ok(()));
+        let mut bad = Command::new("sh");
+        bad.args(["-c", "for i in 1 2 3 4 5 6 7 8; do echo line $i; done; echo oops >&2; exit 3"]);
+        let err = run(bad).await.expect_err("exit 3 fails");
+        assert!(err.starts_with("exit 3: "), "{err}");
+        assert!(err.contains("oops") && err.contains("line 8") && !err.contains("line 1\n"), "only the tail: {err}");
+        let err = run(Command::new("/nonexistent/tool")).await.expect_err("cannot start");
+        assert!(err.starts_with("cannot start"), "{err}");
+    }
 
     fn write(dir: &Path, name: &str, text: &str) {
         std::fs::write(dir.join(name), text).expect("write");
