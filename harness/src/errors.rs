@@ -13,148 +13,353 @@ use testcontainers::bollard;
 /// The result type of every public operation in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Everything that can go wrong in a public operation of this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The Docker engine does not answer at all: its socket is missing, refuses
+    /// connections or times out.
     #[error(
         "cannot reach the docker engine ({endpoint}) (hint: start the daemon, e.g. `systemctl start docker`, or point DOCKER_HOST at a running engine)"
     )]
     EngineUnreachable {
+        /// The engine address tried, from `DOCKER_HOST` or the default unix socket.
         endpoint: String,
+        /// The connection-level error the Engine API client reported.
         #[source]
         source: bollard::errors::Error,
     },
 
+    /// The engine's event stream ended while a stack was booting.
     #[error(
         "lost the docker engine ({endpoint}) while booting {project}: {detail} (hint: check the daemon, e.g. `systemctl status docker`; what this run created is removed by the next run's reaper, or now by `harness reap`)"
     )]
-    EngineLost { endpoint: String, project: String, detail: String },
+    EngineLost {
+        /// The engine address in use, from `DOCKER_HOST` or the default unix socket.
+        endpoint: String,
+        /// The compose project that was booting, `hx<run id>-<name>`.
+        project: String,
+        /// Why the event stream ended, or that it simply closed.
+        detail: String,
+    },
 
+    /// The engine answered an Engine API call with an error.
     #[error("engine call `{op}` failed for {subject}")]
     Engine {
+        /// The call that failed, e.g. `inspect` or `list containers`.
         op: &'static str,
+        /// What the call was about: a service, container, image or project.
         subject: String,
+        /// The error the Engine API client returned.
         #[source]
         source: bollard::errors::Error,
     },
 
+    /// A stack directory holds none of the compose file names compose looks for.
     #[error(
         "no compose file in {dir} (looked for {looked_for}) (hint: pass the directory that holds compose.yaml, or the file itself)"
     )]
-    ComposeFileMissing { dir: PathBuf, looked_for: String },
+    ComposeFileMissing {
+        /// The stack directory searched.
+        dir: PathBuf,
+        /// The file names looked for, comma-separated.
+        looked_for: String,
+    },
 
+    /// A stack file (the TOML that lists compose files and a policy) cannot be read or
+    /// does not have the expected shape.
     #[error(
         "stack file {path} is invalid: {reason} (hint: it takes `compose = [\"../compose.yaml\", \"compose.yaml\"]` (paths relative to its directory, applied in order) and optionally `policy = \"../acceptance.toml\"`)"
     )]
-    StackFileInvalid { path: PathBuf, reason: String },
+    StackFileInvalid {
+        /// The stack file.
+        path: PathBuf,
+        /// What is wrong with it, as the reader or TOML parser said.
+        reason: String,
+    },
 
+    /// A compose file does not parse as YAML.
     #[error("compose file {path} is not valid YAML at line {line}, column {column}: {reason}")]
-    ComposeFileInvalid { path: PathBuf, line: usize, column: usize, reason: String },
+    ComposeFileInvalid {
+        /// The compose file.
+        path: PathBuf,
+        /// The 1-based line of the syntax error, or 0 when the parser gave none.
+        line: usize,
+        /// The 1-based column of the syntax error, or 0 when the parser gave none.
+        column: usize,
+        /// The YAML parser's message.
+        reason: String,
+    },
 
+    /// A `docker compose` command exited unsuccessfully, did not answer in time, or
+    /// printed something the harness cannot use.
     #[error("`docker compose {args}` failed for project {project} (exit {code}): {stderr_tail}")]
-    ComposeCommand { project: String, args: String, code: String, stderr_tail: String },
+    ComposeCommand {
+        /// The compose project, `hx<run id>-<name>`.
+        project: String,
+        /// The arguments after `docker compose`, space-separated.
+        args: String,
+        /// The exit code, `signal` when it was killed, `0` when its output was unusable, or
+        /// `none` when it did not answer.
+        code: String,
+        /// The last lines of its stderr, or what was wrong with its output.
+        stderr_tail: String,
+    },
 
+    /// A service name is not declared in the stack, or is declared but has no container.
     #[error("service `{service}` is not in stack {stack} (services there: {available})")]
-    UnknownService { stack: String, service: String, available: String },
+    UnknownService {
+        /// The stack directory.
+        stack: String,
+        /// The service asked for, with a note when it is declared but has no container.
+        service: String,
+        /// The services the stack declares, comma-separated.
+        available: String,
+    },
 
+    /// A service's image is neither on the engine nor buildable from a recipe.
     #[error(
         "image {image} for service `{service}` is not on this engine and no recipe under {recipes} builds it (hint: no registry is reachable here; add a recipe in fixtures/images/ or build the image yourself)"
     )]
-    ImageMissing { service: String, image: String, recipes: PathBuf },
+    ImageMissing {
+        /// The service that uses the image.
+        service: String,
+        /// The image reference, `name:tag`.
+        image: String,
+        /// The directory searched for image recipes.
+        recipes: PathBuf,
+    },
 
+    /// An image recipe cannot be read or does not have the expected shape.
     #[error("cannot read image recipe {path}: {reason}")]
-    RecipeInvalid { path: PathBuf, reason: String },
+    RecipeInvalid {
+        /// The recipe file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// Building an image from its recipe failed.
     #[error("building image {image} from {recipe} failed at `{step}`: {detail}")]
-    ImageBuild { image: String, recipe: PathBuf, step: String, detail: String },
+    ImageBuild {
+        /// The image reference being built, `name:tag`.
+        image: String,
+        /// The recipe directory.
+        recipe: PathBuf,
+        /// The build step that failed, e.g. `inspect`.
+        step: String,
+        /// What that step reported.
+        detail: String,
+    },
 
+    /// A host tool or host-side precondition the harness needs is missing or failed.
     #[error("host tool setup failed: {detail} (hint: {hint})")]
-    Provision { detail: String, hint: String },
+    Provision {
+        /// What is missing or what failed.
+        detail: String,
+        /// How to fix it by hand.
+        hint: String,
+    },
 
+    /// A service did not become healthy (or ready) before the boot deadline.
     #[error(
         "service `{service}` of project {project} was not healthy within {waited:?}; last state: {state}; last health log: {health_log}; last probe: {last_probe}"
     )]
     HealthTimeout {
+        /// The compose project, `hx<run id>-<name>`.
         project: String,
+        /// The first service that was not done, or `(compose up)` when none had started.
         service: String,
+        /// How long the harness waited.
         waited: Duration,
+        /// The container's last observed status, or `not created`.
         state: String,
+        /// The tail of the container's health log, or `(none)`.
         health_log: String,
+        /// A summary of the last readiness probe, or `(none yet)`.
         last_probe: String,
     },
 
+    /// A container died during boot before it was ready or healthy.
     #[error("service `{service}` of project {project} exited during boot with code {code}; last log lines: {log_tail}")]
-    ContainerExited { project: String, service: String, code: i64, log_tail: String },
+    ContainerExited {
+        /// The compose project, `hx<run id>-<name>`.
+        project: String,
+        /// The service whose container exited.
+        service: String,
+        /// The container's exit code.
+        code: i64,
+        /// The last lines of the container's log.
+        log_tail: String,
+    },
 
+    /// A signal interrupted a boot.
     #[error("boot of project {project} was interrupted by {signal}")]
-    Interrupted { project: String, signal: String },
+    Interrupted {
+        /// The compose project, `hx<run id>-<name>`.
+        project: String,
+        /// The signal's name, e.g. `SIGINT`.
+        signal: String,
+    },
 
+    /// Containers, networks or volumes of a project were still there after teardown.
     #[error(
         "teardown of project {project} left {left} (hint: run `harness reap`, or remove them with docker rm/network rm/volume rm)"
     )]
-    TeardownIncomplete { project: String, left: String },
+    TeardownIncomplete {
+        /// The compose project, `hx<run id>-<name>`.
+        project: String,
+        /// What is left, counted as containers, networks and volumes.
+        left: String,
+    },
 
+    /// A file-system operation failed.
     #[error("{what} at {path}")]
     Io {
+        /// What the harness was doing, as a lowercase fragment.
         what: &'static str,
+        /// The file or directory involved.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
 
+    /// A host program could not be started.
     #[error("cannot run `{program}` (hint: {hint})")]
     Spawn {
+        /// The program, e.g. `docker compose` or `bash`.
         program: String,
+        /// How to make it available.
         hint: String,
+        /// The error from starting the process.
         #[source]
         source: std::io::Error,
     },
 
+    /// A single container (booted without compose) failed to start.
     #[error("single container from {image} failed to start")]
     SingleContainer {
+        /// The image reference, `name:tag`.
         image: String,
+        /// The error testcontainers reported.
         #[source]
         source: Box<testcontainers::TestcontainersError>,
     },
 
+    /// A data check could not write, read or compare its data on a service.
     #[error("data check on service `{service}` failed: {step}: {detail}")]
-    Data { service: String, step: &'static str, detail: String },
+    Data {
+        /// The service holding the data.
+        service: String,
+        /// The step of the check that failed.
+        step: &'static str,
+        /// What went wrong at that step.
+        detail: String,
+    },
 
+    /// The policy points a data client at a service that does not expose the client's port.
     #[error(
         "the policy asks for {kind} data on service `{service}`, but it does not speak {kind}: it listens on {ports} and {kind} needs port {needs} (hint: fix `kind` or `service` for this entry in acceptance.toml)"
     )]
-    WrongClient { service: String, kind: String, ports: String, needs: u16 },
+    WrongClient {
+        /// The service named in the policy.
+        service: String,
+        /// The data kind the policy asks for, e.g. `postgres`.
+        kind: String,
+        /// The ports the container exposes, comma-separated, or `no declared port`.
+        ports: String,
+        /// The container port a client of `kind` talks to.
+        needs: u16,
+    },
 
+    /// The acceptance policy is invalid.
+    ///
     /// Policy messages already start with `FILE:LINE:`; nothing to add.
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
 
+    /// A duration string is not in compose units.
     #[error("invalid duration `{input}`: {reason} (hint: use compose units such as 500ms, 1s, 1m30s)")]
-    InvalidDuration { input: String, reason: String },
+    InvalidDuration {
+        /// The text given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// A criterion id or family given on the command line or in code is not known.
     #[error("unknown criterion `{name}` in {flag} (hint: {}families: {families}; `harness check --help` lists every id)", nearest.as_ref().map(|n| format!("did you mean `{n}`? ")).unwrap_or_default())]
-    UnknownCriterion { flag: &'static str, name: String, nearest: Option<String>, families: String },
+    UnknownCriterion {
+        /// Where the name came from: `--only`, `--skip` or `criterion`.
+        flag: &'static str,
+        /// The name given.
+        name: String,
+        /// The closest known id, or `None` when nothing is close.
+        nearest: Option<String>,
+        /// The known criterion families, comma-separated.
+        families: String,
+    },
 
+    /// `--only` and `--skip` together select no criterion.
     #[error("--only {only} with --skip {skip} leaves nothing to judge (hint: drop a --skip entry)")]
-    NothingSelected { only: String, skip: String },
+    NothingSelected {
+        /// The `--only` entries, comma-separated.
+        only: String,
+        /// The `--skip` entries, comma-separated.
+        skip: String,
+    },
 
+    /// The report directory or a file in it cannot be created or written.
     #[error("cannot write the report to {path}: {reason} (hint: pass a writable directory with --report-dir)")]
-    ReportDir { path: PathBuf, reason: String },
+    ReportDir {
+        /// The directory or file that failed.
+        path: PathBuf,
+        /// The underlying error's message.
+        reason: String,
+    },
 
+    /// A helper container failed.
+    ///
     /// The helper's message already names it, its image and its command.
     #[error(transparent)]
     Helper(#[from] crate::engine::helper::HelperError),
 
+    /// A recorded evidence file cannot be read or parsed.
     #[error("cannot read evidence {path}: {reason}")]
-    Evidence { path: PathBuf, reason: String },
+    Evidence {
+        /// The evidence file or directory.
+        path: PathBuf,
+        /// The underlying error's message.
+        reason: String,
+    },
 
+    /// A container port has no published host port.
     #[error(
         "service `{service}` of project {project} publishes no host port for container port {port} (hint: publish it on an ephemeral loopback port, `ports: [\"127.0.0.1::{port}\"]` under `services.{service}` in the compose file)"
     )]
-    NotPublished { project: String, service: String, port: u16 },
+    NotPublished {
+        /// The compose project, `hx<run id>-<name>`.
+        project: String,
+        /// The service asked about.
+        service: String,
+        /// The container port asked about.
+        port: u16,
+    },
 
+    /// A command run in a service's container did not finish (it timed out or could not
+    /// be started), so it has no exit code.
     #[error("`{command}` in service `{service}` of project {project} did not run to the end: {detail}")]
-    Exec { project: String, service: String, command: String, detail: String },
+    Exec {
+        /// The compose project, `hx<run id>-<name>`.
+        project: String,
+        /// The service the command ran in.
+        service: String,
+        /// The command line, space-separated.
+        command: String,
+        /// What was seen instead of an exit code.
+        detail: String,
+    },
 }
 
 impl Error {

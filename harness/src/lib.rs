@@ -26,6 +26,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 // The layers, each using only those below it: front → report → judge → boot → engine, and
 // judge → policy. `errors`, `units`, `progress` and `workspace` serve every layer.
 pub mod boot;

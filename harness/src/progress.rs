@@ -17,9 +17,21 @@ pub enum Event<'a> {
     /// One step of a long operation: "building image x", "backup.tar of pgdata: archived".
     Note(&'a str),
     /// A boot of `title` begins, with these services, all waiting.
-    Board { title: &'a str, services: &'a [&'a str] },
+    Board {
+        /// The compose project that is booting.
+        title: &'a str,
+        /// The stack's services.
+        services: &'a [&'a str],
+    },
     /// A service reached `state` (created, started, ready, healthy) `at` after the boot began.
-    Service { name: &'a str, state: &'static str, at: Duration },
+    Service {
+        /// The service.
+        name: &'a str,
+        /// The state it reached: `created`, `started`, `ready` or `healthy`.
+        state: &'static str,
+        /// How long after the boot began it got there.
+        at: Duration,
+    },
     /// The boot is over, booted or not.
     BoardDone,
 }

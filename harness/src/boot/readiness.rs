@@ -32,12 +32,16 @@ pub fn exec_command(test: &[String]) -> Option<Vec<String>> {
 /// The outcome of one run of a check command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeResult {
+    /// The command's exit code; `None` when it did not finish (timed out or failed to start).
     pub exit_code: Option<i64>,
+    /// Its stdout and stderr, interleaved and capped; or why it did not finish.
     pub output: String,
+    /// How long the run took.
     pub took: Duration,
 }
 
 impl ProbeResult {
+    /// Whether the command exited 0.
     pub fn passed(&self) -> bool {
         self.exit_code == Some(0)
     }
@@ -119,9 +123,13 @@ impl WaitFor {
 /// may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wait {
+    /// What to wait for.
     pub what: WaitFor,
+    /// The most the whole wait may take.
     pub deadline: Duration,
+    /// How often to run the check.
     pub cadence: Duration,
+    /// How long one run of the check may take.
     pub probe_timeout: Duration,
 }
 
@@ -132,11 +140,13 @@ impl Wait {
         Wait { what, deadline, cadence: DEFAULT_CADENCE, probe_timeout: DEFAULT_PROBE_TIMEOUT }
     }
 
+    /// Sets how often to run the check.
     pub fn with_cadence(mut self, cadence: Duration) -> Wait {
         self.cadence = cadence;
         self
     }
 
+    /// Sets how long one run of the check may take.
     pub fn with_probe_timeout(mut self, timeout: Duration) -> Wait {
         self.probe_timeout = timeout;
         self
@@ -150,7 +160,9 @@ pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// the container has no healthcheck and running was enough).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Waited {
+    /// When the passing run (or the running check) started.
     pub at: SystemTime,
+    /// How many check runs it took; 0 when there is no healthcheck.
     pub runs: u32,
 }
 
@@ -158,10 +170,15 @@ pub struct Waited {
 /// log and the harness's own last probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GaveUp {
+    /// How long it waited: the whole deadline.
     pub waited: Duration,
+    /// What it waited for, e.g. "its healthcheck command to pass".
     pub what: String,
+    /// The container's last state: status, health and exit code.
     pub state: String,
+    /// The tail of Docker's health log, or `(none)`.
     pub health_log: String,
+    /// A summary of the harness's last probe run, or `(not probed)`.
     pub last_probe: String,
 }
 

@@ -33,16 +33,22 @@ pub const IDLE: Duration = Duration::from_secs(20);
 /// What a holder publishes about the stack it owns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
+    /// The compose project, `hx<run id>-<name>`.
     pub project: String,
+    /// Every file passed to compose, the harness's overrides included.
     pub files: Vec<PathBuf>,
+    /// The stack directory.
     pub dir: PathBuf,
+    /// The holder's boot timeline.
     pub timeline: BootTimeline,
+    /// The pid of the holder process, which owns the stack.
     pub holder_pid: u32,
 }
 
 /// A stack for a read-only test: shared through a holder, or private outside nextest.
 #[derive(Debug)]
 pub struct SharedStack {
+    /// The stack, attached from the holder or booted privately.
     pub stack: Stack,
     _lease: Option<Lease>,
 }

@@ -23,7 +23,9 @@ use crate::errors::{Error, Result};
 /// What to start. `image` is a full reference, e.g. `harness/redis:7.0-bookworm`.
 #[derive(Debug, Clone)]
 pub struct SingleConfig {
+    /// The image reference, `name:tag`.
     pub image: String,
+    /// Environment variables, as (name, value).
     pub env: Vec<(String, String)>,
     /// Container ports to publish on ephemeral host ports.
     pub ports: Vec<u16>,
@@ -33,10 +35,12 @@ pub struct SingleConfig {
     pub files: Vec<(String, Vec<u8>)>,
     /// tmpfs mounts (path, mount options such as `uid=998,mode=0700`), as compose's `tmpfs:`.
     pub tmpfs: Vec<(String, String)>,
+    /// How long the container may take to start.
     pub startup_timeout: Duration,
 }
 
 impl SingleConfig {
+    /// A config for `image` with nothing published, the image's own command and a 60 s startup timeout.
     pub fn new(image: &str) -> Self {
         SingleConfig {
             image: image.to_owned(),
@@ -50,11 +54,13 @@ impl SingleConfig {
         }
     }
 
+    /// Sets an environment variable.
     pub fn with_env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
         self
     }
 
+    /// Publishes a container port on an ephemeral host port.
     pub fn with_port(mut self, port: u16) -> Self {
         self.ports.push(port);
         self
@@ -72,6 +78,7 @@ impl SingleConfig {
         self
     }
 
+    /// Replaces the image's command.
     pub fn with_cmd(mut self, cmd: &[&str]) -> Self {
         self.cmd = Some(cmd.iter().map(|s| (*s).to_owned()).collect());
         self

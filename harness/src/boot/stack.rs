@@ -50,6 +50,7 @@ pub struct StackConfig {
 }
 
 impl StackConfig {
+    /// A config for the stack at `stack` (a directory or a compose file), named `stack`, with a 180 s boot deadline and the default healthcheck cadence.
     pub fn new(stack: impl Into<PathBuf>) -> Self {
         StackConfig {
             stack: stack.into(),
@@ -62,21 +63,25 @@ impl StackConfig {
         }
     }
 
+    /// Sets the run's short name, which becomes part of the project name.
     pub fn with_name(mut self, name: &str) -> Self {
         self.name = name.to_owned();
         self
     }
 
+    /// Layers another compose file on top of the stack's.
     pub fn with_override(mut self, file: impl Into<PathBuf>) -> Self {
         self.overrides.push(file.into());
         self
     }
 
+    /// Sets the deadline the whole boot (and every later wait) must finish within.
     pub fn with_boot_timeout(mut self, timeout: Duration) -> Self {
         self.boot_timeout = timeout;
         self
     }
 
+    /// Sets how often the harness runs each healthcheck while waiting.
     pub fn with_cadence(mut self, cadence: Duration) -> Self {
         self.cadence = cadence;
         self
@@ -102,9 +107,13 @@ pub fn project_name(run_id: &str, name: &str) -> String {
 /// A booted stack. Dropping it removes everything it created.
 #[derive(Debug)]
 pub struct Stack {
+    /// The compose project: its unique name and every file passed to compose, the harness's overrides included.
     pub project: ComposeProject,
+    /// The stack as compose resolves it.
     pub model: ComposeModel,
+    /// When each service was created, started, ready and healthy.
     pub timeline: BootTimeline,
+    /// The images the stack's services run, with where each came from; empty for an attached stack.
     pub images: Vec<ImageStatus>,
     /// The stack directory (see [`compose::layout`]); its policy is found from here.
     pub dir: PathBuf,
@@ -122,13 +131,16 @@ pub struct Stack {
 /// never from a live [`Stack`].
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunRecord {
+    /// The compose project, `hx<run id>-<name>`.
     pub project: String,
     /// The stack directory; its git state is read from here.
     pub dir: PathBuf,
     /// The compose files as given (the harness's own override files excluded), for hashes
     /// and stand-in markers.
     pub files: Vec<PathBuf>,
+    /// The service names, sorted.
     pub services: Vec<String>,
+    /// When each service was created, started, ready and healthy.
     pub timeline: BootTimeline,
     /// Each service's image as booted: service, reference, id, size, budget.
     pub images: Vec<RecordedImage>,
@@ -137,19 +149,28 @@ pub struct RunRecord {
 /// One service's image in a [`RunRecord`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecordedImage {
+    /// The service that runs it.
     pub service: String,
+    /// The image reference, `name:tag`.
     pub reference: String,
+    /// The image id on the engine.
     pub id: String,
+    /// The image size, in bytes.
     pub size_bytes: u64,
+    /// The size budget from the image's recipe, in bytes; `None` without a recipe or a budget.
     pub budget_bytes: Option<u64>,
 }
 
 /// A stack resolved and with its images ready, not yet started.
 #[derive(Debug)]
 pub struct Prepared {
+    /// The compose project: its unique name and every file passed to compose, the harness's overrides included.
     pub project: ComposeProject,
+    /// The stack as compose resolves it.
     pub model: ComposeModel,
+    /// The images the stack's services run, each now on the engine.
     pub images: Vec<ImageStatus>,
+    /// The stack directory (see [`compose::layout`]).
     pub dir: PathBuf,
     docker: Docker,
     workdir: Arc<tempfile::TempDir>,
@@ -267,10 +288,12 @@ impl Stack {
         Ok(Stack { project, model, timeline, images: Vec::new(), dir, docker, guard, boot_timeout, _workdir: None })
     }
 
+    /// The engine connection this stack was booted with.
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
 
+    /// The compose project name, `hx<run id>-<name>`.
     pub fn project_name(&self) -> &str {
         &self.project.project
     }
@@ -421,7 +444,9 @@ pub const PORTS_FROM_FILE: &str =
 /// An override that makes a stack safe to boot beside other runs, and what it changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Isolation {
+    /// The override file's contents, in YAML.
     pub yaml: String,
+    /// One line per change, for the progress output.
     pub notes: Vec<String>,
 }
 

@@ -23,10 +23,15 @@ pub const EXPLAIN_THRESHOLD: Duration = Duration::from_secs(1);
 /// One service's boot, as offsets from `up`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ServiceTimeline {
+    /// The compose service.
     pub service: String,
+    /// When its container was created; `None` when it never was.
     pub created: Option<Duration>,
+    /// When its container was started; `None` when it never was.
     pub started: Option<Duration>,
+    /// When the harness's first run of its healthcheck command passed; `None` when none did.
     pub ready: Option<Duration>,
+    /// When Docker reported it healthy; `None` when it never did (or has no healthcheck).
     pub healthy: Option<Duration>,
     /// The effective healthcheck timing, `None` when the service has no healthcheck.
     pub health: Option<HealthTiming>,
@@ -54,18 +59,34 @@ impl ServiceTimeline {
 pub enum Cause {
     /// Docker only checks every `interval`, the first time one interval after start
     /// (engine 20.10 has no `start_interval`), so health was reported after readiness.
-    Interval { interval: Duration, ready: Duration, healthy: Duration },
+    Interval {
+        /// The healthcheck interval.
+        interval: Duration,
+        /// When the service was ready.
+        ready: Duration,
+        /// When Docker reported it healthy.
+        healthy: Duration,
+    },
     /// The container was started late because compose waited for a dependency to be
     /// reported healthy (`depends_on: condition: service_healthy`).
     DependsOn {
+        /// The dependency compose waited for.
         dependency: String,
+        /// When the dependency was ready; `None` when it never was.
         dependency_ready: Option<Duration>,
+        /// When Docker reported the dependency healthy.
         dependency_healthy: Duration,
+        /// When this service's container was started.
         started: Duration,
     },
     /// The gap is larger than the healthcheck timing explains: the check failed or hung
     /// for a while under Docker (e.g. retries, timeouts) while it passed for the harness.
-    Unexplained { ready: Duration, healthy: Duration },
+    Unexplained {
+        /// When the service was ready.
+        ready: Duration,
+        /// When Docker reported it healthy.
+        healthy: Duration,
+    },
 }
 
 impl fmt::Display for Cause {
@@ -98,6 +119,7 @@ impl fmt::Display for Cause {
 /// The whole boot.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BootTimeline {
+    /// Each service's boot, by name.
     pub services: BTreeMap<String, ServiceTimeline>,
     /// When `compose up -d` returned.
     pub up_returned: Option<Duration>,

@@ -32,6 +32,7 @@ pub fn locate(stack: &Path) -> Result<PathBuf> {
 pub struct Layout {
     /// The stack directory (the compose file's directory when given a file).
     pub dir: PathBuf,
+    /// The compose files, in the order compose applies them.
     pub files: Vec<PathBuf>,
     /// `acceptance.toml` in `dir` unless `stack.toml` names another; it need not exist.
     pub policy: PathBuf,
@@ -98,7 +99,9 @@ pub fn validate_yaml(path: &Path) -> Result<()> {
 /// One compose project as the CLI sees it: name plus files.
 #[derive(Debug, Clone)]
 pub struct ComposeProject {
+    /// The compose project name, `hx<run id>-<name>`.
     pub project: String,
+    /// The compose files passed with `-f`, in order.
     pub files: Vec<PathBuf>,
 }
 
@@ -159,67 +162,93 @@ pub(crate) const COMPOSE_HINT: &str =
 /// document for checks that need more (secrets, environment, hardening options).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ComposeModel {
+    /// The whole resolved document, as compose printed it.
     #[serde(skip)]
     pub raw: serde_json::Value,
+    /// The services, by name.
     #[serde(default)]
     pub services: BTreeMap<String, Service>,
+    /// The networks, by their key in the file.
     #[serde(default)]
     pub networks: BTreeMap<String, Network>,
+    /// The named volumes, by their key in the file.
     #[serde(default)]
     pub volumes: BTreeMap<String, Volume>,
 }
 
+/// The parts of one resolved service the harness reads.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Service {
+    /// The image reference; `None` when the service only has a `build:`.
     pub image: Option<String>,
+    /// The compose file's healthcheck; `None` leaves the image's `HEALTHCHECK` in force.
     pub healthcheck: Option<HealthcheckSpec>,
+    /// The services this one waits for, by name.
     #[serde(default)]
     pub depends_on: BTreeMap<String, DependsOn>,
+    /// The networks it joins, by key, with their per-service options.
     #[serde(default)]
     pub networks: BTreeMap<String, serde_json::Value>,
+    /// Its published ports, in compose's long syntax.
     #[serde(default)]
     pub ports: Vec<serde_json::Value>,
+    /// Its `build:` section; `None` when it only names an image.
     #[serde(default)]
     pub build: Option<serde_json::Value>,
 }
 
+/// One entry of a service's `depends_on`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DependsOn {
+    /// What to wait for: `service_started`, `service_healthy` or `service_completed_successfully`.
     #[serde(default)]
     pub condition: String,
 }
 
+/// A service's `healthcheck:` as the compose file gives it, before defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct HealthcheckSpec {
+    /// The check command, e.g. `["CMD", "pg_isready"]`; `["NONE"]` turns the check off.
     #[serde(default)]
     pub test: Vec<String>,
+    /// The time between checks, in compose units; `None` when unset.
     pub interval: Option<String>,
+    /// How long one check may take, in compose units; `None` when unset.
     pub timeout: Option<String>,
+    /// The grace period after start, in compose units; `None` when unset.
     pub start_period: Option<String>,
+    /// Consecutive failures before unhealthy; `None` when unset.
     pub retries: Option<u64>,
+    /// Whether the file turns the check off with `disable: true`.
     #[serde(default)]
     pub disable: bool,
 }
 
+/// One network as compose resolves it.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Network {
     /// The engine-side name (`<project>_<key>` unless the file sets `name:`).
     pub name: Option<String>,
+    /// Whether it is `internal` (no outside access).
     #[serde(default)]
     pub internal: bool,
+    /// Whether it is `external` (created outside this project).
     #[serde(default)]
     pub external: bool,
 }
 
+/// One named volume as compose resolves it.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Volume {
     /// The engine-side name (`<project>_<key>` unless the file sets `name:`).
     pub name: Option<String>,
+    /// Whether it is `external` (created outside this project).
     #[serde(default)]
     pub external: bool,
 }
 
 impl ComposeModel {
+    /// Reads the output of `docker compose config --format json`.
     pub fn from_json(json: &str) -> std::result::Result<Self, serde_json::Error> {
         let raw: serde_json::Value = serde_json::from_str(json)?;
         let mut model: ComposeModel = serde_json::from_value(raw.clone())?;
@@ -232,21 +261,29 @@ impl ComposeModel {
         &self.raw["services"][service]
     }
 
+    /// The service names, sorted.
     pub fn service_names(&self) -> Vec<&str> {
         self.services.keys().map(String::as_str).collect()
     }
 }
 
-/// Docker's healthcheck timing defaults, used when compose and the image leave them unset.
+/// Docker's default time between healthcheck runs, used when compose and the image leave
+/// it unset.
 pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// Docker's default time one healthcheck run may take, used when compose and the image
+/// leave it unset.
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A healthcheck's timing, resolved to durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct HealthTiming {
+    /// The time between checks.
     pub interval: std::time::Duration,
+    /// How long one check may take before it counts as failed.
     pub timeout: std::time::Duration,
+    /// The grace period after start during which failures do not count.
     pub start_period: std::time::Duration,
+    /// Consecutive failures before the container is unhealthy.
     pub retries: u64,
 }
 

@@ -67,13 +67,18 @@ struct TargetSpec {
     budget: Option<String>,
 }
 
+/// A recipe's `[rootfs]` table: the Debian root filesystem mmdebstrap builds for the image.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RootfsSpec {
+    /// The Debian suite, e.g. `bookworm`.
     pub suite: String,
+    /// The mmdebstrap variant, e.g. `minbase`.
     pub variant: String,
+    /// Extra packages to install.
     #[serde(default)]
     pub include: Vec<String>,
+    /// Scripts, relative to the recipe directory, run on the root filesystem after it is built.
     #[serde(default)]
     pub hooks: Vec<String>,
     /// Accepted here too, for recipes that list their binaries after the `[rootfs]` table.
@@ -90,11 +95,17 @@ pub struct Recipe {
     pub group: String,
     /// The build stage, for a recipe with `[[targets]]`.
     pub target: Option<String>,
+    /// The recipe directory, holding `recipe.toml`.
     pub dir: PathBuf,
+    /// The image name, without the tag.
     pub image: String,
+    /// The image tag.
     pub tag: String,
+    /// The image size budget, in bytes; `None` when the recipe sets none.
     pub budget_bytes: Option<u64>,
+    /// The root filesystem to build first; `None` when the Dockerfile starts from elsewhere.
     pub rootfs: Option<RootfsSpec>,
+    /// Static binaries from this workspace, compiled first and copied into the build context.
     pub binaries: Vec<String>,
     /// The Dockerfile when it is not the directory's own (`dockerfile = "..."`).
     pub dockerfile: Option<PathBuf>,
@@ -190,12 +201,18 @@ pub enum Provenance {
     Present,
 }
 
+/// One image a stack needs, as it is on the engine now.
 #[derive(Debug, Clone)]
 pub struct ImageStatus {
+    /// The image reference, `name:tag`.
     pub reference: String,
+    /// The image id on the engine.
     pub id: String,
+    /// The image size, in bytes.
     pub size_bytes: u64,
+    /// The size budget from the image's recipe, in bytes; `None` without a recipe or a budget.
     pub budget_bytes: Option<u64>,
+    /// Whether it was cached, built now or already present.
     pub provenance: Provenance,
 }
 

@@ -8,22 +8,31 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The label holding the run id of the process that created the resource.
 pub const RUN_ID: &str = "io.harness.run-id";
+/// The label holding the owning process's pid.
 pub const OWNER_PID: &str = "io.harness.owner-pid";
+/// The label holding the owning process's start time, in clock ticks since boot.
 pub const OWNER_START: &str = "io.harness.owner-start";
+/// The label holding the host name the owning process runs on.
 pub const OWNER_HOST: &str = "io.harness.owner-host";
+/// The label holding the creation time, in seconds since the Unix epoch.
 pub const CREATED: &str = "io.harness.created";
 /// The compose project label compose itself puts on everything it creates.
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+/// The service label compose itself puts on every container.
 pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 
 /// The identity of this harness process, fixed for its lifetime.
 #[derive(Debug, Clone)]
 pub struct RunIdentity {
+    /// A random id, ten hex digits, that names this process's run.
     pub run_id: String,
+    /// This process's pid.
     pub pid: u32,
     /// Process start time in clock ticks since boot; `0` where `/proc` is unavailable.
     pub start_ticks: u64,
+    /// The host name, from `/proc/sys/kernel/hostname`, or `unknown`.
     pub host: String,
 }
 
@@ -84,7 +93,10 @@ pub enum Ownership {
     /// The owning process is still running.
     Alive,
     /// The owning process is gone: the resource is a leftover.
-    Orphaned { pid: u32 },
+    Orphaned {
+        /// The pid of the process that owned it.
+        pid: u32,
+    },
 }
 
 /// Judges ownership given a way to look up a pid's start time (injected for tests).

@@ -58,6 +58,7 @@ impl Guard {
         }
     }
 
+    /// Forgets a compose child process that has exited.
     pub fn untrack_child(&self, pid: u32) {
         if let Some(children) = lock_live().get_mut(&self.project) {
             children.retain(|p| *p != pid);
@@ -70,6 +71,7 @@ impl Guard {
         lock_live().remove(&self.project);
     }
 
+    /// The compose project this guard removes.
     pub fn project(&self) -> &str {
         &self.project
     }
@@ -98,8 +100,11 @@ fn lock_live() -> std::sync::MutexGuard<'static, BTreeMap<String, Vec<u32>>> {
 /// Counts of what a removal took away.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Removed {
+    /// Containers removed.
     pub containers: usize,
+    /// Networks removed.
     pub networks: usize,
+    /// Volumes removed.
     pub volumes: usize,
 }
 
@@ -217,7 +222,9 @@ fn is_gone(e: &testcontainers::bollard::errors::Error) -> bool {
 /// What the reaper removed, per dead owner pid.
 #[derive(Debug, Clone, Default)]
 pub struct ReapReport {
+    /// Everything removed, over every dead owner.
     pub removed: Removed,
+    /// The pids of the dead owners whose resources were removed.
     pub owners: Vec<u32>,
 }
 

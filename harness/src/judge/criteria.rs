@@ -257,7 +257,9 @@ pub fn reference_markdown() -> String {
 /// Which criteria a run judges: `--only` and `--skip`, each a criterion id or a family.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
+    /// `--only` entries, split at commas; empty means the whole catalogue.
     pub only: Vec<String>,
+    /// `--skip` entries, split at commas; empty means nothing is skipped.
     pub skip: Vec<String>,
 }
 

@@ -10,8 +10,11 @@ use serde_json::Value;
 /// A mount: `volume`, `bind` or `tmpfs`, its source (volume name or host path) and target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountFact {
+    /// `volume`, `bind` or `tmpfs`.
     pub kind: String,
+    /// The volume name or host path; empty for tmpfs.
     pub source: String,
+    /// The mount path inside the container.
     pub target: String,
 }
 
@@ -19,19 +22,25 @@ pub struct MountFact {
 /// container port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortFact {
+    /// The host interface it is published on; empty means all interfaces.
     pub host_ip: String,
+    /// The host port; empty when ephemeral and not yet bound.
     pub host_port: String,
+    /// The container port, without the protocol.
     pub container_port: String,
 }
 
 /// Where the facts came from, for evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// Read from the resolved compose file (static lint, no boot).
     Compose,
+    /// Read from `docker inspect` of the running container.
     Inspect,
 }
 
 impl Source {
+    /// The source as evidence names it, e.g. `docker inspect`.
     pub fn describe(self) -> &'static str {
         match self {
             Source::Compose => "resolved compose file",
@@ -43,30 +52,49 @@ impl Source {
 /// The security-relevant configuration of one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceFacts {
+    /// The compose service.
     pub service: String,
+    /// Where these facts were read from.
     pub source: Source,
+    /// The image reference as configured; empty when none is given.
     pub image: String,
     /// The effective user: the service's `user:`, else the image's `USER`; `None` = root.
     pub user: Option<String>,
+    /// Whether the container runs privileged.
     pub privileged: bool,
+    /// The capabilities added (`cap_add`), as written.
     pub cap_add: Vec<String>,
+    /// The capabilities dropped (`cap_drop`), as written.
     pub cap_drop: Vec<String>,
+    /// The security options, e.g. `no-new-privileges:true`.
     pub security_opt: Vec<String>,
+    /// Whether the root filesystem is read-only.
     pub read_only: bool,
+    /// The volumes, bind mounts and tmpfs mounts.
     pub mounts: Vec<MountFact>,
+    /// The network mode when one other than the default is set (e.g. `host`, `container:...`); `None` otherwise.
     pub network_mode: Option<String>,
+    /// A shared PID namespace (e.g. `host`); `None` for the container's own.
     pub pid_mode: Option<String>,
+    /// A shared IPC namespace (e.g. `host`); `None` for the container's own.
     pub ipc_mode: Option<String>,
+    /// A shared UTS namespace (e.g. `host`); `None` for the container's own.
     pub uts_mode: Option<String>,
+    /// The memory limit, in bytes; `None` when unlimited.
     pub memory_limit: Option<u64>,
+    /// The pids limit; `None` when unlimited.
     pub pids_limit: Option<i64>,
+    /// The restart policy, e.g. `unless-stopped`; `None` when unset.
     pub restart: Option<String>,
+    /// The logging driver, e.g. `json-file`; `None` when the engine's default applies.
     pub log_driver: Option<String>,
+    /// The logging driver's options, e.g. `max-size`.
     pub log_opts: BTreeMap<String, String>,
     /// Environment as (name, value). Values are for judging only and never printed.
     pub env: Vec<(String, String)>,
     /// The healthcheck test, `None` when there is none (or it is disabled).
     pub healthcheck: Option<Vec<String>>,
+    /// The published ports.
     pub ports: Vec<PortFact>,
     /// Whether the image's own config (USER, HEALTHCHECK, ENV) was read. When it was not
     /// (lint with the image absent from the engine), what only the image could say is not

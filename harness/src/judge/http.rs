@@ -185,9 +185,11 @@ pub fn request_delta(before: &str, after: &str, path: &str) -> (Vec<String>, Vec
 /// What the gateway answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// The HTTP status.
     pub status: u16,
     /// A few response headers, `name: value`.
     pub headers: Vec<String>,
+    /// The response body, as text.
     pub body: String,
 }
 
@@ -197,7 +199,14 @@ pub enum Proof {
     /// No metrics endpoint for the upstream in the policy, or it could not be fetched.
     Unavailable(String),
     /// `(series for this path that grew, other series that grew)`, and where from.
-    Counted { hit: Vec<String>, other: Vec<String>, source: String },
+    Counted {
+        /// The counter series for this path that grew.
+        hit: Vec<String>,
+        /// Other counter series that grew.
+        other: Vec<String>,
+        /// Where the metrics were fetched from.
+        source: String,
+    },
 }
 
 /// `gateway.route`: the gateway answers `route.path` with the expected status and, where

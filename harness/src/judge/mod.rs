@@ -51,7 +51,9 @@ pub fn load_policy(dir: &Path, services: &[&str]) -> Result<Policy> {
 /// The verdicts of a catalogue run, with the time each family of checks took.
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
+    /// Every verdict, in the order the checks ran.
     pub verdicts: Vec<Verdict>,
+    /// How long each family of checks took, as (family, time), in the order they ran.
     pub timings: Vec<(&'static str, std::time::Duration)>,
     /// The network probes' results, for the report's isolation grid.
     pub matrix: Option<network::Matrix>,
@@ -192,11 +194,14 @@ pub async fn read_only(cx: &Context<'_>) -> Result<Vec<Verdict>> {
 /// What a check needs: the booted stack and the policy to judge it by.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
+    /// The booted stack.
     pub stack: &'a Stack,
+    /// The policy to judge it by.
     pub policy: &'a Policy,
 }
 
 impl Context<'_> {
+    /// The engine connection the stack was booted with.
     pub fn docker(&self) -> &Docker {
         self.stack.docker()
     }

@@ -69,11 +69,17 @@ const NOBODY: &str = "65534:65534";
 /// One JSON line of `probe tcp` (see `fixtures/probe`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ProbeLine {
+    /// The target as given to the probe, `host:port` or `service:port`.
     pub target: String,
+    /// Whether the host part resolved to an address.
     pub resolved: bool,
+    /// Whether a TCP connection was established.
     pub connected: bool,
+    /// How long the attempt took, in milliseconds.
     pub ms: u64,
+    /// Why it did not connect, e.g. `connection refused`; `None` when it did.
     pub error: Option<String>,
+    /// The address connected to, or the last one tried; `None` when nothing resolved.
     pub addr: Option<String>,
 }
 
@@ -95,6 +101,7 @@ pub fn parse_lines(output: &str) -> std::result::Result<Vec<ProbeLine>, String> 
 /// What one connect attempt showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observed {
+    /// A TCP connection was established.
     Connected,
     /// Something answered with a reset: the packet got there, nothing listens.
     Refused,
@@ -104,12 +111,14 @@ pub enum Observed {
     Unreachable(String),
     /// The name did not resolve.
     Unresolved(String),
+    /// Any other failure, with the probe's error.
     Failed(String),
     /// The probe's output had no line for this target.
     Missing,
 }
 
 impl Observed {
+    /// Classifies the probe's line for a target; `None` means the output had no line for it.
     pub fn of(line: Option<&ProbeLine>) -> Observed {
         let Some(l) = line else { return Observed::Missing };
         if l.connected {
@@ -127,6 +136,7 @@ impl Observed {
         }
     }
 
+    /// Whether the attempt connected.
     pub fn connected(&self) -> bool {
         *self == Observed::Connected
     }
@@ -165,6 +175,7 @@ pub struct NetworkInfo {
 /// Where one service can be found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceAddrs {
+    /// The compose service.
     pub service: String,
     /// (network key, address), one per container per network.
     pub addresses: Vec<(String, IpAddr)>,
@@ -176,9 +187,17 @@ pub struct ServiceAddrs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purpose {
     /// The target's address on network `via`.
-    Address { target: Target, via: String },
+    Address {
+        /// The service port.
+        target: Target,
+        /// The key of the network whose address is used.
+        via: String,
+    },
     /// The target by service name, through Docker's DNS.
-    Name { target: Target },
+    Name {
+        /// The service port.
+        target: Target,
+    },
     /// A listener the harness opened on the host, at this network's gateway address.
     Host,
     /// A port published at this network's gateway address by a container on another
@@ -189,7 +208,9 @@ pub enum Purpose {
 /// One target of a batch: what the probe is given, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
+    /// What the probe is given: `ip:port` or `service:port`.
     pub wire: String,
+    /// Why the target is in the batch.
     pub purpose: Purpose,
 }
 
@@ -231,7 +252,9 @@ pub fn plan(
 /// One network's probe run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkProbe {
+    /// The network probed.
     pub info: NetworkInfo,
+    /// The targets the probe was given, in order.
     pub planned: Vec<Planned>,
     /// The parsed output, or why there is none (the probe failed to run or to parse).
     pub lines: std::result::Result<Vec<ProbeLine>, String>,
@@ -317,15 +340,18 @@ impl Cell<'_> {
 /// Everything the network checks measured, for the verdicts here and for discovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matrix {
+    /// One probe run per network the harness probed.
     pub networks: Vec<NetworkProbe>,
     /// Networks not probed, with the reason (external networks: not the harness's).
     pub unprobed: Vec<(String, String)>,
+    /// Where each service can be found.
     pub services: Vec<ServiceAddrs>,
     /// Why there is no forwarded egress target, when there is none.
     pub sink_error: Option<String>,
 }
 
 impl Matrix {
+    /// The probe run of network `key` (its compose key); `None` when it was not probed.
     pub fn network(&self, key: &str) -> Option<&NetworkProbe> {
         self.networks.iter().find(|n| n.info.key == key)
     }

@@ -25,7 +25,9 @@ fn opt(d: Option<Duration>) -> String {
 /// gives a service its own (`[services.api] startup = "5s"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budgets {
+    /// The budget for the whole stack to be ready.
     pub stack: Duration,
+    /// Per-service budgets, by service name; a service not listed has the stack's.
     pub services: BTreeMap<String, Duration>,
 }
 

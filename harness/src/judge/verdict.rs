@@ -13,18 +13,23 @@ use crate::judge::criteria::Criterion;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Outcome {
+    /// The criterion was met.
     Pass,
+    /// The criterion was not met.
     Fail,
     /// The harness could not measure what the criterion needs (no reading, no source,
     /// a stand-in image that cannot know). Never a pass, never an invented failure.
     NotJudged {
+        /// Why it could not be judged.
         reason: String,
     },
     /// The policy waived the criterion for this subject: `waiver` is `file:line: reason`.
     /// `failed` records what the judgement would have been, so a waiver that is no longer
     /// needed shows.
     Waived {
+        /// The waiver, `file:line: reason`.
         waiver: String,
+        /// Whether the judgement failed before the waiver applied.
         failed: bool,
     },
 }
@@ -49,10 +54,15 @@ impl Outcome {
 /// One criterion judged on one subject (the stack, a service, a network or a volume).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// The criterion judged.
     pub criterion: Criterion,
+    /// What it was judged on: the stack, a service, a network or a volume.
     pub subject: String,
+    /// What was measured, e.g. `3.700s`; `not measured` when nothing was.
     pub measured: String,
+    /// The limit it was judged against, e.g. `30.000s`; `waived (...)` once waived; empty when not judged.
     pub budget: String,
+    /// How it came out, flattened into the verdict's JSON as `state`.
     #[serde(flatten)]
     pub outcome: Outcome,
     /// What was run or inspected, and what came back.
@@ -127,13 +137,18 @@ impl Verdict {
 /// Counts and the go/no-go decision for a set of verdicts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Verdicts that passed.
     pub passed: usize,
+    /// Verdicts that failed.
     pub failed: usize,
+    /// Verdicts that could not be judged.
     pub not_judged: usize,
+    /// Verdicts the policy waived.
     pub waived: usize,
 }
 
 impl Summary {
+    /// Counts `verdicts` by outcome.
     pub fn of<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Summary {
         let mut s = Summary::default();
         for v in verdicts {

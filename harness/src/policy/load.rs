@@ -28,19 +28,37 @@ use super::{
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
+    /// The policy file cannot be read (it is missing, or not readable).
     #[error("cannot read {}", path.display())]
     Read {
+        /// The policy file.
         path: PathBuf,
+        /// The I/O error from reading it.
         #[source]
         source: std::io::Error,
     },
 
+    /// The policy file is not valid TOML.
     #[error("{}:{line}: not valid TOML: {reason}", path.display())]
-    Syntax { path: PathBuf, line: usize, reason: String },
+    Syntax {
+        /// The policy file.
+        path: PathBuf,
+        /// The 1-based line of the syntax error.
+        line: usize,
+        /// The TOML parser's reason, on one line.
+        reason: String,
+    },
 
     /// Valid TOML that breaks the schema: unknown key, wrong type, bad unit, unknown service...
     #[error("{}:{line}: {message}", path.display())]
-    Invalid { path: PathBuf, line: usize, message: String },
+    Invalid {
+        /// The policy file.
+        path: PathBuf,
+        /// The 1-based line of the offending key or value.
+        line: usize,
+        /// What is wrong, with the nearest valid key where one is close.
+        message: String,
+    },
 }
 
 impl PolicyError {

@@ -35,6 +35,7 @@ use std::time::Duration;
 pub(crate) use load::nearest;
 pub use load::{PolicyError, load, parse};
 
+/// The effective settings for one service, or the stack-wide defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// startup.* budget (seeds RedFire, ZViewer: 30 s).
@@ -55,6 +56,7 @@ pub struct Settings {
     pub no_new_privileges: bool,
     /// hardening.memory_limit / hardening.pids_limit: a limit must be set.
     pub memory_limit: bool,
+    /// hardening.pids_limit: a pids limit must be set.
     pub pids_limit: bool,
     /// hardening.restart: the allowed restart policies.
     pub restart: Vec<String>,
@@ -103,7 +105,9 @@ impl Default for Settings {
 /// A `service:port` pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Target {
+    /// The compose service.
     pub service: String,
+    /// The container port.
     pub port: u16,
 }
 
@@ -116,6 +120,7 @@ impl fmt::Display for Target {
 /// `[networks.NAME]`: from a probe on this network, exactly these targets connect.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetworkPolicy {
+    /// Exactly the targets a probe on this network may connect to; empty means none.
     pub reach: Vec<Target>,
     /// `Some(false)`: the network must have no egress, whatever compose says (a data
     /// network someone forgot to mark `internal: true` then fails). `None`: judged only
@@ -138,8 +143,11 @@ pub enum DataKind {
 /// `[[persistence]]`: data written to `service` must survive a restart and a down/up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Persistence {
+    /// The service that owns the data.
     pub service: String,
+    /// How the data is written and read back.
     pub kind: DataKind,
+    /// The named volume holding the data, as keyed in the compose file.
     pub volume: String,
     /// For `kind = "file"`: the mount path of the volume inside the service.
     pub path: Option<String>,
@@ -158,27 +166,39 @@ pub enum BackupMethod {
 /// `[[backup]]`: back up, destroy, restore, boot and compare checksums.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backup {
+    /// The service that owns the data.
     pub service: String,
+    /// The named volume to back up, as keyed in the compose file.
     pub volume: String,
+    /// How the data is written and read back.
     pub kind: DataKind,
+    /// The ways to take the backup, each judged; never empty.
     pub methods: Vec<BackupMethod>,
 }
 
 /// `[[routes]]`: a request through the gateway reaches its upstream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
+    /// The request path.
     pub path: String,
+    /// The service that must answer it.
     pub upstream: String,
+    /// The HTTP status it must answer with.
     pub status: u16,
 }
 
 /// `[observability]`: Prometheus scrapes these targets; the metrics endpoint has these families.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observability {
+    /// The Prometheus service; `None` when no scrape targets are checked.
     pub prometheus: Option<String>,
+    /// The services Prometheus must report `up`.
     pub targets: Vec<String>,
+    /// Where the metrics endpoint is; `None` when no families are checked.
     pub metrics: Option<Target>,
+    /// The path of the metrics endpoint, `/metrics` unless the policy says otherwise.
     pub metrics_path: String,
+    /// The metric families the endpoint must expose.
     pub families: Vec<String>,
 }
 
@@ -199,22 +219,32 @@ impl Default for Observability {
 /// `[gateway]`: which service is the gateway and which container port it publishes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gateway {
+    /// The gateway service.
     pub service: String,
+    /// The container port it serves on.
     pub port: u16,
 }
 
 /// A whole policy file, resolved: `settings(service)` gives the effective settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
+    /// The policy file it was read from, as given to [`load`] or [`parse`].
     pub path: PathBuf,
+    /// The `[defaults]` over the harness's strict defaults.
     pub defaults: Settings,
     /// Per-service effective settings (defaults with the `[services.NAME]` overrides applied).
     pub services: BTreeMap<String, Settings>,
+    /// `[networks.NAME]`, keyed by the network's key in the compose file.
     pub networks: BTreeMap<String, NetworkPolicy>,
+    /// `[[persistence]]`, in file order.
     pub persistence: Vec<Persistence>,
+    /// `[[backup]]`, in file order.
     pub backups: Vec<Backup>,
+    /// `[gateway]`; `None` when the policy has none.
     pub gateway: Option<Gateway>,
+    /// `[[routes]]`, in file order.
     pub routes: Vec<Route>,
+    /// `[observability]`, or nothing to check when absent.
     pub observability: Observability,
     /// `[[waive]]`: criteria deliberately not judged, in file order.
     pub waivers: Vec<Waiver>,
@@ -250,6 +280,7 @@ pub struct Waiver {
     pub reason: String,
     /// The policy file and line that say so, for the report.
     pub path: PathBuf,
+    /// The 1-based line of the entry's `criterion` key.
     pub line: usize,
 }
 

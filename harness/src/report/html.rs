@@ -32,6 +32,7 @@ td.fail { color: #cf222e; font-weight: bold; } td.pass { color: #1a7f37; }
 .muted { color: #57606a; } code { font-size: 12px; }
 "#;
 
+/// Renders the whole report as one self-contained HTML page.
 pub fn render(r: &Report) -> String {
     let word = r.verdict_word();
     let class = if r.go { "go" } else { "nogo" };

@@ -13,6 +13,7 @@ fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}s"))
 }
 
+/// Renders the whole report as Markdown.
 pub fn render(r: &Report) -> String {
     let mut out = format!(
         "# Acceptance: **{}**\n\n{} passed, {} failed, {} not judged, across {} stack(s). Run `{}` ({}), started {}, took {:.1}s.\n\n",

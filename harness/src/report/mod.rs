@@ -37,20 +37,29 @@ pub const SCHEMA: &str = "harness-report/2";
 /// A whole report: one or more stacks judged in one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The report schema, always [`SCHEMA`] when written by this harness.
     pub schema: String,
+    /// The run this report is for: the CLI's run id, or the nextest run id for merged evidence.
     pub run_id: String,
     /// `check` (the CLI judged the stack) or `nextest` (merged from a test run's evidence).
     pub source: String,
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// How long the run took, in seconds.
     pub duration_s: f64,
     /// Go only when every stack is go.
     pub go: bool,
+    /// Verdicts that passed, over every stack.
     pub passed: usize,
+    /// Verdicts that failed, over every stack.
     pub failed: usize,
+    /// Verdicts that could not be judged, over every stack.
     pub not_judged: usize,
+    /// Verdicts whose failure the policy waives, over every stack.
     pub waived: usize,
+    /// One section per stack, in the order given.
     pub stacks: Vec<StackReport>,
+    /// The harness, engine, compose and host the run used.
     pub provenance: Provenance,
 }
 
@@ -59,21 +68,33 @@ pub struct Report {
 pub struct StackReport {
     /// The stack directory as given (`compose/reference`).
     pub name: String,
+    /// Go when something was judged, nothing failed and nothing went unjudged (see [`Summary::go`]).
     pub go: bool,
+    /// Verdicts on this stack that passed.
     pub passed: usize,
+    /// Verdicts on this stack that failed.
     pub failed: usize,
+    /// Verdicts on this stack that could not be judged.
     pub not_judged: usize,
+    /// Verdicts on this stack whose failure the policy waives.
     pub waived: usize,
     /// `--only` / `--skip` as given; empty means the whole catalogue.
     pub only: Vec<String>,
+    /// `--skip` as given; empty means nothing is skipped.
     pub skip: Vec<String>,
+    /// Every verdict, in catalogue order once sorted.
     pub verdicts: Vec<Entry>,
+    /// The boot timeline; `None` when nothing was booted (e.g. `harness lint`).
     pub timeline: Option<Timeline>,
+    /// The image of each service, with its size.
     pub images: Vec<Image>,
+    /// The isolation matrix, one row per network; empty when the network checks did not run.
     pub isolation: Vec<GridRow>,
     /// Seconds each family of checks took (`check` only).
     pub catalogue: Vec<(String, f64)>,
+    /// The policy and compose files judged, with their hashes.
     pub files: Vec<FileHash>,
+    /// The git state of the stack directory; `None` outside a git repository or without git.
     pub git: Option<GitState>,
     /// Services played by a stand-in, with why (from the compose file's `x-harness-stand-in`).
     pub stand_ins: Vec<(String, String)>,
@@ -83,49 +104,72 @@ pub struct StackReport {
 /// which test produced it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The verdict itself, flattened into this entry's JSON.
     #[serde(flatten)]
     pub verdict: Verdict,
+    /// Which seed documents state the criterion, or "harness default".
     pub seed: String,
+    /// The test that produced the verdict; `None` when the CLI judged it.
     pub test: Option<String>,
 }
 
 /// The boot, per service, in seconds from `compose up`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timeline {
+    /// The startup budget from the policy, in seconds.
     pub budget_s: f64,
+    /// When the last service was ready; `None` when one never was.
     pub stack_ready_s: Option<f64>,
+    /// When the last service with a healthcheck was healthy; `None` when one never was.
     pub stack_healthy_s: Option<f64>,
+    /// Each service's times.
     pub services: Vec<ServiceTimes>,
 }
 
+/// One service's boot milestones, in seconds from `compose up`; `None` where it never got there.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceTimes {
+    /// The service name.
     pub service: String,
+    /// When its container was created.
     pub created_s: Option<f64>,
+    /// When its container was started.
     pub started_s: Option<f64>,
+    /// When it passed its readiness probe.
     pub ready_s: Option<f64>,
+    /// When the engine reported it healthy; `None` too when it has no healthcheck.
     pub healthy_s: Option<f64>,
     /// Why ready and healthy (or created and started) differ, where they do.
     pub causes: Vec<String>,
 }
 
+/// The image one service ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
+    /// The service that ran it.
     pub service: String,
+    /// The image reference, `name:tag`.
     pub reference: String,
+    /// The image id on the engine.
     pub id: String,
+    /// The image size, in bytes.
     pub size_bytes: u64,
+    /// The size budget from the image's recipe, in bytes; `None` without a recipe or a budget.
     pub budget_bytes: Option<u64>,
 }
 
 /// One network's row of the isolation matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GridRow {
+    /// The network's key in the compose file.
     pub network: String,
+    /// Whether the network is declared `internal` (no outside access).
     pub internal: bool,
+    /// One cell per `service:port` any probe tried.
     pub cells: Vec<GridCell>,
 }
 
+/// What a probe on one network saw of one service port, against the policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GridCell {
     /// `service:port`.
@@ -143,16 +187,21 @@ impl GridCell {
     }
 }
 
+/// A file that was judged, with its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileHash {
     /// `policy` or `compose`.
     pub role: String,
+    /// The file's path, relative to the running project's root when it is inside it.
     pub path: String,
+    /// The SHA-256 of its contents, in lowercase hex.
     pub sha256: String,
 }
 
+/// The git state of the repository holding a stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitState {
+    /// The commit checked out (`git rev-parse HEAD`).
     pub commit: String,
     /// Uncommitted changes under the stack directory.
     pub dirty: bool,
@@ -161,10 +210,15 @@ pub struct GitState {
 /// Where and with what the run happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
+    /// This crate's version.
     pub harness_version: String,
+    /// The Docker engine's version, or why it is unknown.
     pub engine_version: String,
+    /// The engine's API version; empty when unknown.
     pub engine_api: String,
+    /// The `docker compose` plugin's version, or `not found`.
     pub compose_version: String,
+    /// The host name the run happened on.
     pub host: String,
     /// The command line, so a reader can re-run it.
     pub command: String,
@@ -201,7 +255,7 @@ impl StackReport {
         self
     }
 
-    pub fn recount(&mut self) {
+    pub(crate) fn recount(&mut self) {
         let summary = Summary::of(self.verdicts.iter().map(|e| &e.verdict));
         self.passed = summary.passed;
         self.failed = summary.failed;
@@ -315,6 +369,7 @@ impl Report {
         Summary { passed: self.passed, failed: self.failed, not_judged: self.not_judged, waived: self.waived }
     }
 
+    /// The one-word verdict: `GO`, `NOT JUDGED` (nothing failed, something passed, but not everything was judged) or `NO-GO`.
     pub fn verdict_word(&self) -> &'static str {
         if self.go {
             "GO"
@@ -475,10 +530,15 @@ pub fn ensure_writable(base: &Path) -> Result<()> {
 /// The files one report was written as.
 #[derive(Debug, Clone)]
 pub struct Written {
+    /// The directory the report went into, `base/<run id>/`.
     pub dir: PathBuf,
+    /// The `report.json`.
     pub json: PathBuf,
+    /// The `report.md`.
     pub markdown: PathBuf,
+    /// The `report.html`.
     pub html: PathBuf,
+    /// The `junit.xml`.
     pub junit: PathBuf,
     /// Rendering and writing all four.
     pub took: Duration,
@@ -528,8 +588,11 @@ pub fn read(path: &Path) -> Result<Report> {
 /// One test's contribution to a run's report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
+    /// The schema the evidence was written with, [`SCHEMA`].
     pub schema: String,
+    /// The test that wrote it, as libtest names it.
     pub test: String,
+    /// What the test judged on its stack.
     pub stack: StackReport,
 }
 
@@ -582,6 +645,7 @@ pub struct Merged {
     pub tests: Vec<String>,
     /// The span the evidence files were written in: the run's judging time.
     pub first: SystemTime,
+    /// When the last evidence file was written.
     pub last: SystemTime,
 }
 
