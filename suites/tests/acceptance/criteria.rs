@@ -3,6 +3,8 @@
 //! `compose/broken`, which violates each one on purpose. A check is only trusted once it
 //! is seen failing here, with the exact criterion, subject and message.
 
+use std::time::Duration;
+
 use harness::judge::{self, Context, lifecycle, lint, runtime};
 use rstest::rstest;
 
@@ -43,10 +45,31 @@ async fn reference_service_passes_every_runtime_criterion(#[case] service: &str)
     assert_eq!(failures(&verdicts), Vec::<String>::new());
 }
 
+/// Makes `flaky` fail its own healthcheck after a healthy boot (it removes the file its
+/// check tests for) and waits until Docker reports it unhealthy, so `healthcheck.passes`
+/// is judged on a service whose health really went bad.
+async fn degrade_flaky(stack: &harness::Stack) {
+    let id = stack.container_id("flaky").await.expect("flaky runs");
+    let rm: Vec<String> = ["/bin/busybox", "rm", "-f", "/tmp/well"].map(str::to_owned).to_vec();
+    let done = harness::boot::readiness::run_once(stack.docker(), &id, &rm, Duration::from_secs(10)).await;
+    assert!(done.passed(), "cannot degrade flaky: {}", done.summary());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = stack.docker().inspect_container(&id, None).await.expect("inspect flaky");
+        let health = c.state.and_then(|s| s.health).and_then(|h| h.status).map(|h| h.to_string());
+        if health.as_deref() == Some("unhealthy") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "flaky not unhealthy after 30 s: {health:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Each violation in compose/broken fails its own check, with the evidence a user needs.
 #[tokio::test(flavor = "multi_thread")]
 async fn broken_stack_fails_each_read_only_criterion_it_violates() {
     let (stack, policy) = boot_judged("compose/broken", "criteria-broken").await;
+    degrade_flaky(&stack).await;
     let v = judge::read_only(&Context { stack: &stack, policy: &policy }).await.expect("checks run");
     check_fails(&v, "image.size", "gateway", "88.5MB against a budget of 50.0MB");
     check_fails(&v, "secrets.env", "api", "DATABASE_PASSWORD (literal value");
@@ -70,7 +93,7 @@ async fn broken_stack_fails_each_read_only_criterion_it_violates() {
     // indexer's policy budget (2MB) is below what harness/app really uses.
     check_fails(&v, "resources.memory", "indexer", "engine stats: usage ");
     assert_eq!(find(&v, "resources.memory", "indexer").budget, "2.0MB");
-    // flaky was healthy during the boot; from its sixth run on, its check fails.
+    // flaky was healthy during the boot; degraded since, its check fails.
     check_fails(&v, "healthcheck.passes", "flaky", "docker inspect State.Health.Status unhealthy");
     check_fails(&v, "healthcheck.response", "flaky", "exit 1");
     // ledger-old answers to ledger's name: connected, to the wrong service. Reach allows both.
@@ -141,7 +164,7 @@ async fn broken_services_ignore_sigterm_and_do_not_recover() {
     let (stack, mut policy) = boot_judged("compose/broken", "criteria-broken-lifecycle").await;
     // Keep the failing recovery short: it waits budget + 10 s before giving up.
     if let Some(s) = policy.services.get_mut("migrate") {
-        s.recovery = std::time::Duration::from_secs(5);
+        s.recovery = Duration::from_secs(5);
     }
     let cx = Context { stack: &stack, policy: &policy };
     let v = lifecycle::shutdown(&cx, "worker").await.expect("shutdown check runs");
