@@ -566,12 +566,19 @@ async fn run_step(mut cmd: Command, key: Option<&str>) -> std::result::Result<()
     let estimate = key.and_then(last_took).map(|t| format!(", last time {}", units::secs(t))).unwrap_or_default();
     let what = key.unwrap_or("build step").to_owned();
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    // The stage a step is in says more than its last line ("Step 4/9 : RUN ..." over
+    // "---> Running in 3f2a"): docker build's steps, mmdebstrap's "I:" stages, cargo's crates.
+    let mut stage: Option<String> = None;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
     let mut open = true;
     let status = loop {
         tokio::select! {
             line = rx.recv(), if open => match line {
                 Some(line) if !line.trim().is_empty() => {
+                    let t = line.trim_start();
+                    if t.starts_with("Step ") || t.starts_with("I: ") || t.starts_with("Compiling ") {
+                        stage = Some(t.to_owned());
+                    }
                     if tail.len() == 40 {
                         tail.pop_front();
                     }
@@ -581,9 +588,10 @@ async fn run_step(mut cmd: Command, key: Option<&str>) -> std::result::Result<()
                 None => open = false,
             },
             _ = tick.tick() => {
-                let last: String = tail.back().map_or("(no output yet)", String::as_str).chars().take(100).collect();
+                let shown = stage.as_deref().or(tail.back().map(String::as_str)).unwrap_or("(no output yet)");
+                let last: String = shown.chars().take(100).collect();
                 crate::progress::note(format!(
-                    "  {what}: still working after {}{estimate}; last: {}",
+                    "  {what}: still working after {}{estimate}; at: {}",
                     units::secs(started.elapsed()),
                     last.trim()
                 ));
