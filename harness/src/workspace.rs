@@ -69,6 +69,21 @@ fn declares_workspace(manifest: &Path) -> bool {
         .is_some_and(|doc| doc.contains_key("workspace"))
 }
 
+/// A path relative to the running project's root (or, failing that, the harness's own
+/// workspace) when it is inside it: reports travel between machines.
+pub fn display_path(path: &Path) -> String {
+    let canonical = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
+    let path = canonical(path.to_owned());
+    let running = std::env::var_os("CARGO_MANIFEST_DIR").map(|m| project_root(&canonical(PathBuf::from(m))));
+    running
+        .into_iter()
+        .chain([canonical(root())])
+        .find_map(|root| path.strip_prefix(&root).ok().map(Path::to_path_buf))
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,19 +132,4 @@ mod tests {
         // A malformed manifest is no workspace root.
         check(&[("ws", Some("[workspace")), ("ws/a", Some(MEMBER))], None, Some("ws/a"), "ws/a/target");
     }
-}
-
-/// A path relative to the running project's root (or, failing that, the harness's own
-/// workspace) when it is inside it: reports travel between machines.
-pub fn display_path(path: &Path) -> String {
-    let canonical = |p: PathBuf| std::fs::canonicalize(&p).unwrap_or(p);
-    let path = canonical(path.to_owned());
-    let running = std::env::var_os("CARGO_MANIFEST_DIR").map(|m| project_root(&canonical(PathBuf::from(m))));
-    running
-        .into_iter()
-        .chain([canonical(root())])
-        .find_map(|root| path.strip_prefix(&root).ok().map(Path::to_path_buf))
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }
