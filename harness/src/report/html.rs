@@ -75,10 +75,11 @@ pub fn render(r: &Report) -> String {
 fn stack(out: &mut String, s: &StackReport) {
     let (word, class) = if s.go { ("GO", "go") } else { ("NO-GO", "nogo") };
     out.push_str(&format!(
-        "<h2>{} <span class=\"pill {class}\">{word}</span> <span class=\"muted\">{} passed, {} failed</span></h2>\n",
+        "<h2>{} <span class=\"pill {class}\">{word}</span> <span class=\"muted\">{} passed, {} failed, {} not judged</span></h2>\n",
         esc(&s.name),
         s.passed,
-        s.failed
+        s.failed,
+        s.not_judged
     ));
     if !s.only.is_empty() || !s.skip.is_empty() {
         out.push_str(&format!("<p class=\"muted\">Partial run: {}.</p>", esc(&super::partial(s))));
