@@ -344,11 +344,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Images { stack, all } => {
             let statuses = if all {
                 let docker = engine::connect().await?;
-                let mut out = Vec::new();
-                for recipe in images::recipes(&harness::workspace::recipes_dir())? {
-                    out.push(images::ensure_recipe(&docker, &recipe).await?);
-                }
-                out
+                images::ensure_all(&docker).await?
             } else {
                 let cfg = StackConfig::new(&stack).with_name("images");
                 Stack::prepare(&cfg)

@@ -275,6 +275,40 @@ fn hash_file(h: &mut Sha256, base: &Path, path: &Path) -> Result<()> {
 /// changed, accepts others already on the engine, and fails naming the service otherwise.
 /// `references` maps service name to image reference.
 pub async fn ensure_for_services(docker: &Docker, references: &BTreeMap<String, String>) -> Result<Vec<ImageStatus>> {
+    let before = dangling(docker).await;
+    let out = ensure_each(docker, references).await;
+    remove_build_leftovers(docker, &before).await;
+    out
+}
+
+/// Every recipe's image, built or found cached (what the test suites need).
+pub async fn ensure_all(docker: &Docker) -> Result<Vec<ImageStatus>> {
+    let before = dangling(docker).await;
+    let mut out = Vec::new();
+    let mut result = Ok(());
+    for recipe in recipes(&workspace::recipes_dir())? {
+        match ensure_recipe(docker, &recipe).await {
+            Ok(status) => out.push(status),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    remove_build_leftovers(docker, &before).await;
+    result.map(|()| out)
+}
+
+/// The legacy builder leaves the last image of each stage a target only copies from
+/// (zigquant's `alpine-base`) untagged. Removed once a whole set of builds is done, not after
+/// each target: the next target of the same Dockerfile reuses those stages as its cache.
+async fn remove_build_leftovers(docker: &Docker, before: &std::collections::BTreeSet<String>) {
+    for id in dangling(docker).await.difference(before) {
+        remove_if_dangling(docker, id, "a build").await;
+    }
+}
+
+async fn ensure_each(docker: &Docker, references: &BTreeMap<String, String>) -> Result<Vec<ImageStatus>> {
     let all = recipes(&workspace::recipes_dir())?;
     let mut out: Vec<ImageStatus> = Vec::new();
     for (service, reference) in references {
@@ -351,9 +385,18 @@ pub async fn ensure_recipe(docker: &Docker, recipe: &Recipe) -> Result<ImageStat
     })
 }
 
-/// The image a rebuild replaced keeps no tag: removed, so builds leave no dangling images
-/// behind. One that a container still uses stays (the engine refuses), and so does one that
-/// another tag still names; neither is an error.
+/// The ids of the engine's untagged images; empty when the engine cannot say.
+async fn dangling(docker: &Docker) -> std::collections::BTreeSet<String> {
+    let filters = std::collections::HashMap::from([("dangling".to_owned(), vec!["true".to_owned()])]);
+    let options =
+        testcontainers::bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
+    docker.list_images(Some(options)).await.map(|images| images.into_iter().map(|i| i.id).collect()).unwrap_or_default()
+}
+
+/// An image a build left untagged (the one a rebuild replaced, or a stage the target only
+/// copies from) is removed, so builds leave no dangling images behind. One that a container
+/// still uses stays (the engine refuses), and so does one that a tag still names; neither is
+/// an error.
 async fn remove_if_dangling(docker: &Docker, old: &str, replaced_by: &str) {
     let Ok(img) = docker.inspect_image(old).await else { return };
     let tags = img.repo_tags.unwrap_or_default();
