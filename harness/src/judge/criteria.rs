@@ -229,7 +229,7 @@ pub fn families() -> Vec<&'static str> {
 /// never disagree with the code; a test fails when the committed file is stale.
 pub fn reference_markdown() -> String {
     let mut out = String::from(
-        "# Criteria\n\n<!-- generated from harness/src/criteria.rs by its tests; HARNESS_BLESS=1 rewrites it -->\n\n\
+        "# Criteria\n\n<!-- generated from harness/src/judge/criteria.rs by its tests; HARNESS_BLESS=1 rewrites it -->\n\n\
          Every criterion the harness judges. *Lint* criteria are also judged by `harness lint` from the\n\
          compose file and image config, with no boot. *Read-only* criteria are judged without stopping,\n\
          killing, recreating or replacing anything, so a stack shared between tests can be judged.\n\
