@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
+use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::StreamExt;
-use testcontainers::bollard::query_parameters::EventsOptionsBuilder;
 use tokio::sync::Mutex;
 
 use harness::boot::readiness;

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use bollard::models::SystemInfo;
 use reqwest::Url;
-use testcontainers::bollard::models::SystemInfo;
 use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::timeout;

@@ -467,7 +467,7 @@ async fn write_report(
     started_at: SystemTime,
     took: Duration,
     sections: Vec<StackReport>,
-    docker: Option<&testcontainers::bollard::Docker>,
+    docker: Option<&bollard::Docker>,
     dir: &std::path::Path,
 ) -> anyhow::Result<harness::report::Written> {
     let provenance = harness::report::provenance(docker).await;

@@ -8,8 +8,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use testcontainers::bollard;
-
 /// The result type of every public operation in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -238,6 +236,7 @@ pub enum Error {
     },
 
     /// A single container (booted without compose) failed to start.
+    #[cfg(feature = "single")]
     #[error("single container from {image} failed to start")]
     SingleContainer {
         /// The image reference, `name:tag`.

@@ -5,6 +5,7 @@
 
 pub mod readiness;
 pub mod shared;
+#[cfg(feature = "single")]
 pub mod single;
 pub mod stack;
 pub mod timeline;

@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use futures_util::StreamExt;
-use testcontainers::bollard::Docker;
-use testcontainers::bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 
 /// How often the harness runs a service's healthcheck while waiting for it.
 pub const DEFAULT_CADENCE: Duration = Duration::from_millis(250);

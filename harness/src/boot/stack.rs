@@ -18,9 +18,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bollard::Docker;
+use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use futures_util::StreamExt;
-use testcontainers::bollard::Docker;
-use testcontainers::bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use tokio::sync::mpsc;
 
 use crate::boot::readiness::{self, ProbeResult, Wait, WaitFor, Waited};
@@ -257,11 +257,12 @@ impl Stack {
             .filter(|(_, s)| s.build.is_none())
             .filter_map(|(name, s)| Some((name.clone(), s.image.clone()?)))
             .collect();
-        let images = images::ensure_for_services(&docker, &wanted).await?;
-        // The network checks' probe image is made ready here, with the stack's own: a check
-        // never builds an image mid-judgement.
-        let probe = BTreeMap::from([("network probe".to_owned(), images::PROBE_IMAGE.to_owned())]);
-        images::ensure_for_services(&docker, &probe).await?;
+        // The network checks' probe image is made ready here, with the stack's own (and built
+        // beside them): a check never builds an image mid-judgement. It is not the stack's.
+        let mut needed = wanted.clone();
+        needed.insert("(network probe)".to_owned(), images::PROBE_IMAGE.to_owned());
+        let mut images = images::ensure_for_services(&docker, &needed).await?;
+        images.retain(|i| i.reference != images::PROBE_IMAGE || wanted.values().any(|r| r == images::PROBE_IMAGE));
 
         let labels_file = workdir.path().join("harness.labels.json");
         let json = label_override(&model, &run.labels());

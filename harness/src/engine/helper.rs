@@ -20,11 +20,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bollard::Docker;
+use bollard::container::{AttachContainerResults, LogOutput};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum, PortBinding};
+use bollard::query_parameters::{AttachContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use futures_util::StreamExt;
-use testcontainers::bollard::Docker;
-use testcontainers::bollard::container::{AttachContainerResults, LogOutput};
-use testcontainers::bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum, PortBinding};
-use testcontainers::bollard::query_parameters::{AttachContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use tokio::io::AsyncWriteExt;
 
 use crate::engine::labels::{self, RunIdentity};
@@ -186,7 +186,7 @@ impl HelperRun {
         }
     }
 
-    fn engine(&self, op: &'static str) -> impl FnOnce(testcontainers::bollard::errors::Error) -> HelperError + '_ {
+    fn engine(&self, op: &'static str) -> impl FnOnce(bollard::errors::Error) -> HelperError + '_ {
         move |source| self.fail(HelperErrorKind::Engine { op, source })
     }
 
@@ -290,13 +290,13 @@ pub enum HelperErrorKind {
     #[error("cannot create the container")]
     Create {
         #[source]
-        source: testcontainers::bollard::errors::Error,
+        source: bollard::errors::Error,
     },
     #[error("engine call `{op}` failed")]
     Engine {
         op: &'static str,
         #[source]
-        source: testcontainers::bollard::errors::Error,
+        source: bollard::errors::Error,
     },
     #[error("{what} {}", path.display())]
     Io {
@@ -428,7 +428,7 @@ async fn wait(docker: &Docker, id: &str, req: &HelperRun) -> Result<i64, HelperE
     match docker.wait_container(id, None).next().await {
         Some(Ok(r)) => Ok(r.status_code),
         // bollard reports a non-zero exit as this error; it is an exit code all the same.
-        Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
         Some(Err(e)) => Err(req.engine("wait")(e)),
         None => Err(req.fail(HelperErrorKind::Exited {
             code: -1,

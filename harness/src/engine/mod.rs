@@ -17,7 +17,7 @@ pub mod labels;
 pub mod provision;
 pub mod teardown;
 
-use testcontainers::bollard::Docker;
+use bollard::Docker;
 
 use crate::errors::{Error, Result, engine_endpoint};
 
@@ -33,7 +33,7 @@ pub async fn connect_at(endpoint: &str) -> Result<Docker> {
     let docker = if std::env::var_os("DOCKER_HOST").is_some() && endpoint == engine_endpoint() {
         Docker::connect_with_defaults()
     } else {
-        Docker::connect_with_unix(socket, 120, testcontainers::bollard::API_DEFAULT_VERSION)
+        Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION)
     }
     .map_err(unreachable)?;
     let docker = docker.negotiate_version().await.map_err(unreachable)?;

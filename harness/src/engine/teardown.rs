@@ -15,8 +15,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, Once};
 
-use testcontainers::bollard::Docker;
-use testcontainers::bollard::query_parameters::{
+use bollard::Docker;
+use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
     RemoveVolumeOptionsBuilder,
 };
@@ -144,9 +144,9 @@ fn filters(label: &str) -> HashMap<String, Vec<String>> {
 
 /// Everything on the engine that carries one label.
 struct Labelled {
-    containers: Vec<testcontainers::bollard::models::ContainerSummary>,
-    networks: Vec<testcontainers::bollard::models::Network>,
-    volumes: Vec<testcontainers::bollard::models::Volume>,
+    containers: Vec<bollard::models::ContainerSummary>,
+    networks: Vec<bollard::models::Network>,
+    volumes: Vec<bollard::models::Volume>,
 }
 
 /// Lists containers (stopped ones too), networks and volumes carrying `label`
@@ -210,8 +210,8 @@ pub async fn count_labelled(docker: &Docker, label: &str) -> Result<Removed> {
 
 /// A resource removed between listing and removing is not an error, and neither is one
 /// another process is removing right now (two runs' reapers may find the same leftovers).
-fn is_gone(e: &testcontainers::bollard::errors::Error) -> bool {
-    use testcontainers::bollard::errors::Error as B;
+fn is_gone(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as B;
     match e {
         B::DockerResponseServerError { status_code: 404, .. } => true,
         B::DockerResponseServerError { status_code: 409, message } => message.contains("already in progress"),

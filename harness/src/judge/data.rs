@@ -21,11 +21,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerOptions};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
-use testcontainers::bollard::query_parameters::{DownloadFromContainerOptions, UploadToContainerOptions};
 
 use crate::boot::stack::Stack;
 use crate::engine::compose::ComposeModel;
@@ -379,7 +379,7 @@ impl Store {
                 let opts = UploadToContainerOptions { path: dir.clone(), ..Default::default() };
                 stack
                     .docker()
-                    .upload_to_container(&id, Some(opts), testcontainers::bollard::body_full(archive.into()))
+                    .upload_to_container(&id, Some(opts), bollard::body_full(archive.into()))
                     .await
                     .map_err(|e| Error::engine("upload file", format!("{service} ({dir})"), e))
             }
@@ -421,10 +421,7 @@ impl Store {
                         match chunk {
                             Ok(bytes) => archive.extend_from_slice(&bytes),
                             // The file is gone: that is a finding, not an error.
-                            Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
-                                status_code: 404,
-                                ..
-                            }) => break,
+                            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => break,
                             Err(e) => return Err(Error::engine("download file", format!("{service} ({path})"), e)),
                         }
                     }
@@ -1224,14 +1221,11 @@ async fn destroy(stack: &Stack, service: &str, volume: &Volume) -> Result<SavedV
     // `-v`: the container's anonymous volumes (a Dockerfile `VOLUME`, a bare `- /path`
     // mount) carry no labels, so nothing would find and remove them later.
     stack.project.run(&["rm", "--force", "--stop", "-v", service]).await?;
-    docker
-        .remove_volume(&volume.name, None::<testcontainers::bollard::query_parameters::RemoveVolumeOptions>)
-        .await
-        .map_err(|e| {
-            Error::engine("remove volume", format!("{} (hint: another container may still use it)", volume.name), e)
-        })?;
+    docker.remove_volume(&volume.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await.map_err(|e| {
+        Error::engine("remove volume", format!("{} (hint: another container may still use it)", volume.name), e)
+    })?;
     match docker.inspect_volume(&volume.name).await {
-        Err(testcontainers::bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(saved),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(saved),
         Ok(_) => Err(fail(
             service,
             "cannot destroy the volume",
@@ -1244,7 +1238,7 @@ async fn destroy(stack: &Stack, service: &str, volume: &Volume) -> Result<SavedV
 /// An empty volume with the old one's name, driver, options and labels (so compose adopts
 /// it as its own and teardown finds it by label).
 async fn recreate_volume(stack: &Stack, service: &str, volume: &Volume, saved: &SavedVolume) -> Result<()> {
-    let req = testcontainers::bollard::models::VolumeCreateRequest {
+    let req = bollard::models::VolumeCreateRequest {
         name: Some(volume.name.clone()),
         driver: Some(saved.driver.clone()),
         driver_opts: Some(saved.options.clone()),

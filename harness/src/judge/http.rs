@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use futures_util::StreamExt;
 use serde_json::Value;
-use testcontainers::bollard::container::LogOutput;
-use testcontainers::bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 
 use crate::errors::Result;
 use crate::judge::Context;

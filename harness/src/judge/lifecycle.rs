@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use testcontainers::bollard::query_parameters::StopContainerOptionsBuilder;
+use bollard::query_parameters::StopContainerOptionsBuilder;
 
 use crate::errors::{Error, Result};
 use crate::judge::criteria::Criterion;

@@ -19,7 +19,7 @@ pub mod verdict;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use testcontainers::bollard::Docker;
+use bollard::Docker;
 
 use crate::boot::stack::Stack;
 use crate::errors::Result;

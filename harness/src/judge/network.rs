@@ -35,11 +35,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::Value;
-use testcontainers::bollard::Docker;
-use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 
 use crate::engine::helper::{self, HelperRun, Running};
 use crate::engine::labels;

@@ -2,8 +2,8 @@
 //! configuration checks on `docker inspect`, image size, the real uid of every process,
 //! health status and response time, and steady-state memory.
 
+use bollard::query_parameters::{StatsOptionsBuilder, TopOptionsBuilder};
 use futures_util::StreamExt;
-use testcontainers::bollard::query_parameters::{StatsOptionsBuilder, TopOptionsBuilder};
 
 use crate::boot::readiness;
 use crate::errors::{Error, Result};
@@ -195,7 +195,7 @@ pub async fn memory(cx: &Context<'_>, service: &str, id: &str) -> Result<Verdict
         Some(Ok(s)) => s,
         Some(Err(e)) => return Err(Error::engine("stats", service, e)),
         None => {
-            return Err(Error::engine("stats", service, testcontainers::bollard::errors::Error::RequestTimeoutError));
+            return Err(Error::engine("stats", service, bollard::errors::Error::RequestTimeoutError));
         }
     };
     let mem = stats.memory_stats.unwrap_or_default();

@@ -490,7 +490,7 @@ pub fn git_state(dir: &Path) -> Option<GitState> {
 }
 
 /// Engine, compose and host facts. Missing pieces say why instead of failing the report.
-pub async fn provenance(docker: Option<&testcontainers::bollard::Docker>) -> Provenance {
+pub async fn provenance(docker: Option<&bollard::Docker>) -> Provenance {
     let (engine_version, engine_api) = match docker {
         Some(d) => crate::engine::version(d).await.unwrap_or_else(|e| (format!("unknown ({e})"), String::new())),
         None => ("not connected".to_owned(), String::new()),
