@@ -323,16 +323,21 @@ fn build_slots() -> usize {
 
 /// Ensures a set of recipes, [`build_slots`] at a time. The targets of one recipe directory
 /// share its root filesystem and Dockerfile stages, so they build one after another, in one
-/// slot. Every started build is let finish (a dropped future would orphan its mmdebstrap or
+/// slot; so do the recipes that only wait on the static binaries' compile. Every started build is let finish (a dropped future would orphan its mmdebstrap or
 /// `docker build`); the first error is returned after. The result follows `wanted`'s order.
 async fn ensure_set(docker: &Docker, wanted: &[&Recipe]) -> Result<Vec<ImageStatus>> {
     use futures_util::StreamExt;
     let before = dangling(docker).await;
     // Owned parts only: a stream of futures borrowing from here would not be `Send` for every
     // lifetime, which a caller's `tokio::spawn` of a whole boot needs.
+    // FROM-scratch recipes of static binaries (the app, the probe) wait on one compile: they
+    // share one slot, so the other starts the root filesystems meanwhile.
+    let slot = |r: &Recipe| {
+        if r.rootfs.is_none() && !r.binaries.is_empty() { "(static binaries)" } else { r.group.as_str() }.to_owned()
+    };
     let mut groups: Vec<Vec<(usize, Recipe)>> = Vec::new();
     for (i, recipe) in wanted.iter().enumerate() {
-        match groups.iter_mut().find(|g| g[0].1.group == recipe.group) {
+        match groups.iter_mut().find(|g| slot(&g[0].1) == slot(recipe)) {
             Some(g) => g.push((i, (*recipe).clone())),
             None => groups.push(vec![(i, (*recipe).clone())]),
         }
