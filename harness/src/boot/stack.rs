@@ -647,7 +647,9 @@ async fn boot(
     });
 
     let mut up = project.command(["up", "-d", "--no-build", "--quiet-pull"]);
-    up.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    // Its own process group, so a signal's cleanup kills the compose plugin `docker` runs
+    // as a child too (see teardown::kill_children); a terminal's Ctrl-C reaches only us.
+    up.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).process_group(0);
     let child = up.spawn().map_err(|e| Error::Spawn {
         program: "docker compose".into(),
         hint: compose::COMPOSE_HINT.into(),

@@ -7,6 +7,10 @@
 //! `docker build` adds the configuration. Static binaries from this workspace (the app,
 //! the probe) are compiled first and copied into the build context.
 //!
+//! What a fresh machine pays is kept small (`.ci/bench-cold` measures it): the root
+//! filesystems share one mmdebstrap base, the static binaries compile once per process in a
+//! light profile, and independent recipes build side by side, one per core.
+//!
 //! Every image is labelled with a hash of everything that went into it: the recipe files
 //! and, for binaries, their sources, the lockfile and the compiler version. A build is
 //! skipped when the image on the engine carries the same hash, so a second run costs one

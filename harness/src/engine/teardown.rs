@@ -51,7 +51,8 @@ impl Guard {
         Guard { project: project.to_owned(), keep: true }
     }
 
-    /// Records a compose child process whose work must be stopped before cleanup.
+    /// Records a compose child process whose work must be stopped before cleanup: the leader
+    /// of its own process group, which is killed whole.
     pub fn track_child(&self, pid: u32) {
         if let Some(children) = lock_live().get_mut(&self.project) {
             children.push(pid);
@@ -321,9 +322,15 @@ fn blocking<T: Send + 'static>(fut: impl Future<Output = Result<T>> + Send + 'st
 
 fn kill_children(pids: &[u32]) {
     for pid in pids {
-        // A compose `up` still running would go on creating containers after cleanup.
+        // A compose `up` still running would go on creating containers after cleanup. It is
+        // started as the leader of its own process group: `docker` runs the compose plugin
+        // as a child process, which a SIGKILL of `docker` alone would leave creating
+        // containers after the sweep (seen under load: one container, three volumes).
         if let Ok(pid) = i32::try_from(*pid) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL).is_err() {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
         }
     }
 }
