@@ -644,9 +644,10 @@ pub fn rootfs_hash(recipe: &Recipe, spec: &RootfsSpec) -> Result<String> {
 /// them. One invocation because the binaries share most dependencies; once because every
 /// recipe that copies the app (the seeds' stand-ins too) would otherwise ask cargo again.
 async fn static_binaries(root: &Path) -> std::result::Result<PathBuf, String> {
-    static BUILT: tokio::sync::OnceCell<std::result::Result<PathBuf, String>> = tokio::sync::OnceCell::const_new();
+    // A failure is not kept: the next recipe that needs the binaries tries the compile again.
+    static BUILT: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
     BUILT
-        .get_or_init(|| async {
+        .get_or_try_init(|| async {
             let mut bins: Vec<String> = recipes(&workspace::recipes_dir())
                 .map_err(|e| e.to_string())?
                 .into_iter()
@@ -657,7 +658,7 @@ async fn static_binaries(root: &Path) -> std::result::Result<PathBuf, String> {
             build_static_binaries(root, &bins).await
         })
         .await
-        .clone()
+        .cloned()
 }
 
 /// One `cargo build` of `bins` as static executables, in the light `image` profile.
