@@ -327,8 +327,9 @@ fn build_slots() -> usize {
 
 /// Ensures a set of recipes, [`build_slots`] at a time. The targets of one recipe directory
 /// share its root filesystem and Dockerfile stages, so they build one after another, in one
-/// slot; so do the recipes that only wait on the static binaries' compile. Every started build is let finish (a dropped future would orphan its mmdebstrap or
-/// `docker build`); the first error is returned after. The result follows `wanted`'s order.
+/// slot; so do the recipes that only wait on the static binaries' compile. Every started
+/// build is let finish (a dropped future would orphan its mmdebstrap or `docker build`); the
+/// first error is returned after. The result follows `wanted`'s order.
 async fn ensure_set(docker: &Docker, wanted: &[&Recipe]) -> Result<Vec<ImageStatus>> {
     use futures_util::StreamExt;
     let before = dangling(docker).await;
