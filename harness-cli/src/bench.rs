@@ -245,6 +245,45 @@ pub async fn lint(stack: &std::path::Path, runs: usize) -> Result<TimedReport> {
     Ok(TimedReport { what: format!("lint {}", stack.display()), times, target: Duration::from_secs(2) })
 }
 
+/// A scratch stack with `n` services for the lint benchmark: hardened services on four
+/// recipe images (on the engine once `harness images` ran), every tenth built from a small
+/// Dockerfile FROM one of them, on three networks, with a volume each tenth service.
+pub fn many_services(n: usize) -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir().map_err(|e| harness::Error::io("create a scratch directory", "/tmp", e))?;
+    let images =
+        ["harness/app:0.1.0", "harness/redis:7.0-bookworm", "harness/nginx:1.22-bookworm", "harness/probe:0.1.0"];
+    let mut yaml = String::from("services:\n");
+    for i in 0..n {
+        let image = images[i % images.len()];
+        yaml.push_str(&format!("  svc{i:03}:\n"));
+        if i % 10 == 9 {
+            yaml.push_str("    build: { context: ./web, target: runtime }\n");
+        } else {
+            yaml.push_str(&format!("    image: {image}\n"));
+        }
+        yaml.push_str(
+            "    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    mem_limit: 64m\n    pids_limit: 64\n    restart: unless-stopped\n",
+        );
+        yaml.push_str(&format!("    networks: [net{}]\n    environment: {{ INDEX: \"{i}\" }}\n", i % 3));
+        if i % 10 == 0 {
+            yaml.push_str(&format!("    volumes: [\"data{i}:/data\"]\n"));
+        }
+    }
+    yaml.push_str("networks:\n  net0: {}\n  net1: {}\n  net2: {}\nvolumes:\n");
+    for i in (0..n).step_by(10) {
+        yaml.push_str(&format!("  data{i}: {{}}\n"));
+    }
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap_or(dir.path()))
+            .and_then(|()| std::fs::write(&path, text))
+            .map_err(|e| harness::Error::io("write the generated stack", &path, e))
+    };
+    write("compose.yaml", &yaml)?;
+    write("web/Dockerfile", "FROM harness/nginx:1.22-bookworm AS runtime\nUSER 101:101\n")?;
+    Ok(dir)
+}
+
 /// Times rendering and writing a report's four forms from its `report.json`, into a
 /// scratch directory (what a run adds after judging).
 pub fn report(path: &std::path::Path, runs: usize) -> Result<TimedReport> {

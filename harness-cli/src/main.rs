@@ -86,6 +86,13 @@ enum Command {
         /// Leave the stack running afterwards, and print how to reach and remove it.
         #[arg(long)]
         keep: bool,
+        /// Activate only this compose profile (repeatable); by default every profile is
+        /// active, so services behind a profile are judged too.
+        #[arg(long = "profile", value_name = "PROFILE")]
+        profiles: Vec<String>,
+        /// When to pull images that no recipe builds: missing (default), always or never.
+        #[arg(long, default_value = "missing", value_parser = pull_policy)]
+        pull: images::Pull,
         #[command(flatten)]
         select: Select,
         /// Where reports go: <DIR>/<run-id>/report.{json,md,html} and junit.xml.
@@ -100,12 +107,25 @@ enum Command {
     Lint {
         #[arg(default_value = "compose/reference")]
         stack: PathBuf,
+        /// Activate only this compose profile (repeatable); by default every profile is
+        /// active, so services behind a profile are judged too.
+        #[arg(long = "profile", value_name = "PROFILE")]
+        profiles: Vec<String>,
         /// Where reports go: <DIR>/<run-id>/report.{json,md,html} and junit.xml.
         #[arg(long, default_value_os_t = harness::report::default_dir())]
         report_dir: PathBuf,
         /// What goes on stdout: lines for a person, or the report's JSON.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+    },
+    /// Draft a commented acceptance.toml for a stack from its compose file: every key at
+    /// its default, reach per network, the gateway, persistence and backups of named volumes.
+    Init {
+        /// Stack directory (holding compose.yaml).
+        stack: PathBuf,
+        /// Overwrite an existing policy file.
+        #[arg(long)]
+        force: bool,
     },
     /// Boot a stack and leave it running, for debugging.
     Up {
@@ -198,6 +218,10 @@ enum Bench {
         stack: PathBuf,
         #[arg(long, default_value_t = 10)]
         runs: usize,
+        /// Instead of STACK, lint a generated compose file with this many services (every
+        /// tenth built from a Dockerfile, the rest on four recipe images), e.g. 200.
+        #[arg(long, value_name = "N")]
+        services: Option<usize>,
     },
     /// Time to render and write a report's four forms (target: under 1 s).
     Report {
@@ -295,14 +319,32 @@ fn colour(stream: &impl std::io::IsTerminal) -> bool {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Check { stack, startup_budget, boot_timeout, overrides, keep, select, report_dir, format } => {
+        Command::Check {
+            stack,
+            startup_budget,
+            boot_timeout,
+            overrides,
+            keep,
+            profiles,
+            pull,
+            select,
+            report_dir,
+            format,
+        } => {
             let selection = Selection::new(select.only, select.skip)?;
             let out = Human::for_format(format);
-            check(
-                CheckArgs { stack, budget: startup_budget, boot_timeout, overrides, keep, selection, report_dir },
-                out,
-            )
-            .await
+            let args = CheckArgs {
+                stack,
+                budget: startup_budget,
+                boot_timeout,
+                overrides,
+                keep,
+                profiles,
+                pull,
+                selection,
+                report_dir,
+            };
+            check(args, out).await
         }
         Command::Report { run_id, report_dir, screenshot } => {
             report_from_evidence(run_id, report_dir, screenshot).await
@@ -315,7 +357,28 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(if harness_cli::doctor::exit_ok(&findings) { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Command::Lint { stack, report_dir, format } => lint(&stack, &report_dir, Human::for_format(format)).await,
+        Command::Lint { stack, profiles, report_dir, format } => {
+            lint(&stack, &profiles, &report_dir, Human::for_format(format)).await
+        }
+        Command::Init { stack, force } => {
+            let (path, text) = harness::policy::init::draft_for(&stack)
+                .await
+                .with_context(|| format!("failed to draft a policy for {}", stack.display()))?;
+            if path.exists() && !force {
+                anyhow::bail!(
+                    "{} already exists (hint: pass --force to overwrite it, or move it aside)",
+                    harness::report::display_path(&path)
+                );
+            }
+            std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+            println!(
+                "wrote {} ({} lines); review it, then `harness lint {}`",
+                harness::report::display_path(&path),
+                text.lines().count(),
+                stack.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Up { stack, overrides, boot_timeout } => {
             let cfg = stack_config(&stack, "up", overrides, boot_timeout);
             let mut s = Stack::boot(cfg).await.with_context(|| format!("failed to boot {}", stack.display()))?;
@@ -385,7 +448,17 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
                 println!("{acc}");
             }
         }
-        Bench::Lint { stack, runs } => println!("{}", bench::lint(&stack, runs).await?),
+        Bench::Lint { stack, runs, services } => {
+            let generated;
+            let stack = match services {
+                Some(n) => {
+                    generated = bench::many_services(n)?;
+                    generated.path().to_owned()
+                }
+                None => stack,
+            };
+            println!("{}", bench::lint(&stack, runs).await?)
+        }
         Bench::Report { report, runs } => {
             let path = match report {
                 Some(p) => p,
@@ -439,12 +512,22 @@ impl Human {
 
 /// `harness lint`: the static verdicts, printed and written as the same four report files
 /// `check` writes, so a gate that boots nothing still shows its results in CI.
-async fn lint(stack: &std::path::Path, report_dir: &std::path::Path, out: Human) -> anyhow::Result<ExitCode> {
+async fn lint(
+    stack: &std::path::Path,
+    profiles: &[String],
+    report_dir: &std::path::Path,
+    out: Human,
+) -> anyhow::Result<ExitCode> {
     harness::report::ensure_writable(report_dir)?;
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let verdicts =
-        harness::judge::lint::lint_stack(stack).await.with_context(|| format!("failed to lint {}", stack.display()))?;
+    let linted = harness::judge::lint::lint_stack_with(stack, profiles)
+        .await
+        .with_context(|| format!("failed to lint {}", stack.display()))?;
+    for w in &linted.warnings {
+        out.line(format_args!("warning: {w}"));
+    }
+    let verdicts = linted.verdicts;
     print_verdicts(out, &verdicts);
     out.line(format_args!(
         "not judged without a running stack: {} (use `harness check`)",
@@ -452,7 +535,8 @@ async fn lint(stack: &std::path::Path, report_dir: &std::path::Path, out: Human)
     ));
     let summary = Summary::of(&verdicts);
     out.line(format_args!("lint verdict: {summary} in {}", secs(started.elapsed())));
-    let section = StackReport::new(&harness::report::display_path(stack), verdicts, None);
+    let mut section = StackReport::new(&harness::report::display_path(stack), verdicts, None);
+    section.warnings = linted.warnings;
     let docker = engine::connect().await.ok();
     let written =
         write_report("lint", started_at, started.elapsed(), vec![section], docker.as_ref(), report_dir).await?;
@@ -478,6 +562,10 @@ async fn write_report(
 
 /// The boot configuration `check`, `up` and `hold` share: the stack, its overrides, and
 /// the boot deadline when one was given (the library's default otherwise).
+fn pull_policy(s: &str) -> Result<images::Pull, String> {
+    s.parse()
+}
+
 fn stack_config(
     stack: &std::path::Path,
     name: &str,
@@ -498,6 +586,8 @@ struct CheckArgs {
     boot_timeout: Option<Duration>,
     overrides: Vec<PathBuf>,
     keep: bool,
+    profiles: Vec<String>,
+    pull: images::Pull,
     selection: Selection,
     report_dir: PathBuf,
 }
@@ -508,13 +598,16 @@ async fn check(a: CheckArgs, out: Human) -> anyhow::Result<ExitCode> {
     harness::report::ensure_writable(&a.report_dir)?;
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let cfg = stack_config(&a.stack, "check", a.overrides, a.boot_timeout);
+    let cfg = stack_config(&a.stack, "check", a.overrides, a.boot_timeout).with_profiles(&a.profiles).with_pull(a.pull);
     harness::progress::note(format!("booting {}", a.stack.display()));
-    let mut s = Stack::boot(cfg).await.with_context(|| format!("failed to boot {}", a.stack.display()))?;
+    let failed_boot = || format!("failed to boot {}", a.stack.display());
+    let prepared = Stack::prepare(&cfg).await.with_context(failed_boot)?;
+    // The policy is read before `up`: a policy naming what the stack does not have is an
+    // input error that must not cost a boot.
+    let mut policy = harness::judge::load_policy_for(&prepared.dir, &prepared.model, &prepared.project.files)?;
+    let mut s = prepared.start(&cfg).await.with_context(failed_boot)?;
     out.line(format_args!("stack {} (project {})", a.stack.display(), s.project_name()));
     out.print(startup::table(&s.timeline));
-    let services = s.model.service_names();
-    let mut policy = harness::judge::load_policy(&s.dir, &services)?;
     if let Some(b) = a.budget {
         policy.defaults.startup = b;
     }

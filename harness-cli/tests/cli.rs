@@ -31,12 +31,25 @@ fn check_error(stack_dir: &str, fragments: &[&str]) {
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
 
+/// `harness COMMAND <workspace-relative stack> --report-dir <fresh dir named report> EXTRA...`
+/// for `lint` and `check`: exit code, stdout, stderr and the report directory.
+fn on_stack(command: &str, rel: &str, report: &str, extra: &[&str]) -> (i32, String, String, PathBuf) {
+    let dir = stack(rel);
+    let reports = report_dir(report);
+    let mut args = vec![command, dir.to_str().expect("utf-8 path"), "--report-dir", reports.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    let (code, out, err) = harness(&args);
+    (code, out, err, reports)
+}
+
 /// Each malformed policy exits 2 with one line naming the file, the line and the key.
 #[rstest]
 #[case::unknown_key("bad-policy-key", &["acceptance.toml:3", "imge_size", "did you mean `image_size`"])]
 #[case::unit_that_does_not_parse("bad-policy-unit", &["acceptance.toml:3", "30 parsecs"])]
 #[case::unknown_persistence_kind("bad-policy-kind", &["acceptance.toml:4", "mongodb", "postgres, redis, file"])]
 #[case::service_not_in_compose("bad-policy-service", &["acceptance.toml:2", "database", "idle"])]
+#[case::volume_not_in_compose("bad-policy-volume", &["acceptance.toml:6", "volume `dta`", "volumes there: data"])]
+#[case::network_not_in_compose("bad-policy-network", &["acceptance.toml:3", "network `outer`", "networks there: inner"])]
 fn malformed_policies_exit_2_naming_file_line_and_key(#[case] stack_name: &str, #[case] fragments: &[&str]) {
     check_error(&format!("suites/stacks/{stack_name}"), fragments);
 }
@@ -44,6 +57,120 @@ fn malformed_policies_exit_2_naming_file_line_and_key(#[case] stack_name: &str, 
 #[test]
 fn a_stack_without_compose_file_exits_2() {
     check_error("suites/stacks/does-not-exist", &["no compose file in", "hint:"]);
+}
+
+/// Inputs with nothing to judge, or that cannot be built, are input errors (exit 2) naming
+/// the path, not "0 passed, 0 failed" nor a failure.
+#[rstest]
+#[case::no_services("no-services", &["suites/stacks/no-services has no services", "hint:"])]
+#[case::missing_build_context("missing-context", &["missing-context/no-such-dir", "service `web`", "does not exist"])]
+fn inputs_with_nothing_to_judge_exit_2(#[case] stack_name: &str, #[case] fragments: &[&str]) {
+    check_error(&format!("suites/stacks/{stack_name}"), fragments);
+}
+
+/// A build-only service is judged from its Dockerfile, no image built: the target stage's
+/// USER and HEALTHCHECK (not those of a stage the target skips), and its FROM lines for
+/// pinning, each citing the line.
+#[test]
+fn lint_reads_a_build_only_service_from_its_dockerfile() {
+    let (code, out, err, _) = on_stack("lint", "suites/stacks/built", "built", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    for line in [
+        "PASS user.image web: user 101:101",
+        "Dockerfile:10 USER 101:101 of `web`",
+        "Dockerfile:12 HEALTHCHECK CMD of `web`",
+        "PASS lint.pinned_tags web: FROM harness/nginx:1.22-bookworm",
+    ] {
+        assert!(out.contains(line), "missing `{line}` in:\n{out}");
+    }
+    let (code, out, _, _) = on_stack("lint", "suites/stacks/built-root", "built-root", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL user.image web: user root") && out.contains("Dockerfile:2 USER root of `web`"), "{out}");
+}
+
+/// An engine that cannot be asked is a warning, and what only an image could tell is not
+/// judged: never the silent "root, no healthcheck" it once was. The Dockerfile still speaks.
+#[test]
+fn lint_without_an_engine_warns_and_invents_nothing() {
+    let run = |dir: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args([
+                "lint",
+                stack(dir).to_str().expect("utf-8"),
+                "--report-dir",
+                report_dir("no-engine").to_str().expect("utf-8"),
+            ])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .expect("run harness");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = run("suites/stacks/absent-image");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("warning: cannot reach the docker engine (unix:///nonexistent/docker.sock)"), "{out}");
+    assert!(out.contains("SKIP user.image vendor") && out.contains("SKIP healthcheck.defined vendor"), "{out}");
+    assert!(!out.contains("FAIL "), "{out}");
+    let (_, out) = run("suites/stacks/built");
+    assert!(out.contains("PASS user.image web: user 101:101"), "the Dockerfile needs no engine: {out}");
+}
+
+/// Every profile is judged unless --profile narrows them; a policy may name a service of
+/// any profile.
+#[test]
+fn services_behind_a_profile_are_judged() {
+    let (code, out, err, _) = on_stack("lint", "suites/stacks/profiles", "profiles", &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("FAIL hardening.privileged debug"), "{out}");
+    assert!(out.contains("FAIL secrets.env debug: ADMIN_TOKEN (literal value, 24 chars, redacted)"), "{out}");
+    assert!(!out.contains("planted-not-a-real-token"), "{out}");
+    let (code, out, err, _) = on_stack("lint", "suites/stacks/profiles", "profiles", &["--profile", "none-such"]);
+    assert_eq!(code, 2, "the policy names `debug`, which the narrowed profiles leave out: {out}{err}");
+    assert!(err.contains("`debug`") || err.contains("debug"), "{err}");
+}
+
+/// `harness init` drafts a policy that `harness lint` accepts as written, and will not
+/// overwrite it without --force.
+#[test]
+fn init_drafts_a_policy_that_lint_accepts() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("init-webapp");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let source = stack("suites/corpus/webapp-postgres");
+    for f in ["compose.yaml", "db_password.txt"] {
+        std::fs::copy(source.join(f), dir.join(f)).expect("copy");
+    }
+    let d = dir.to_str().expect("utf-8");
+    let (code, out, err) = harness(&["init", d]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = read(&dir.join("acceptance.toml"));
+    for line in [
+        "[services.web]\n# It publishes host ports in the compose file.\npublish = true",
+        "[gateway]\nservice = \"web\"\nport = 8080",
+        "kind = \"postgres\"\nvolume = \"pgdata\"",
+        "methods = [\"tar\", \"pg_dump\"]",
+    ] {
+        assert!(text.contains(line), "`{line}` in:\n{text}");
+    }
+    let (code, out, err) = harness(&["lint", d, "--report-dir", report_dir("init-webapp").to_str().expect("utf-8")]);
+    assert_ne!(code, 2, "the draft loads: {out}{err}");
+    let (code, _, err) = harness(&["init", d]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+    assert_eq!(harness(&["init", d, "--force"]).0, 0);
+}
+
+/// Compose's unset-variable warning becomes a lint warning naming the variable, the line
+/// that uses it and the missing .env, in the output and the report.
+#[test]
+fn an_unset_variable_is_a_named_warning() {
+    let (_, out, err, reports) = on_stack("lint", "suites/stacks/unset-var", "unset-var", &[]);
+    let warning = "warning: variable PROBE_TAG is not set, so compose uses an empty string at suites/stacks/unset-var/compose.yaml:5; there is no .env beside the compose file, but there is .env.example";
+    assert!(out.contains(warning), "{out}{err}");
+    assert!(
+        out.contains("FAIL lint.pinned_tags idle: image harness/probe:"),
+        "judged on the empty value, as compose runs it: {out}"
+    );
+    assert!(read(&run_dir(&reports).join("report.md")).contains("Warning: variable PROBE_TAG is not set"));
 }
 
 #[test]
@@ -62,10 +189,7 @@ fn lint_judges_without_booting_and_names_what_needs_a_running_stack() {
 /// 1 (a failure it invented); the report counts them apart and JUnit marks them skipped.
 #[test]
 fn lint_of_an_absent_image_is_not_judged_and_exits_2() {
-    let dir = stack("suites/stacks/absent-image");
-    let reports = report_dir("absent-image");
-    let (code, out, err) =
-        harness(&["lint", dir.to_str().expect("utf-8 path"), "--report-dir", reports.to_str().expect("utf-8")]);
+    let (code, out, err, reports) = on_stack("lint", "suites/stacks/absent-image", "absent-image", &[]);
     assert_eq!(code, 2, "not judged exits 2: {out}{err}");
     for line in ["SKIP user.image vendor: not judged:", "SKIP healthcheck.defined vendor: not judged:"] {
         assert!(out.contains(line), "missing `{line}` in:\n{out}");
@@ -103,18 +227,58 @@ fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A team's own `build:` service: `check` builds it with the stack's build settings (target,
+/// args) from a Dockerfile FROM a local recipe image, boots what it built and reaches GO;
+/// the same stack with `USER root` in its Dockerfile fails user.image and user.process,
+/// citing the Dockerfile line, and the built images stay under one stable tag per service.
+#[tokio::test]
+async fn check_builds_a_build_service_and_judges_the_image_it_built() {
+    let (code, out, err, _) = on_stack("check", "suites/stacks/built", "built", &[]);
+    assert_eq!(code, 0, "GO: {out}\n{err}");
+    assert!(err.contains("docker build suites/stacks/built/web/Dockerfile for service `web`"), "build progress: {err}");
+    assert!(out.contains("PASS user.image web: user 101:101"), "{out}");
+    assert!(out.contains("docker inspect (Dockerfile:10 USER 101:101) of `web`"), "{out}");
+    assert!(out.contains("PASS image.size web"), "the built image is judged: {out}");
+
+    let (code, out, err, _) = on_stack("check", "suites/stacks/built-root", "built-root", &["--only", "user"]);
+    assert_eq!(code, 1, "NO-GO: {out}\n{err}");
+    assert!(
+        out.contains("FAIL user.image web: user root")
+            && out.contains("docker inspect (Dockerfile:2 USER root) of `web`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL user.process web") && out.contains("the configured user comes from Dockerfile:2 USER root"),
+        "{out}"
+    );
+}
+
+/// A failing Dockerfile step is an input error: exit 2, one line naming the service, the
+/// Dockerfile and the step; and an image nothing can provide names what to do.
+#[test]
+fn a_build_that_fails_or_an_image_that_cannot_be_had_exits_2() {
+    let (code, _, err) = harness(&["check", stack("suites/stacks/build-fails").to_str().expect("utf-8")]);
+    assert_eq!(code, 2, "{err}");
+    let last = err.trim().lines().last().unwrap_or_default();
+    for f in ["building service `web` from", "build-fails/web/Dockerfile", "failed at `Step 3/", "RUN echo", "exit 3"] {
+        assert!(last.contains(f), "`{f}` in: {err}");
+    }
+    let (code, _, err) =
+        harness(&["check", stack("suites/stacks/missing-image").to_str().expect("utf-8"), "--pull", "never"]);
+    assert_eq!(code, 2, "{err}");
+    for f in
+        ["image harness/no-such-image:0 for service `ghost`", "--pull never", "docker pull", "docker load", "recipe"]
+    {
+        assert!(err.contains(f), "`{f}` in: {err}");
+    }
+}
+
 /// The done-when of the sign-off issue: the reference passes the whole catalogue and the
 /// run leaves report.json, report.md, report.html and junit.xml; a screenshot of the HTML
 /// (headless Chromium) is kept beside them for a person to look at.
 #[tokio::test]
 async fn check_passes_the_reference_stack_and_writes_every_report_form() {
-    let dir = report_dir("reference");
-    let (code, out, err) = harness(&[
-        "check",
-        stack("compose/reference").to_str().expect("utf-8"),
-        "--report-dir",
-        dir.to_str().expect("utf-8"),
-    ]);
+    let (code, out, err, dir) = on_stack("check", "compose/reference", "reference", &[]);
     assert_eq!(code, 0, "the reference passes: {out}\n{err}");
     assert!(out.contains("verdict: GO"), "{out}");
     let run = run_dir(&dir);
@@ -152,15 +316,8 @@ async fn check_passes_the_reference_stack_and_writes_every_report_form() {
 /// on the broken stack); `--skip` is shown working at the same time.
 #[test]
 fn check_fails_the_broken_stack_and_explains_every_failure() {
-    let dir = report_dir("broken");
-    let (code, out, err) = harness(&[
-        "check",
-        stack("compose/broken").to_str().expect("utf-8"),
-        "--skip",
-        "backup,persistence,shutdown,recovery",
-        "--report-dir",
-        dir.to_str().expect("utf-8"),
-    ]);
+    let (code, out, err, dir) =
+        on_stack("check", "compose/broken", "broken", &["--skip", "backup,persistence,shutdown,recovery"]);
     assert_eq!(code, 1, "violations exit 1: {out}\n{err}");
     let run = run_dir(&dir);
     let report: harness::report::Report = harness::report::read(&run.join("report.json")).expect("report reads");

@@ -246,6 +246,69 @@ pub enum Error {
         source: Box<testcontainers::TestcontainersError>,
     },
 
+    /// The compose files declare no service (with the profiles asked for active).
+    #[error(
+        "stack {} has no services{} (hint: a compose file needs a `services:` section with at least one service)",
+        stack.display(),
+        if profiles.is_empty() { String::new() } else { format!(" with profiles {profiles} active") }
+    )]
+    NoServices {
+        /// The stack directory.
+        stack: PathBuf,
+        /// The profiles that were active, comma-separated; empty for all.
+        profiles: String,
+    },
+
+    /// Building a `build:` service's image from its Dockerfile failed.
+    #[error("building service `{service}` from {} failed at `{step}`: {detail}", dockerfile.display())]
+    ServiceBuild {
+        /// The service.
+        service: String,
+        /// Its Dockerfile.
+        dockerfile: PathBuf,
+        /// The step the build was at (`Step 3/7 : RUN make`), or `docker build` when none ran.
+        step: String,
+        /// The builder's last lines.
+        detail: String,
+    },
+
+    /// A registry image is not on the engine and could not be pulled, or pulling is off.
+    #[error(
+        "image {image} for service `{service}` is not on this engine and {why} (hint: `docker pull {image}` where a registry is reachable, or `docker load -i image.tar`, or add a recipe under fixtures/images/ that builds it)"
+    )]
+    PullFailed {
+        /// The service that uses the image.
+        service: String,
+        /// The image reference.
+        image: String,
+        /// Why: `--pull never` was given, or what the pull said.
+        why: String,
+    },
+
+    /// A `build:` service names a build context that is not there.
+    #[error(
+        "build context {context} of service `{service}` does not exist (hint: fix `build.context` in the compose file; it is relative to the compose file's directory)"
+    )]
+    BuildContextMissing {
+        /// The service that builds from it.
+        service: String,
+        /// The context directory, as compose resolved it.
+        context: PathBuf,
+    },
+
+    /// A `build:` service's Dockerfile does not parse, or has no stage its `target` names.
+    #[error("Dockerfile {path} of service `{service}` is invalid at line {line}: {reason}")]
+    DockerfileInvalid {
+        /// The service that builds from it.
+        service: String,
+        /// The Dockerfile.
+        path: PathBuf,
+        /// The 1-based line, or 0 when the problem is not on one line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A data check could not write, read or compare its data on a service.
     #[error("data check on service `{service}` failed: {step}: {detail}")]
     Data {

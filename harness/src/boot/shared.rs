@@ -166,7 +166,7 @@ pub async fn acquire(cfg: StackConfig) -> Result<SharedStack> {
             let _lock = lock(&dir).await?;
             read_state(&dir)
         } {
-            let project = ComposeProject { project: state.project, files: state.files };
+            let project = ComposeProject::new(state.project, state.files);
             let stack = Stack::attach(project, state.dir, state.timeline).await?;
             return Ok(SharedStack { stack, _lease: Some(lease) });
         }

@@ -89,7 +89,12 @@ impl SingleConfig {
 pub async fn start(cfg: SingleConfig) -> Result<ContainerAsync<GenericImage>> {
     let docker = engine::connect().await?;
     teardown::reap_once(&docker).await?;
-    images::ensure_for_services(&docker, &BTreeMap::from([("(single)".to_owned(), cfg.image.clone())])).await?;
+    images::ensure_for_services(
+        &docker,
+        &BTreeMap::from([("(single)".to_owned(), cfg.image.clone())]),
+        images::Pull::Missing,
+    )
+    .await?;
     teardown::install_signal_handler();
 
     let (name, tag) = cfg.image.rsplit_once(':').unwrap_or((cfg.image.as_str(), "latest"));

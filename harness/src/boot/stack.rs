@@ -47,6 +47,11 @@ pub struct StackConfig {
     pub boot_timeout: Duration,
     /// How often the harness runs each healthcheck while waiting.
     pub cadence: Duration,
+    /// The compose profiles to activate; empty activates every profile, so a service
+    /// behind a profile is booted and judged unless the run narrows them.
+    pub profiles: Vec<String>,
+    /// When to pull an image that no recipe builds and that is not a `build:` service's.
+    pub pull: images::Pull,
 }
 
 impl StackConfig {
@@ -60,7 +65,21 @@ impl StackConfig {
             // bounds a boot that will never finish. The seeds' 30 s intervals need ~90 s.
             boot_timeout: Duration::from_secs(180),
             cadence: readiness::DEFAULT_CADENCE,
+            profiles: Vec::new(),
+            pull: images::Pull::Missing,
         }
+    }
+
+    /// Activates only these compose profiles (and services with none), as `--profile` does.
+    pub fn with_profiles(mut self, profiles: &[String]) -> Self {
+        self.profiles = profiles.to_vec();
+        self
+    }
+
+    /// Sets when images that no recipe builds are pulled.
+    pub fn with_pull(mut self, pull: images::Pull) -> Self {
+        self.pull = pull;
+        self
     }
 
     /// Sets the run's short name, which becomes part of the project name.
@@ -86,6 +105,23 @@ impl StackConfig {
         self.cadence = cadence;
         self
     }
+}
+
+/// The stable tag a `build:` service's image gets: `harness-build/<dir>-<hash of the
+/// stack's path>:<service>`. Stable, so the builder's cache and the previous image are
+/// reused and replaced rather than piling up one image per run.
+pub fn build_tag(stack_dir: &std::path::Path, service: &str) -> String {
+    use sha2::Digest;
+    let abs = std::fs::canonicalize(stack_dir).unwrap_or_else(|_| stack_dir.to_owned());
+    let hash = hex::encode(sha2::Sha256::digest(abs.to_string_lossy().as_bytes()));
+    let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let clean = |s: &str| -> String {
+        s.to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+            .collect()
+    };
+    format!("harness-build/{}-{}:{}", clean(&name), &hash[..8], clean(service))
 }
 
 /// A compose project name unique to this run and this test: `hx<run>-<slug>`.
@@ -117,6 +153,9 @@ pub struct Stack {
     pub images: Vec<ImageStatus>,
     /// The stack directory (see [`compose::layout`]); its policy is found from here.
     pub dir: PathBuf,
+    /// Compose's warnings while resolving the stack (unset variables, with where they are
+    /// used); empty for an attached stack.
+    pub warnings: Vec<String>,
     docker: Docker,
     guard: Guard,
     /// Bounds every wait after the boot too (restart, recreate, restore, recovery).
@@ -144,6 +183,9 @@ pub struct RunRecord {
     pub timeline: BootTimeline,
     /// Each service's image as booted: service, reference, id, size, budget.
     pub images: Vec<RecordedImage>,
+    /// Compose's warnings while resolving the stack, in a person's words.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// One service's image in a [`RunRecord`].
@@ -172,6 +214,8 @@ pub struct Prepared {
     pub images: Vec<ImageStatus>,
     /// The stack directory (see [`compose::layout`]).
     pub dir: PathBuf,
+    /// Compose's warnings while resolving the stack, in a person's words.
+    pub warnings: Vec<String>,
     docker: Docker,
     workdir: Arc<tempfile::TempDir>,
 }
@@ -202,6 +246,7 @@ impl Stack {
             services: self.model.service_names().iter().map(|s| (*s).to_owned()).collect(),
             timeline: self.timeline.clone(),
             images,
+            warnings: self.warnings.clone(),
         }
     }
 
@@ -224,8 +269,16 @@ impl Stack {
         }
         let run = RunIdentity::current();
         let project = project_name(&run.run_id, &cfg.name);
-        let base = ComposeProject { project: project.clone(), files: files.clone() };
-        let mut model = base.model().await?;
+        let profiles = cfg.profiles.clone();
+        let base = ComposeProject { project: project.clone(), files: files.clone(), profiles: profiles.clone() };
+        let (mut model, warnings) = base.model_and_warnings().await?;
+        if model.services.is_empty() {
+            return Err(Error::NoServices { stack: layout.dir.clone(), profiles: profiles.join(", ") });
+        }
+        let warnings: Vec<String> = warnings.iter().map(|w| compose::describe_warning(w, &layout.files)).collect();
+        for w in &warnings {
+            crate::progress::note(format!("warning: {w}"));
+        }
         let workdir = tempfile::Builder::new()
             .prefix("harness-")
             .tempdir()
@@ -242,7 +295,9 @@ impl Stack {
             std::fs::write(&file, &isolation.yaml)
                 .map_err(|e| Error::io("cannot write isolation override", &file, e))?;
             files.push(file);
-            let booted = ComposeProject { project: project.clone(), files: files.clone() }.model().await?;
+            let booted = ComposeProject { project: project.clone(), files: files.clone(), profiles: profiles.clone() }
+                .model()
+                .await?;
             for (key, network) in &mut model.networks {
                 if let Some(name) = booted.networks.get(key).and_then(|n| n.name.clone()) {
                     model.raw["networks"][key]["name"] = name.clone().into();
@@ -257,12 +312,54 @@ impl Stack {
             .filter(|(_, s)| s.build.is_none())
             .filter_map(|(name, s)| Some((name.clone(), s.image.clone()?)))
             .collect();
+        // `build:` services: their Dockerfiles are read first (a missing context or target is
+        // an input error before anything runs), and the images they start FROM are made
+        // ready with the stack's own, so a Dockerfile FROM a recipe image needs no registry.
+        let mut builds = Vec::new();
+        let mut needed = wanted.clone();
+        for (name, svc) in &model.services {
+            let Some(build) = &svc.build else { continue };
+            let file = engine::dockerfile::read_for_service(name, build)?;
+            for (i, from) in file.images.iter().enumerate() {
+                needed.entry(format!("{name} (FROM {})", i + 1)).or_insert_with(|| from.value.clone());
+            }
+            builds.push((name.clone(), build.clone()));
+        }
         // The network checks' probe image is made ready here, with the stack's own (and built
         // beside them): a check never builds an image mid-judgement. It is not the stack's.
-        let mut needed = wanted.clone();
         needed.insert("(network probe)".to_owned(), images::PROBE_IMAGE.to_owned());
-        let mut images = images::ensure_for_services(&docker, &needed).await?;
-        images.retain(|i| i.reference != images::PROBE_IMAGE || wanted.values().any(|r| r == images::PROBE_IMAGE));
+        let mut images = images::ensure_for_services(&docker, &needed, cfg.pull).await?;
+        images.retain(|i| wanted.values().any(|r| r == &i.reference));
+        let mut built_images = BTreeMap::new();
+        for (name, build) in &builds {
+            let tag = build_tag(&layout.dir, name);
+            let owner = format!("{}#{name}", layout.dir.display());
+            let status = images::build_service(&docker, name, build, &tag, &owner).await?;
+            crate::progress::note(format!(
+                "built `{name}` as {tag} ({}, {})",
+                crate::units::megabytes(status.size_bytes),
+                match status.provenance {
+                    images::Provenance::Built(took) => crate::units::secs(took),
+                    _ => "cached".to_owned(),
+                }
+            ));
+            if let Some(svc) = model.services.get_mut(name) {
+                svc.image = Some(tag.clone());
+            }
+            built_images.insert(name.clone(), tag);
+            images.push(status);
+        }
+        if !built_images.is_empty() {
+            // The built images run as compose would run them (`up --no-build`), under the
+            // harness's own stable tag instead of a per-run `<project>-<service>` name that
+            // would be left behind after every run.
+            let services: serde_json::Map<String, serde_json::Value> =
+                built_images.iter().map(|(name, tag)| (name.clone(), serde_json::json!({ "image": tag }))).collect();
+            let file = workdir.path().join("harness.build.json");
+            std::fs::write(&file, serde_json::json!({ "services": services }).to_string())
+                .map_err(|e| Error::io("cannot write the build override", &file, e))?;
+            files.push(file);
+        }
 
         let labels_file = workdir.path().join("harness.labels.json");
         let json = label_override(&model, &run.labels());
@@ -270,10 +367,11 @@ impl Stack {
         files.push(labels_file);
         let dir = layout.dir;
         Ok(Prepared {
-            project: ComposeProject { project, files },
+            project: ComposeProject { project, files, profiles },
             model,
             images,
             dir,
+            warnings,
             docker,
             workdir: Arc::new(workdir),
         })
@@ -286,7 +384,18 @@ impl Stack {
         let model = project.model().await?;
         let guard = Guard::detached(&project.project);
         let boot_timeout = StackConfig::new(&dir).boot_timeout;
-        Ok(Stack { project, model, timeline, images: Vec::new(), dir, docker, guard, boot_timeout, _workdir: None })
+        Ok(Stack {
+            project,
+            model,
+            timeline,
+            images: Vec::new(),
+            dir,
+            warnings: Vec::new(),
+            docker,
+            guard,
+            boot_timeout,
+            _workdir: None,
+        })
     }
 
     /// The engine connection this stack was booted with.
@@ -421,11 +530,22 @@ impl Stack {
 impl Prepared {
     /// Runs `up -d` and waits for every service to be ready and healthy.
     pub async fn start(self, cfg: &StackConfig) -> Result<Stack> {
-        let Prepared { project, model, images, dir, docker, workdir } = self;
+        let Prepared { project, model, images, dir, warnings, docker, workdir } = self;
         let guard = Guard::register(&project.project);
         let timeline = boot(&docker, &project, &model, &guard, cfg).await?;
         let boot_timeout = cfg.boot_timeout;
-        Ok(Stack { project, model, timeline, images, dir, docker, guard, boot_timeout, _workdir: Some(workdir) })
+        Ok(Stack {
+            project,
+            model,
+            timeline,
+            images,
+            dir,
+            warnings,
+            docker,
+            guard,
+            boot_timeout,
+            _workdir: Some(workdir),
+        })
     }
 }
 

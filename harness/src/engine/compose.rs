@@ -103,6 +103,9 @@ pub struct ComposeProject {
     pub project: String,
     /// The compose files passed with `-f`, in order.
     pub files: Vec<PathBuf>,
+    /// The profiles to activate; empty activates every profile (`--profile '*'`), so a
+    /// service behind a profile is judged like any other unless the run narrows them.
+    pub profiles: Vec<String>,
 }
 
 impl ComposeProject {
@@ -116,6 +119,12 @@ impl ComposeProject {
         cmd.arg("compose").arg("-p").arg(&self.project);
         for f in &self.files {
             cmd.arg("-f").arg(f);
+        }
+        if self.profiles.is_empty() {
+            cmd.args(["--profile", "*"]);
+        }
+        for p in &self.profiles {
+            cmd.arg("--profile").arg(p);
         }
         cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
         cmd
@@ -143,16 +152,91 @@ impl ComposeProject {
         }
     }
 
+    /// A project with every profile active.
+    pub fn new(project: impl Into<String>, files: Vec<PathBuf>) -> ComposeProject {
+        ComposeProject { project: project.into(), files, profiles: Vec::new() }
+    }
+
     /// The stack as compose resolves it.
     pub async fn model(&self) -> Result<ComposeModel> {
-        let json = self.run(&["config", "--format", "json"]).await?;
-        ComposeModel::from_json(&json).map_err(|e| Error::ComposeCommand {
-            project: self.project.clone(),
-            args: "config --format json".into(),
-            code: "0".into(),
-            stderr_tail: format!("unexpected output: {e}"),
-        })
+        Ok(self.model_and_warnings().await?.0)
     }
+
+    /// The stack as compose resolves it, and compose's warnings while resolving it (unset
+    /// variables, obsolete keys), one message each.
+    pub async fn model_and_warnings(&self) -> Result<(ComposeModel, Vec<String>)> {
+        let args = ["config", "--format", "json"];
+        let out = self.command(args).output().await.map_err(|e| Error::Spawn {
+            program: "docker compose".into(),
+            hint: COMPOSE_HINT.into(),
+            source: e,
+        })?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(self.failure(&args, out.status.code(), &stderr));
+        }
+        let model =
+            ComposeModel::from_json(&String::from_utf8_lossy(&out.stdout)).map_err(|e| Error::ComposeCommand {
+                project: self.project.clone(),
+                args: "config --format json".into(),
+                code: "0".into(),
+                stderr_tail: format!("unexpected output: {e}"),
+            })?;
+        Ok((model, warnings(&stderr)))
+    }
+}
+
+/// Compose's warnings, from its log lines (`time=... level=warning msg="..."`), deduplicated.
+pub fn warnings(stderr: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in stderr.lines().filter(|l| l.contains("level=warning")) {
+        let msg = match line.split_once("msg=") {
+            Some((_, m)) => m.trim().trim_matches('"').replace("\\\"", "\""),
+            None => line.trim().to_owned(),
+        };
+        if !out.contains(&msg) {
+            out.push(msg);
+        }
+    }
+    out
+}
+
+/// A compose warning in a person's words: an unset variable is named with the compose file
+/// lines that use it, and whether a `.env` file is missing beside them.
+pub fn describe_warning(warning: &str, files: &[PathBuf]) -> String {
+    let Some(var) = unset_variable(warning) else { return format!("compose: {warning}") };
+    let mut uses = Vec::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(f) else { continue };
+        let name = crate::workspace::display_path(f);
+        for (i, line) in text.lines().enumerate() {
+            if line.contains(&format!("${{{var}")) || line.contains(&format!("${var}")) {
+                uses.push(format!("{name}:{}", i + 1));
+            }
+        }
+    }
+    let dir = files.first().and_then(|f| f.parent());
+    let env_note = match dir {
+        Some(d) if !d.join(".env").exists() => {
+            let example = [".env.example", ".env.sample", "env.example"].iter().find(|n| d.join(n).exists());
+            match example {
+                Some(e) => format!("; there is no .env beside the compose file, but there is {e}"),
+                None => "; there is no .env beside the compose file".to_owned(),
+            }
+        }
+        _ => String::new(),
+    };
+    format!(
+        "variable {var} is not set, so compose uses an empty string{}{env_note} (hint: set it in the environment or in .env; verdicts that read it were judged on the empty value)",
+        if uses.is_empty() { String::new() } else { format!(" at {}", uses.join(", ")) }
+    )
+}
+
+/// The variable a compose "is not set" warning names.
+pub fn unset_variable(warning: &str) -> Option<&str> {
+    let rest = warning.strip_prefix("The \"")?;
+    let (name, tail) = rest.split_once('"')?;
+    tail.contains("not set").then_some(name)
 }
 
 pub(crate) const COMPOSE_HINT: &str =
@@ -332,6 +416,29 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn compose_warnings_are_read_from_its_log_lines() {
+        let stderr = "time=\"2026-12-02T00:58:15Z\" level=warning msg=\"The \\\"TAG\\\" variable is not set. Defaulting to a blank string.\"\n\
+                      time=\"2026-12-02T00:58:15Z\" level=warning msg=\"The \\\"TAG\\\" variable is not set. Defaulting to a blank string.\"\n\
+                      some other line\n";
+        let w = warnings(stderr);
+        assert_eq!(w, ["The \"TAG\" variable is not set. Defaulting to a blank string."], "one per message");
+        assert_eq!(unset_variable(&w[0]), Some("TAG"));
+        assert_eq!(unset_variable("`version` is obsolete"), None);
+    }
+
+    #[test]
+    fn an_unset_variable_is_named_with_the_lines_that_use_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("compose.yaml");
+        std::fs::write(&file, "services:\n  a:\n    image: x:${TAG}\n    environment: [\"T=$TAG\"]\n").expect("write");
+        std::fs::write(dir.path().join(".env.example"), "TAG=1\n").expect("write");
+        let text = describe_warning("The \"TAG\" variable is not set. Defaulting to a blank string.", &[file]);
+        assert!(text.starts_with("variable TAG is not set, so compose uses an empty string at "), "{text}");
+        assert!(text.contains("compose.yaml:3, ") && text.contains("compose.yaml:4"), "{text}");
+        assert!(text.contains("no .env beside the compose file, but there is .env.example"), "{text}");
+    }
 
     #[test]
     fn a_stack_file_layers_compose_files_and_names_the_policy() {

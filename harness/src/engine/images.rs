@@ -278,8 +278,13 @@ fn hash_file(h: &mut Sha256, base: &Path, path: &Path) -> Result<()> {
 /// Makes every image `references` names available: builds those with a recipe whose hash
 /// changed, accepts others already on the engine, and fails naming the service otherwise.
 /// `references` maps service name to image reference. Builds run side by side (see
-/// [`ensure_set`]); the result has one entry per distinct reference.
-pub async fn ensure_for_services(docker: &Docker, references: &BTreeMap<String, String>) -> Result<Vec<ImageStatus>> {
+/// [`ensure_set`]); the result has one entry per distinct reference. An image that is
+/// neither a recipe's nor on the engine is pulled as `pull` says.
+pub async fn ensure_for_services(
+    docker: &Docker,
+    references: &BTreeMap<String, String>,
+    pull: Pull,
+) -> Result<Vec<ImageStatus>> {
     let all = recipes(&workspace::recipes_dir())?;
     let mut wanted: Vec<&Recipe> = Vec::new();
     let mut present: Vec<ImageStatus> = Vec::new();
@@ -291,14 +296,38 @@ pub async fn ensure_for_services(docker: &Docker, references: &BTreeMap<String, 
             wanted.push(recipe);
             continue;
         }
-        match inspect(docker, reference).await? {
+        let mut found = inspect(docker, reference).await?;
+        let mut provenance = Provenance::Present;
+        if pull == Pull::Always || (found.is_none() && pull == Pull::Missing) {
+            let started = Instant::now();
+            let mut cmd = Command::new("docker");
+            cmd.arg("pull").arg(reference);
+            crate::progress::note(format!("  docker pull {reference} (--pull {})", pull.as_str()));
+            if let Err(detail) = run_step(cmd, Some(&format!("docker pull {reference}"))).await {
+                return Err(Error::PullFailed {
+                    service: service.clone(),
+                    image: reference.clone(),
+                    why: format!("pulling it failed: {detail}"),
+                });
+            }
+            provenance = Provenance::Built(started.elapsed());
+            found = inspect(docker, reference).await?;
+        }
+        match found {
             Some((id, size, _)) => present.push(ImageStatus {
                 reference: reference.clone(),
                 id,
                 size_bytes: size,
                 budget_bytes: None,
-                provenance: Provenance::Present,
+                provenance,
             }),
+            None if pull == Pull::Never => {
+                return Err(Error::PullFailed {
+                    service: service.clone(),
+                    image: reference.clone(),
+                    why: "no recipe builds it, and --pull never forbids pulling it".to_owned(),
+                });
+            }
             None => {
                 return Err(Error::ImageMissing {
                     service: service.clone(),
@@ -311,6 +340,107 @@ pub async fn ensure_for_services(docker: &Docker, references: &BTreeMap<String, 
     let mut out = ensure_set(docker, &wanted).await?;
     out.extend(present);
     Ok(out)
+}
+
+/// When to pull an image that no recipe builds, as `docker compose up --pull` takes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pull {
+    /// Pull it only when it is not on the engine.
+    #[default]
+    Missing,
+    /// Pull it every run, even when it is on the engine.
+    Always,
+    /// Never pull: an image not on the engine is an error.
+    Never,
+}
+
+impl Pull {
+    /// The word `--pull` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pull::Missing => "missing",
+            Pull::Always => "always",
+            Pull::Never => "never",
+        }
+    }
+}
+
+impl std::str::FromStr for Pull {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Pull, String> {
+        match s {
+            "missing" => Ok(Pull::Missing),
+            "always" => Ok(Pull::Always),
+            "never" => Ok(Pull::Never),
+            other => Err(format!("`{other}` is not a pull policy (use missing, always or never)")),
+        }
+    }
+}
+
+/// The label a `build:` service's image carries: the stack directory and service it was
+/// built for, so `harness reap --images` and a person can tell them apart.
+pub const SERVICE_BUILD_LABEL: &str = "io.harness.built-for";
+
+/// Builds a `build:` service's image from compose's resolved `build:` section (context,
+/// dockerfile or dockerfile_inline, target, args) and tags it `tag`, with the builder the
+/// recipes use (the engine here has no buildx). The builder's layer cache makes an
+/// unchanged rebuild a matter of seconds; the image it replaced is removed once no tag
+/// names it, so rebuilds leave nothing dangling.
+pub async fn build_service(
+    docker: &Docker,
+    service: &str,
+    build: &serde_json::Value,
+    tag: &str,
+    owner: &str,
+) -> Result<ImageStatus> {
+    let context = PathBuf::from(build["context"].as_str().unwrap_or("."));
+    let work;
+    let dockerfile = match build["dockerfile_inline"].as_str() {
+        Some(text) => {
+            work = tempfile::tempdir()
+                .map_err(|e| Error::io("cannot create a build directory", std::env::temp_dir(), e))?;
+            let path = work.path().join("Dockerfile");
+            std::fs::write(&path, text).map_err(|e| Error::io("cannot write the inline Dockerfile", &path, e))?;
+            path
+        }
+        None => context.join(build["dockerfile"].as_str().unwrap_or("Dockerfile")),
+    };
+    let before = inspect(docker, tag).await?.map(|(id, _, _)| id);
+    let started = Instant::now();
+    let mut cmd = Command::new("docker");
+    // Not --quiet: "Step N/M" lines are the progress, and name the step that failed.
+    cmd.env("DOCKER_BUILDKIT", "0").arg("build").arg("--rm").arg("--force-rm").arg("-f").arg(&dockerfile);
+    if let Some(target) = build["target"].as_str() {
+        cmd.arg("--target").arg(target);
+    }
+    for (k, v) in build["args"].as_object().into_iter().flatten() {
+        cmd.arg("--build-arg").arg(format!("{k}={}", v.as_str().unwrap_or_default()));
+    }
+    cmd.arg("--label").arg(format!("{SERVICE_BUILD_LABEL}={owner}")).arg("-t").arg(tag).arg(&context);
+    crate::progress::note(format!("  docker build {} for service `{service}`", workspace::display_path(&dockerfile)));
+    if let Err(detail) = run_step(cmd, Some(&format!("docker build {service}"))).await {
+        let (step, detail) = match detail.split_once(" || ") {
+            Some((step, rest)) => (step.to_owned(), rest.to_owned()),
+            None => ("docker build".to_owned(), detail),
+        };
+        return Err(Error::ServiceBuild { service: service.to_owned(), dockerfile, step, detail });
+    }
+    let (id, size, _) = inspect(docker, tag).await?.ok_or_else(|| Error::ServiceBuild {
+        service: service.to_owned(),
+        dockerfile: dockerfile.clone(),
+        step: "docker build".to_owned(),
+        detail: format!("the build succeeded but {tag} is not on the engine"),
+    })?;
+    if let Some(old) = before.filter(|old| *old != id) {
+        remove_if_dangling(docker, &old, tag).await;
+    }
+    Ok(ImageStatus {
+        reference: tag.to_owned(),
+        id,
+        size_bytes: size,
+        budget_bytes: None,
+        provenance: Provenance::Built(started.elapsed()),
+    })
 }
 
 /// Every recipe's image, built or found cached (what the test suites need).
@@ -523,7 +653,9 @@ async fn build(recipe: &Recipe, hash: &str, root: &Path) -> Result<()> {
         .arg("-t")
         .arg(recipe.reference())
         .arg(&ctx);
-    run_step(cmd, Some(&format!("docker build {}", recipe.reference()))).await.map_err(|d| fail("docker build", d))
+    run_step(cmd, Some(&format!("docker build {}", recipe.reference())))
+        .await
+        .map_err(|d| fail("docker build", d.replacen(" || ", ": ", 1)))
 }
 
 /// The host's apt sources, passed to mmdebstrap so the root filesystem comes from the same
@@ -767,7 +899,13 @@ async fn run_step(mut cmd: Command, key: Option<&str>) -> std::result::Result<()
         return Ok(());
     }
     let text: Vec<String> = tail.into_iter().collect();
-    Err(format!("exit {}: {}", status.code().unwrap_or(-1), tail_lines(&text.join("\n"), 6)))
+    let code = status.code().unwrap_or(-1);
+    let tail = tail_lines(&text.join("\n"), 6);
+    // A docker build's failing step leads, before ` || `, so its caller can name it.
+    Err(match stage.filter(|s| s.starts_with("Step ")) {
+        Some(step) => format!("{step} || exit {code}: {tail}"),
+        None => format!("exit {code}: {tail}"),
+    })
 }
 
 /// Where the last duration of each long build step is kept, for the next build's estimate.

@@ -11,6 +11,7 @@
 //! work starts, so "no daemon" is one clear error instead of a failure deep in a boot.
 
 pub mod compose;
+pub mod dockerfile;
 pub(crate) mod helper;
 pub mod images;
 pub mod labels;

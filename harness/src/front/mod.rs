@@ -174,7 +174,7 @@ impl Compose {
         let services = prepared.model.service_names();
         let policy = match &self.policy {
             Some(path) => policy::load(path, &services)?,
-            None => judge::load_policy(&prepared.dir, &services)?,
+            None => judge::load_policy_for(&prepared.dir, &prepared.model, &prepared.project.files)?,
         };
         let stack = prepared.start(&config).await?;
         Ok(RunningStack { name: report::display_path(&config.stack), stack, policy })

@@ -24,10 +24,24 @@ fn verdict(
     passed: bool,
     hint: &str,
 ) -> Verdict {
+    verdict_from(criterion, f, f.source.describe(), measured, budget, passed, hint)
+}
+
+/// A verdict whose evidence names `from`, the source the judged fact was read from (a
+/// Dockerfile line, the image's config), when that is not the facts' own source.
+fn verdict_from(
+    criterion: Criterion,
+    f: &ServiceFacts,
+    from: &str,
+    measured: String,
+    budget: &str,
+    passed: bool,
+    hint: &str,
+) -> Verdict {
     Verdict {
         criterion,
         subject: f.service.clone(),
-        evidence: format!("{} of `{}`: {measured}", f.source.describe(), f.service),
+        evidence: format!("{from} of `{}`: {measured}", f.service),
         measured,
         budget: budget.to_owned(),
         outcome: Outcome::judged(passed),
@@ -37,12 +51,18 @@ fn verdict(
 
 /// Whether a user string means root. A named user other than `root` cannot be resolved
 /// without the image's passwd file; the runtime `user.process` check sees the real uid.
+///
+/// The engine reads the part before `:` as a uid when it is all digits (`00` and `0000` are
+/// uid 0) and as a name otherwise; an empty user part means uid 0, whatever the group.
 pub fn is_root_user(user: Option<&str>) -> bool {
     match user {
         None => true,
         Some(u) => {
             let name = u.split(':').next().unwrap_or_default().trim();
-            name.is_empty() || name == "root" || name == "0"
+            if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+                return name.bytes().all(|b| b == b'0');
+            }
+            name.is_empty() || name == "root"
         }
     }
 }
@@ -66,17 +86,18 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
     let mut out = Vec::new();
     let user = f.user.clone().unwrap_or_else(|| "(none: root)".into());
     let root = is_root_user(f.user.as_deref());
-    out.push(if f.user.is_none() && !f.image_known {
-        Verdict::not_judged(Criterion::UserImage, &f.service, unknown_image(f, "`user:`", "USER"))
-    } else {
-        verdict(
+    out.push(if let Some(from) = &f.user_from {
+        verdict_from(
             Criterion::UserImage,
             f,
+            from,
             format!("user {user}"),
             "non-root",
             !s.non_root || !root,
             "set a numeric non-root `user:` in compose or `USER uid:gid` in the Dockerfile",
         )
+    } else {
+        Verdict::not_judged(Criterion::UserImage, &f.service, unknown_image(f, "`user:`", "USER"))
     });
     out.push(verdict(
         Criterion::HardeningPrivileged,
@@ -213,38 +234,106 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
         !s.log_rotation || rotated || local_default,
         "add `logging: {driver: json-file, options: {max-size: \"10m\", max-file: \"3\"}}`",
     ));
-    let literal: Vec<String> = f
-        .env
-        .iter()
-        .filter(|(k, v)| !v.is_empty() && !v.starts_with("/run/secrets/") && is_secret_name(k, &s.secret_env_allowlist))
-        .map(|(k, v)| format!("{k} (literal value, {} chars, redacted)", v.chars().count()))
-        .collect();
+    let literal = secrets_found(f, &s.secret_env_allowlist);
     out.push(verdict(
         Criterion::SecretsEnv,
         f,
-        if literal.is_empty() { "no secret-looking env name with a literal value".into() } else { literal.join(", ") },
+        if literal.is_empty() {
+            "no secret in an env value, a URL's userinfo or a command argument".into()
+        } else {
+            literal.join(", ")
+        },
         if s.secrets_in_env { "allowed by policy (secrets_in_env = true)" } else { "secrets as files, not env values" },
         s.secrets_in_env || literal.is_empty(),
-        "pass secrets as compose `secrets:` files and point the service at them (e.g. *_PASSWORD_FILE)",
+        "pass secrets as compose `secrets:` files and point the service at them (e.g. *_PASSWORD_FILE); keep passwords out of URLs and command lines, and out of the Dockerfile's ENV and ARG",
     ));
     out.push(publish(f, s));
-    out.push(if f.healthcheck.is_none() && !f.image_known {
-        Verdict::not_judged(
-            Criterion::HealthcheckDefined,
-            &f.service,
-            unknown_image(f, "`healthcheck:`", "HEALTHCHECK"),
-        )
-    } else {
-        verdict(
+    out.push(bind(f, s));
+    out.push(match &f.health_from {
+        Some(from) => verdict_from(
             Criterion::HealthcheckDefined,
             f,
+            from,
             f.healthcheck.as_ref().map_or_else(|| "no healthcheck".into(), |t| format!("test {}", t.join(" "))),
             "a healthcheck",
             f.healthcheck.is_some(),
             "add a `healthcheck:` (compose) or `HEALTHCHECK` (Dockerfile) that proves the service answers",
-        )
+        ),
+        None => Verdict::not_judged(
+            Criterion::HealthcheckDefined,
+            &f.service,
+            unknown_image(f, "`healthcheck:`", "HEALTHCHECK"),
+        ),
     });
     out
+}
+
+/// Literal secrets in a service's configuration, each as where it was found and its length,
+/// never its value: env names that look secret (from compose, the Dockerfile's ENV/ARG or
+/// the image), passwords in a URL's userinfo in any env value (`postgres://u:pw@db`), and
+/// secret-looking options in the entrypoint or command (`--requirepass pw`). A value that
+/// points at a secret file (`/run/secrets/...`) or names a variable (`$X`) is not a secret.
+pub fn secrets_found(f: &ServiceFacts, allowlist: &[String]) -> Vec<String> {
+    let is_reference = |v: &str| v.is_empty() || v.starts_with("/run/secrets/") || v.starts_with('$');
+    let mut out = Vec::new();
+    for (k, v) in &f.env {
+        if allowlist.iter().any(|a| a.eq_ignore_ascii_case(k)) || is_reference(v) {
+            continue;
+        }
+        let from = f.env_from.get(k).map(|at| format!(", {at}")).unwrap_or_default();
+        if is_secret_name(k, allowlist) {
+            out.push(format!("{k} (literal value, {} chars{from}, redacted)", v.chars().count()));
+        } else if let Some(pw) = url_password(v) {
+            out.push(format!("{k} (password in a URL's userinfo, {} chars{from}, redacted)", pw.chars().count()));
+        }
+    }
+    let words: Vec<&str> = f.command.iter().flat_map(|w| w.split_whitespace()).collect();
+    for (i, word) in words.iter().enumerate() {
+        let word = word.trim_matches(|c| c == '"' || c == '\'');
+        if let Some(pw) = url_password(word) {
+            out.push(format!(
+                "command argument {} (password in a URL's userinfo, {} chars, redacted)",
+                i + 1,
+                pw.chars().count()
+            ));
+            continue;
+        }
+        let Some(flag) = word.strip_prefix('-').map(|w| w.trim_start_matches('-')) else { continue };
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (flag, None),
+        };
+        if !is_secret_flag(name) {
+            continue;
+        }
+        let value = inline.or_else(|| words.get(i + 1).copied().filter(|w| !w.starts_with('-'))).unwrap_or_default();
+        let value = value.trim_matches(|c| c == '"' || c == '\'');
+        if !is_reference(value) {
+            out.push(format!("command option --{name} (literal value, {} chars, redacted)", value.chars().count()));
+        }
+    }
+    out
+}
+
+/// The password of a `scheme://user:password@host` URL, when it has a non-empty one that
+/// is not a variable reference.
+pub fn url_password(value: &str) -> Option<&str> {
+    let (_, rest) = value.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, pw) = userinfo.split_once(':')?;
+    (!pw.is_empty() && !pw.starts_with('$')).then_some(pw)
+}
+
+/// Command-line options that take a secret: `--requirepass`, `--masterauth`, `--password`,
+/// `--db-password`, `--api-key`, `--token`, `--secret`; not `--password-file`.
+fn is_secret_flag(name: &str) -> bool {
+    let n = name.to_lowercase().replace('_', "-");
+    if n.ends_with("-file") || n.ends_with("file") && n.contains("pass") {
+        return false;
+    }
+    ["pass", "secret", "token", "masterauth", "api-key", "apikey", "credential"].iter().any(|p| n.contains(p))
+        && !["passthrough", "pass-through", "bypass"].iter().any(|p| n.contains(p))
 }
 
 /// Why a fact only the image can supply was not judged: compose leaves it to the image,
@@ -257,9 +346,8 @@ fn unknown_image(f: &ServiceFacts, compose_key: &str, instruction: &str) -> Stri
     )
 }
 
-/// `network.publish`: only services the policy names may publish host ports, and each
-/// published port must bind a specific interface, not all of them (CIS 5.14).
-pub fn publish(f: &ServiceFacts, s: &Settings) -> Verdict {
+/// The published ports as evidence: `0.0.0.0:80->80, 127.0.0.1:ephemeral->8080`.
+fn port_list(f: &ServiceFacts) -> String {
     let list: Vec<String> = f
         .ports
         .iter()
@@ -269,38 +357,93 @@ pub fn publish(f: &ServiceFacts, s: &Settings) -> Verdict {
             format!("{ip}:{host}->{}", p.container_port)
         })
         .collect();
-    let wildcard = f.ports.iter().any(|p| matches!(p.host_ip.as_str(), "" | "0.0.0.0" | "::" | "[::]"));
-    let (passed, hint) = if !f.ports.is_empty() && !s.publish {
-        (
-            false,
-            "this service must not publish host ports: remove `ports:` (or set publish = true for it in acceptance.toml)",
-        )
-    } else if wildcard {
-        (false, "bind published ports to one interface: ports: [\"127.0.0.1::PORT\"]")
-    } else {
-        (true, "")
-    };
+    if list.is_empty() { "publishes nothing".into() } else { format!("publishes {}", list.join(", ")) }
+}
+
+const HOST_NETWORK: &str = "network_mode host: every listening port, on every host interface";
+
+/// `network.publish`: only services the policy allows may publish host ports at all (CIS
+/// 5.8). Host networking publishes every port the service listens on, with no `ports:`.
+pub fn publish(f: &ServiceFacts, s: &Settings) -> Verdict {
+    let host = f.network_mode.as_deref() == Some("host");
+    let publishes = host || !f.ports.is_empty();
     verdict(
         Criterion::NetworkPublish,
         f,
-        if list.is_empty() { "publishes nothing".into() } else { format!("publishes {}", list.join(", ")) },
-        if s.publish { "ports bound to a specific interface" } else { "no published ports" },
-        passed,
-        hint,
+        if host { HOST_NETWORK.to_owned() } else { port_list(f) },
+        if s.publish { "may publish" } else { "no published ports" },
+        s.publish || !publishes,
+        if host {
+            "drop `network_mode: host`; join a compose network and publish only the ports that must be reached (or set publish = true for it in acceptance.toml)"
+        } else {
+            "this service must not publish host ports: remove `ports:` (or set publish = true for it in acceptance.toml)"
+        },
     )
 }
 
-/// Static-only: the image reference names a pinned tag (CIS 5.27 asks for known, current images).
+/// `network.bind`: published ports bind only the interfaces the policy allows (CIS 5.14):
+/// one specific interface unless the service is a public entry point (`bind = "any"`).
+/// Host networking cannot be held to one interface.
+pub fn bind(f: &ServiceFacts, s: &Settings) -> Verdict {
+    let host = f.network_mode.as_deref() == Some("host");
+    let wildcard = f.ports.iter().any(|p| matches!(p.host_ip.as_str(), "" | "0.0.0.0" | "::" | "[::]"));
+    let loopback = s.bind == crate::policy::Bind::Loopback;
+    verdict(
+        Criterion::NetworkBind,
+        f,
+        if host { HOST_NETWORK.to_owned() } else { port_list(f) },
+        if loopback { "ports bound to a specific interface" } else { "any interface (bind = \"any\")" },
+        !loopback || !(host || wildcard),
+        if host {
+            "drop `network_mode: host` and publish with an interface, e.g. ports: [\"127.0.0.1::PORT\"]"
+        } else {
+            "bind published ports to one interface: ports: [\"127.0.0.1::PORT\"]; if this service is the public entry point, say so with bind = \"any\" for it in acceptance.toml"
+        },
+    )
+}
+
+/// Static-only: the image reference names a pinned tag (CIS 5.27 asks for known, current
+/// images). A service built from a Dockerfile runs what it builds, so its `FROM` lines are
+/// what must be pinned; with neither an image nor a readable Dockerfile there is nothing to
+/// judge.
 pub fn pinned_tag(f: &ServiceFacts, s: &Settings) -> Verdict {
-    let image = f.image.as_str();
-    let last = image.rsplit('/').next().unwrap_or(image);
-    let pinned = image.contains('@') || last.split_once(':').is_some_and(|(_, tag)| tag != "latest" && !tag.is_empty());
+    let pinned = |image: &str| {
+        let last = image.rsplit('/').next().unwrap_or(image);
+        image.contains('@') || last.split_once(':').is_some_and(|(_, tag)| tag != "latest" && !tag.is_empty())
+    };
+    if !f.base_images.is_empty() {
+        let loose: Vec<&str> = f.base_images.iter().filter(|(i, _)| !pinned(i)).map(|(_, at)| at.as_str()).collect();
+        let all: Vec<&str> = f.base_images.iter().map(|(i, _)| i.as_str()).collect();
+        return verdict_from(
+            Criterion::LintPinnedTags,
+            f,
+            "Dockerfile",
+            if loose.is_empty() {
+                format!("FROM {}", all.join(", "))
+            } else {
+                format!("unpinned {}", loose.join(", "))
+            },
+            "every FROM with a tag other than latest, or a digest",
+            !s.pinned_tags || loose.is_empty(),
+            "pin every FROM image of the Dockerfile to a version tag or digest",
+        );
+    }
+    if f.image.is_empty() {
+        return Verdict::not_judged(
+            Criterion::LintPinnedTags,
+            &f.service,
+            format!(
+                "`{}` names no image and its Dockerfile names no base image to pin (FROM scratch, or not read)",
+                f.service
+            ),
+        );
+    }
     verdict(
         Criterion::LintPinnedTags,
         f,
-        format!("image {image}"),
+        format!("image {}", f.image),
         "a tag other than latest, or a digest",
-        !s.pinned_tags || pinned,
+        !s.pinned_tags || pinned(&f.image),
         "pin the image to a version tag or digest",
     )
 }
@@ -334,14 +477,19 @@ mod tests {
             env: vec![("DATABASE_PASSWORD_FILE".into(), "/run/secrets/pg".into())],
             healthcheck: Some(vec!["CMD".into(), "/app".into(), "healthcheck".into()]),
             ports: vec![],
-            image_known: true,
+            user_from: Some("compose `user:`".into()),
+            health_from: Some("compose `healthcheck:`".into()),
+            env_from: Default::default(),
+            command: vec![],
+            base_images: vec![],
         }
     }
 
     #[test]
     fn an_absent_image_leaves_its_user_and_healthcheck_not_judged() {
         let mut f = compliant();
-        f.image_known = false;
+        f.user_from = None;
+        f.health_from = None;
         f.user = None;
         f.healthcheck = None;
         let v = judge(&f, &Settings::default());
@@ -351,6 +499,7 @@ mod tests {
         assert!(v.iter().all(|v| !v.failed()), "nothing invented: {v:#?}");
         // What compose itself says is still judged with the image absent.
         f.user = Some("0".into());
+        f.user_from = Some("compose `user:`".into());
         let v = judge(&f, &Settings::default());
         assert_eq!(v.iter().find(|v| v.criterion == Criterion::UserImage).map(|v| v.outcome.word()), Some("FAIL"));
     }
@@ -394,7 +543,6 @@ mod tests {
             |f, _| f.mounts.push(MountFact { kind: "bind".into(), source: "/etc".into(), target: "/host-etc".into() }),
             &["hardening.host_mounts"],
         );
-        check(|f, _| f.network_mode = Some("host".into()), &["hardening.namespaces"]);
         check(|f, _| f.pid_mode = Some("host".into()), &["hardening.namespaces"]);
         check(|f, _| f.memory_limit = None, &["hardening.memory_limit"]);
         check(|f, _| f.pids_limit = None, &["hardening.pids_limit"]);
@@ -405,19 +553,29 @@ mod tests {
         check(|f, _| f.env.push(("API_TOKEN".into(), "abc".into())), &["secrets.env"]);
         check(|f, _| f.healthcheck = None, &["healthcheck.defined"]);
         check(|f, _| f.ports.push(port("127.0.0.1")), &["network.publish"]);
+        check(|f, _| f.ports.push(port("0.0.0.0")), &["network.publish", "network.bind"]);
         check(
             |f, s| {
                 f.ports.push(port("0.0.0.0"));
                 s.publish = true;
             },
-            &["network.publish"],
+            &["network.bind"],
         );
         check(
             |f, s| {
                 f.ports.push(port(""));
                 s.publish = true;
             },
-            &["network.publish"],
+            &["network.bind"],
+        );
+        // A public entry point: may publish, on every interface.
+        check(
+            |f, s| {
+                f.ports.push(port("0.0.0.0"));
+                s.publish = true;
+                s.bind = crate::policy::Bind::Any;
+            },
+            &[],
         );
         check(
             |f, s| {
@@ -472,6 +630,122 @@ mod tests {
             let text = format!("{} {} {} {:?}", v.measured, v.evidence, v.budget, v.hint);
             assert!(!text.contains("s3cr3t-value"), "{text}");
         }
+    }
+
+    /// Applies `change` and returns what `secrets.env` measured (names and lengths only).
+    #[track_caller]
+    fn secrets(change: impl FnOnce(&mut ServiceFacts)) -> String {
+        let mut f = compliant();
+        change(&mut f);
+        let v = judge(&f, &Settings::default());
+        let v = v.iter().find(|v| v.criterion == Criterion::SecretsEnv).expect("judged");
+        format!("{} {}", v.outcome.word(), v.measured)
+    }
+
+    #[test]
+    fn secrets_are_found_by_value_too() {
+        let url = secrets(|f| f.env.push(("DATABASE_URL".into(), "postgres://app:pa55word@db:5432/app".into())));
+        assert_eq!(url, "FAIL DATABASE_URL (password in a URL's userinfo, 8 chars, redacted)");
+        let redis = secrets(|f| f.env.push(("REDIS_URL".into(), "redis://:pw@cache:6379/0".into())));
+        assert_eq!(redis, "FAIL REDIS_URL (password in a URL's userinfo, 2 chars, redacted)");
+        let no_pw = secrets(|f| f.env.push(("DATABASE_URL".into(), "postgres://app@db:5432/app".into())));
+        assert!(no_pw.starts_with("PASS"), "{no_pw}");
+        let cmd = secrets(|f| f.command = vec!["redis-server".into(), "--requirepass".into(), "hunter22".into()]);
+        assert_eq!(cmd, "FAIL command option --requirepass (literal value, 8 chars, redacted)");
+        let shell = secrets(|f| {
+            f.command = vec!["sh".into(), "-c".into(), "redis-server --requirepass=s3cret --port 6379".into()]
+        });
+        assert_eq!(shell, "FAIL command option --requirepass (literal value, 6 chars, redacted)");
+        let var = secrets(|f| {
+            f.command = vec!["sh".into(), "-c".into(), "redis-server --requirepass \"$REDIS_PASSWORD\"".into()]
+        });
+        assert!(var.starts_with("PASS"), "a variable reference is not a literal: {var}");
+        let file = secrets(|f| f.command = vec!["app".into(), "--password-file".into(), "/run/secrets/pw".into()]);
+        assert!(file.starts_with("PASS"), "{file}");
+        let from_dockerfile = secrets(|f| {
+            f.env.push(("API_TOKEN".into(), "abc123".into()));
+            f.env_from.insert("API_TOKEN".into(), "Dockerfile:4 ENV API_TOKEN".into());
+        });
+        assert_eq!(from_dockerfile, "FAIL API_TOKEN (literal value, 6 chars, Dockerfile:4 ENV API_TOKEN, redacted)");
+        for text in [url, redis, cmd, shell, from_dockerfile] {
+            for secret in ["pa55word", ":pw@", "hunter22", "s3cret", "abc123"] {
+                assert!(!text.contains(secret), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_allowlist_exempts_a_name_from_value_checks_too() {
+        let mut f = compliant();
+        f.env.push(("DATABASE_URL".into(), "postgres://app:pw@db/app".into()));
+        let s = Settings { secret_env_allowlist: vec!["DATABASE_URL".into()], ..Settings::default() };
+        assert!(judge(&f, &s).iter().all(|v| v.passed()));
+    }
+
+    #[track_caller]
+    fn check_root(user: &str, root: bool) {
+        assert_eq!(is_root_user(Some(user)), root, "{user}");
+    }
+
+    #[test]
+    fn users_resolve_as_the_engine_resolves_them() {
+        check_root("0", true);
+        check_root("00", true);
+        check_root("0000:1000", true);
+        check_root("0:1000", true);
+        check_root(":1000", true);
+        check_root("root", true);
+        check_root("root:app", true);
+        check_root("1000", false);
+        check_root("10", false);
+        check_root("1000:0", false);
+        check_root("app", false);
+        check_root("nobody:nogroup", false);
+    }
+
+    #[test]
+    fn host_networking_is_judged_as_publishing_everything() {
+        check(
+            |f, _| f.network_mode = Some("host".into()),
+            &["hardening.namespaces", "network.publish", "network.bind"],
+        );
+        check(
+            |f, s| {
+                f.network_mode = Some("host".into());
+                s.publish = true;
+            },
+            &["hardening.namespaces", "network.bind"],
+        );
+    }
+
+    #[test]
+    fn a_built_service_pins_its_from_lines() {
+        let mut f = compliant();
+        f.image = String::new();
+        f.base_images = vec![
+            ("rust:1.80".into(), "Dockerfile:2 FROM rust:1.80".into()),
+            ("debian".into(), "Dockerfile:9 FROM debian".into()),
+        ];
+        let v = pinned_tag(&f, &Settings::default());
+        assert!(v.failed(), "{v:?}");
+        assert_eq!(v.measured, "unpinned Dockerfile:9 FROM debian");
+        assert!(v.evidence.starts_with("Dockerfile of `api`"), "{}", v.evidence);
+        f.base_images.pop();
+        assert!(pinned_tag(&f, &Settings::default()).passed());
+        f.base_images.clear();
+        let v = pinned_tag(&f, &Settings::default());
+        assert_eq!(v.outcome.word(), "SKIP", "no image and no FROM to pin: {v:?}");
+    }
+
+    #[test]
+    fn evidence_names_where_the_user_came_from() {
+        let mut f = compliant();
+        f.user = Some("root".into());
+        f.user_from = Some("Dockerfile:3 USER root".into());
+        let v = judge(&f, &Settings::default());
+        let user = v.iter().find(|v| v.criterion == Criterion::UserImage).expect("judged");
+        assert!(user.failed());
+        assert_eq!(user.evidence, "Dockerfile:3 USER root of `api`: user root");
     }
 
     #[track_caller]

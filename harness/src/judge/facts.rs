@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::engine::dockerfile::BuildFile;
+
 /// A mount: `volume`, `bind` or `tmpfs`, its source (volume name or host path) and target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountFact {
@@ -96,10 +98,86 @@ pub struct ServiceFacts {
     pub healthcheck: Option<Vec<String>>,
     /// The published ports.
     pub ports: Vec<PortFact>,
-    /// Whether the image's own config (USER, HEALTHCHECK, ENV) was read. When it was not
-    /// (lint with the image absent from the engine), what only the image could say is not
+    /// Where the user came from, e.g. `compose \`user:\``, `Dockerfile:12 USER 10001` or
+    /// `image inspect harness/redis:7.0-bookworm`; `None` when no source could tell (lint with
+    /// the image neither built from a readable Dockerfile nor on the engine): then it is not
     /// judged rather than assumed.
-    pub image_known: bool,
+    pub user_from: Option<String>,
+    /// Where the healthcheck came from, as for the user; `None` when no source could tell.
+    pub health_from: Option<String>,
+    /// Where env names came from when it was not the facts' own source (a Dockerfile line
+    /// or the image), by name.
+    pub env_from: BTreeMap<String, String>,
+    /// The argv the container starts with: entrypoint then command, as configured (shell
+    /// strings as one word); judged for credentials passed as arguments.
+    pub command: Vec<String>,
+    /// For a service built from a Dockerfile, the images its `FROM` lines name (with ARGs
+    /// expanded) and where; empty otherwise.
+    pub base_images: Vec<(String, String)>,
+}
+
+/// What the image side says about a service, each fact with where it came from: the
+/// Dockerfile that builds it over its base image's config, or the image's config on the
+/// engine. A fact no source could tell is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageSide {
+    /// The image's user (`None` inside: none set, so root) and where that was read.
+    pub user: Option<(Option<String>, String)>,
+    /// The image's healthcheck (`None` inside: none, or `NONE`) and where that was read.
+    pub healthcheck: Option<(Option<Vec<String>>, String)>,
+    /// The image's environment as (name, value, where).
+    pub env: Vec<(String, String, String)>,
+    /// The images a Dockerfile's `FROM` lines name, and where.
+    pub base_images: Vec<(String, String)>,
+}
+
+impl ImageSide {
+    /// From an image's `Config` (`docker image inspect`); `Null` (not on the engine, or no
+    /// engine) tells nothing.
+    pub fn from_config(reference: &str, config: &Value) -> ImageSide {
+        if config.is_null() {
+            return ImageSide::default();
+        }
+        let at = format!("image inspect {reference}");
+        ImageSide {
+            user: Some((opt_str(&config["User"]), at.clone())),
+            healthcheck: Some((health_test(&config["Healthcheck"]["Test"]), at.clone())),
+            env: env_pairs(&config["Env"]).into_iter().map(|(k, v)| (k, v, at.clone())).collect(),
+            base_images: Vec::new(),
+        }
+    }
+
+    /// A Dockerfile's facts over those of the image its chain starts from (`base`: read
+    /// from the engine, or [`ImageSide::default`] when it is not there). `FROM scratch`
+    /// starts from nothing: no USER (root), no HEALTHCHECK, no ENV.
+    pub fn from_build(file: &BuildFile, base: ImageSide) -> ImageSide {
+        let scratch = file.base.is_none();
+        let from = |at: &str| match &file.base {
+            Some(b) => format!("{at} (base of {})", b.at),
+            None => at.to_owned(),
+        };
+        let user = match &file.user {
+            Some(u) => Some((Some(u.value.clone()), u.at.clone())),
+            None if scratch => Some((None, "Dockerfile: no USER, FROM scratch".to_owned())),
+            None => base.user.map(|(u, at)| (u, from(&at))),
+        };
+        let healthcheck = match &file.healthcheck {
+            Some(h) => Some((h.value.clone(), h.at.clone())),
+            None if scratch => Some((None, "Dockerfile: no HEALTHCHECK, FROM scratch".to_owned())),
+            None => base.healthcheck.map(|(h, at)| (h, from(&at))),
+        };
+        let mut env: Vec<(String, String, String)> = base.env.into_iter().map(|(k, v, at)| (k, v, from(&at))).collect();
+        for (k, v, at) in &file.env {
+            env.retain(|(name, _, _)| name != k);
+            env.push((k.clone(), v.clone(), at.clone()));
+        }
+        ImageSide {
+            user,
+            healthcheck,
+            env,
+            base_images: file.images.iter().map(|i| (i.value.clone(), i.at.clone())).collect(),
+        }
+    }
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -131,9 +209,34 @@ impl ServiceFacts {
         if !crate::boot::stack::fixes_host_ports(raw_service) {
             return false;
         }
-        self.ports = ServiceFacts::from_compose(&self.service, raw_service, &Value::Null).ports;
+        self.ports = ServiceFacts::from_compose(&self.service, raw_service, &ImageSide::default()).ports;
         true
     }
+}
+
+/// An entrypoint or command: an argv list, or a shell string as one word; null is none.
+fn argv(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => vec![s.clone()],
+        _ => strings(v),
+    }
+}
+
+/// The restart policy the engine applies. Compose maps `deploy.restart_policy.condition`
+/// onto the engine's policy and lets it win over `restart:` (`none` -> `no`, `any` or
+/// unset -> `always`; `on-failure` keeps `max_attempts` as its count).
+pub fn restart_policy(svc: &Value) -> Option<String> {
+    let deploy = &svc["deploy"]["restart_policy"];
+    if deploy.is_object() {
+        let attempts = deploy["max_attempts"].as_u64().filter(|n| *n > 0);
+        return Some(match deploy["condition"].as_str().unwrap_or("any") {
+            "none" => "no".to_owned(),
+            "on-failure" => attempts.map_or_else(|| "on-failure".to_owned(), |n| format!("on-failure:{n}")),
+            "unless-stopped" => "unless-stopped".to_owned(),
+            _ => "always".to_owned(),
+        });
+    }
+    opt_str(&svc["restart"])
 }
 
 /// A healthcheck test that actually runs something.
@@ -167,23 +270,40 @@ fn bytes(v: &Value) -> Option<u64> {
 
 impl ServiceFacts {
     /// Facts from the resolved compose document (`docker compose config --format json`)
-    /// plus the image's config (`docker image inspect`, `Config`), for settings the image
-    /// supplies when compose does not (user, env, healthcheck).
-    pub fn from_compose(service: &str, svc: &Value, image_config: &Value) -> ServiceFacts {
-        let mut env = env_pairs(&image_config["Env"]);
+    /// over what the image side says ([`ImageSide`]: the Dockerfile, the image's config),
+    /// for settings the image supplies when compose does not (user, env, healthcheck).
+    pub fn from_compose(service: &str, svc: &Value, image: &ImageSide) -> ServiceFacts {
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut env_from = BTreeMap::new();
+        for (k, v, at) in &image.env {
+            env.retain(|(name, _)| name != k);
+            env.push((k.clone(), v.clone()));
+            env_from.insert(k.clone(), at.clone());
+        }
         if let Some(map) = svc["environment"].as_object() {
             for (k, v) in map {
                 let value = v.as_str().map(str::to_owned).unwrap_or_default();
                 env.retain(|(name, _)| name != k);
                 env.push((k.clone(), value));
+                env_from.remove(k);
             }
         }
-        let healthcheck = if svc["healthcheck"]["disable"].as_bool() == Some(true) {
-            None
+        let (healthcheck, health_from) = if svc["healthcheck"]["disable"].as_bool() == Some(true) {
+            (None, Some("compose `healthcheck: {disable: true}`".to_owned()))
         } else if svc["healthcheck"]["test"].is_array() {
-            health_test(&svc["healthcheck"]["test"])
+            (health_test(&svc["healthcheck"]["test"]), Some("compose `healthcheck:`".to_owned()))
         } else {
-            health_test(&image_config["Healthcheck"]["Test"])
+            match &image.healthcheck {
+                Some((h, at)) => (h.clone(), Some(at.clone())),
+                None => (None, None),
+            }
+        };
+        let (user, user_from) = match opt_str(&svc["user"]) {
+            Some(u) => (Some(u), Some("compose `user:`".to_owned())),
+            None => match &image.user {
+                Some((u, at)) => (u.clone(), Some(at.clone())),
+                None => (None, None),
+            },
         };
         let mounts = svc["volumes"]
             .as_array()
@@ -218,7 +338,7 @@ impl ServiceFacts {
             service: service.to_owned(),
             source: Source::Compose,
             image: svc["image"].as_str().unwrap_or_default().to_owned(),
-            user: opt_str(&svc["user"]).or_else(|| opt_str(&image_config["User"])),
+            user,
             privileged: svc["privileged"].as_bool().unwrap_or(false),
             cap_add: strings(&svc["cap_add"]),
             cap_drop: strings(&svc["cap_drop"]),
@@ -234,7 +354,7 @@ impl ServiceFacts {
                 .as_i64()
                 .or_else(|| svc["deploy"]["resources"]["limits"]["pids"].as_i64())
                 .filter(|n| *n > 0),
-            restart: opt_str(&svc["restart"]),
+            restart: restart_policy(svc),
             log_driver: opt_str(&logging["driver"]),
             log_opts: logging["options"]
                 .as_object()
@@ -243,7 +363,11 @@ impl ServiceFacts {
             env,
             healthcheck,
             ports,
-            image_known: !image_config.is_null(),
+            user_from,
+            health_from,
+            env_from,
+            command: argv(&svc["entrypoint"]).into_iter().chain(argv(&svc["command"])).collect(),
+            base_images: image.base_images.clone(),
         }
     }
 
@@ -306,7 +430,11 @@ impl ServiceFacts {
             env: env_pairs(&cfg["Env"]),
             healthcheck: health_test(&cfg["Healthcheck"]["Test"]),
             ports,
-            image_known: true,
+            user_from: Some(Source::Inspect.describe().to_owned()),
+            health_from: Some(Source::Inspect.describe().to_owned()),
+            env_from: BTreeMap::new(),
+            command: argv(&cfg["Entrypoint"]).into_iter().chain(argv(&cfg["Cmd"])).collect(),
+            base_images: Vec::new(),
         }
     }
 }
@@ -329,7 +457,7 @@ mod tests {
             "ports": [{"mode": "ingress", "host_ip": "127.0.0.1", "target": 8080, "published": "", "protocol": "tcp"}]
         });
         let image = json!({"User": "65534:65534", "Env": ["PATH=/bin", "APP_PORT=80"], "Healthcheck": {"Test": ["CMD", "/app", "healthcheck"]}});
-        let f = ServiceFacts::from_compose("api", &svc, &image);
+        let f = ServiceFacts::from_compose("api", &svc, &ImageSide::from_config("harness/app:0.1.0", &image));
         assert_eq!(f.user.as_deref(), Some("65534:65534"), "image USER applies when compose has none");
         assert_eq!(f.memory_limit, Some(67_108_864));
         assert_eq!(f.pids_limit, Some(32));
@@ -345,10 +473,70 @@ mod tests {
         let f = ServiceFacts::from_compose(
             "x",
             &json!({"healthcheck": {"disable": true}}),
-            &json!({"Healthcheck": {"Test": ["CMD", "true"]}}),
+            &ImageSide::from_config("x:1", &json!({"Healthcheck": {"Test": ["CMD", "true"]}})),
         );
         assert_eq!(f.healthcheck, None);
         assert_eq!(f.user, None, "no user anywhere means root");
+        assert_eq!(f.user_from.as_deref(), Some("image inspect x:1"), "and the image said so");
+    }
+
+    #[track_caller]
+    fn check_restart(svc: Value, expected: Option<&str>) {
+        assert_eq!(restart_policy(&svc).as_deref(), expected, "{svc}");
+    }
+
+    #[test]
+    fn deploy_restart_policy_wins_over_restart_as_compose_maps_it() {
+        check_restart(json!({"restart": "unless-stopped"}), Some("unless-stopped"));
+        check_restart(json!({"restart": "always", "deploy": {"restart_policy": {"condition": "none"}}}), Some("no"));
+        check_restart(
+            json!({"deploy": {"restart_policy": {"condition": "on-failure", "max_attempts": 3}}}),
+            Some("on-failure:3"),
+        );
+        check_restart(json!({"deploy": {"restart_policy": {"condition": "any"}}}), Some("always"));
+        check_restart(json!({"restart": "no", "deploy": {"restart_policy": {}}}), Some("always"));
+        check_restart(json!({"deploy": {"resources": {}}}), None);
+    }
+
+    fn build_file(text: &str, target: Option<&str>) -> BuildFile {
+        crate::engine::dockerfile::parse("web", std::path::Path::new("Dockerfile"), text, target, &BTreeMap::new())
+            .expect("parses")
+    }
+
+    #[test]
+    fn the_dockerfile_speaks_before_its_base_image_and_compose_before_both() {
+        let base = ImageSide::from_config(
+            "harness/redis:7.0-bookworm",
+            &json!({"User": "998", "Env": ["A=base"], "Healthcheck": {"Test": ["CMD", "redis-cli", "ping"]}}),
+        );
+        let file = build_file("FROM harness/redis:7.0-bookworm\nENV A=mine\nUSER root\n", None);
+        let side = ImageSide::from_build(&file, base.clone());
+        let f = ServiceFacts::from_compose("web", &json!({"build": {}}), &side);
+        assert_eq!((f.user.as_deref(), f.user_from.as_deref()), (Some("root"), Some("Dockerfile:3 USER root")));
+        assert_eq!(
+            f.health_from.as_deref(),
+            Some("image inspect harness/redis:7.0-bookworm (base of Dockerfile:1 FROM harness/redis:7.0-bookworm)")
+        );
+        assert!(f.env.contains(&("A".into(), "mine".into())));
+        assert_eq!(f.env_from.get("A").map(String::as_str), Some("Dockerfile:2 ENV A"));
+        assert_eq!(
+            f.base_images,
+            vec![("harness/redis:7.0-bookworm".to_owned(), "Dockerfile:1 FROM harness/redis:7.0-bookworm".to_owned())]
+        );
+        let f = ServiceFacts::from_compose("web", &json!({"user": "10001", "environment": {"A": "compose"}}), &side);
+        assert_eq!(f.user_from.as_deref(), Some("compose `user:`"));
+        assert_eq!(f.env_from.get("A"), None, "compose's environment is the facts' own source");
+        // The base image not on the engine: what the Dockerfile leaves to it is unknown.
+        let f = ServiceFacts::from_compose("web", &json!({}), &ImageSide::from_build(&file, ImageSide::default()));
+        assert_eq!(f.health_from, None);
+        assert!(f.user_from.is_some());
+        // FROM scratch leaves nothing to a base.
+        let f = ServiceFacts::from_compose(
+            "web",
+            &json!({}),
+            &ImageSide::from_build(&build_file("FROM scratch\n", None), ImageSide::default()),
+        );
+        assert_eq!((f.user.as_deref(), f.health_from.is_some()), (None, true));
     }
 
     #[track_caller]

@@ -7,10 +7,11 @@ use std::path::Path;
 
 use crate::engine;
 use crate::engine::compose::{self, ComposeModel, ComposeProject};
-use crate::errors::Result;
+use crate::engine::dockerfile;
+use crate::errors::{Error, Result};
 use crate::judge::config;
 use crate::judge::criteria::Criterion;
-use crate::judge::facts::ServiceFacts;
+use crate::judge::facts::{ImageSide, ServiceFacts};
 use crate::judge::verdict::Verdict;
 use crate::policy::Policy;
 
@@ -20,19 +21,15 @@ pub fn needs_running_stack() -> Vec<&'static str> {
     Criterion::ALL.iter().filter(|c| !c.lint()).map(|c| c.id()).collect()
 }
 
-/// Judges a resolved model. `image_configs` maps image reference to its `Config` JSON
-/// (missing images judge on the compose file alone).
-pub fn lint_model(
-    model: &ComposeModel,
-    image_configs: &BTreeMap<String, serde_json::Value>,
-    policy: &Policy,
-) -> Vec<Verdict> {
+/// Judges a resolved model. `sides` maps a service to what its image side says (its
+/// Dockerfile, its image's config); a service with none is judged on the compose file alone,
+/// and what only the image could tell is not judged.
+pub fn lint_model(model: &ComposeModel, sides: &BTreeMap<String, ImageSide>, policy: &Policy) -> Vec<Verdict> {
     let mut out = Vec::new();
-    let empty = serde_json::Value::Null;
+    let none = ImageSide::default();
     for service in model.services.keys() {
         let raw = model.raw_service(service);
-        let image = raw["image"].as_str().unwrap_or_default();
-        let facts = ServiceFacts::from_compose(service, raw, image_configs.get(image).unwrap_or(&empty));
+        let facts = ServiceFacts::from_compose(service, raw, sides.get(service).unwrap_or(&none));
         let settings = policy.settings(service);
         out.extend(config::judge(&facts, settings));
         out.push(config::pinned_tag(&facts, settings));
@@ -40,29 +37,86 @@ pub fn lint_model(
     super::apply_waivers(out, policy)
 }
 
-/// Lints a stack directory: compose resolves its files (no containers), the engine is asked
-/// for the images' config if it has them, and the stack's policy is used (harness defaults
-/// when there is none).
-pub async fn lint_stack(stack: &Path) -> Result<Vec<Verdict>> {
+/// What `lint` found: the verdicts, and warnings about the input that did not become
+/// verdicts (compose's unset variables, each with where it is used; an engine that could
+/// not be asked).
+#[derive(Debug, Clone, Default)]
+pub struct Linted {
+    /// The verdicts, as [`lint_model`] gives them.
+    pub verdicts: Vec<Verdict>,
+    /// One line per warning.
+    pub warnings: Vec<String>,
+}
+
+/// Lints a stack directory with every profile active: see [`lint_stack_with`].
+pub async fn lint_stack(stack: &Path) -> Result<Linted> {
+    lint_stack_with(stack, &[]).await
+}
+
+/// Lints a stack directory: compose resolves its files (no containers) with `profiles`
+/// active (empty: all of them), each `build:` service's Dockerfile is read, the engine is
+/// asked for the images' config if it has them, and the stack's policy is used (harness
+/// defaults when there is none).
+pub async fn lint_stack_with(stack: &Path, profiles: &[String]) -> Result<Linted> {
     let layout = compose::layout(stack)?;
     for f in &layout.files {
         compose::validate_yaml(f)?;
     }
-    let project = ComposeProject { project: "harness-lint".into(), files: layout.files.clone() };
-    let model = project.model().await?;
-    let services: Vec<&str> = model.service_names();
-    let policy = super::load_policy(&layout.dir, &services)?;
-    let mut configs = BTreeMap::new();
-    if let Ok(docker) = engine::connect().await {
-        for s in model.services.values() {
-            let Some(image) = &s.image else { continue };
-            if let Ok(img) = docker.inspect_image(image).await {
-                let json = serde_json::to_value(&img).unwrap_or_default();
-                configs.insert(image.clone(), json["Config"].clone());
-            }
-        }
+    let mut project = ComposeProject::new("harness-lint", layout.files.clone());
+    project.profiles = profiles.to_vec();
+    let (model, compose_warnings) = project.model_and_warnings().await?;
+    if model.services.is_empty() {
+        return Err(Error::NoServices { stack: layout.dir.clone(), profiles: profiles.join(", ") });
     }
-    Ok(lint_model(&model, &configs, &policy))
+    let services: Vec<&str> = model.service_names();
+    let policy = super::load_policy_for(&layout.dir, &model, &layout.files)?;
+    let mut warnings: Vec<String> =
+        compose_warnings.iter().map(|w| compose::describe_warning(w, &layout.files)).collect();
+    let docker = match engine::connect().await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            warnings.push(format!(
+                "{e}; what only an image's config can tell (USER, HEALTHCHECK, ENV of images that are not built here) is not judged"
+            ));
+            None
+        }
+    };
+    // One inspect per distinct image, however many services run it.
+    let mut configs: BTreeMap<String, ImageSide> = BTreeMap::new();
+    let mut sides = BTreeMap::new();
+    for service in services {
+        let raw = model.raw_service(service);
+        let file = match &raw["build"] {
+            b if b.is_object() => Some(dockerfile::read_for_service(service, b)?),
+            _ => None,
+        };
+        let reference = match &file {
+            Some(f) => f.base.as_ref().map(|b| b.value.clone()),
+            None => raw["image"].as_str().map(str::to_owned),
+        };
+        let config = match (reference, &docker) {
+            (Some(r), Some(docker)) => match configs.get(&r) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = match docker.inspect_image(&r).await {
+                        Ok(img) => {
+                            ImageSide::from_config(&r, &serde_json::to_value(&img).unwrap_or_default()["Config"])
+                        }
+                        Err(_) => ImageSide::default(),
+                    };
+                    configs.insert(r, c.clone());
+                    c
+                }
+            },
+            _ => ImageSide::default(),
+        };
+        let side = match &file {
+            Some(f) => ImageSide::from_build(f, config),
+            None => config,
+        };
+        sides.insert(service.to_owned(), side);
+    }
+    Ok(Linted { verdicts: lint_model(&model, &sides, &policy), warnings })
 }
 
 #[cfg(test)]
@@ -77,8 +131,11 @@ mod tests {
         let mut model: ComposeModel = serde_json::from_value(raw.clone()).expect("model");
         model.raw = raw;
         let policy = crate::policy::parse("", Path::new("acceptance.toml"), &["api"]).expect("policy");
-        let configs = BTreeMap::from([("harness/app:0.1.0".to_owned(), serde_json::json!({"User": "65534"}))]);
-        let mut judged: Vec<Criterion> = lint_model(&model, &configs, &policy).iter().map(|v| v.criterion).collect();
+        let sides = BTreeMap::from([(
+            "api".to_owned(),
+            ImageSide::from_config("harness/app:0.1.0", &serde_json::json!({"User": "65534"})),
+        )]);
+        let mut judged: Vec<Criterion> = lint_model(&model, &sides, &policy).iter().map(|v| v.criterion).collect();
         judged.sort();
         judged.dedup();
         let lintable: Vec<Criterion> = Criterion::ALL.iter().copied().filter(|c| c.lint()).collect();

@@ -48,6 +48,61 @@ pub fn load_policy(dir: &Path, services: &[&str]) -> Result<Policy> {
     })
 }
 
+/// [`load_policy`] for a resolved stack, with the names the policy uses checked against it:
+/// its services, and the volumes and networks its `[[persistence]]`, `[[backup]]` and
+/// `[networks.X]` entries name. A name that is not there is an input error with the policy
+/// line, not a check that silently judges nothing.
+pub fn load_policy_for(
+    dir: &Path,
+    model: &crate::engine::compose::ComposeModel,
+    files: &[std::path::PathBuf],
+) -> Result<Policy> {
+    let policy = load_policy(dir, &model.service_names())?;
+    // Compose's resolved model leaves out volumes and networks no service uses; a policy
+    // may still name one the file declares (and judge that nothing mounts it).
+    let declared = |section: &str| -> std::collections::BTreeSet<String> {
+        let mut keys: std::collections::BTreeSet<String> = files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .filter_map(|text| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).ok())
+            .filter_map(|doc| doc.get(section).and_then(|v| v.as_mapping()).cloned())
+            .flat_map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect::<Vec<_>>())
+            .collect();
+        let resolved: Vec<&String> =
+            if section == "volumes" { model.volumes.keys().collect() } else { model.networks.keys().collect() };
+        keys.extend(resolved.into_iter().cloned());
+        keys
+    };
+    let (volumes, networks) = (declared("volumes"), declared("networks"));
+    let text = std::fs::read_to_string(&policy.path).unwrap_or_default();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map_or(0, |i| i + 1);
+    let missing = |kind: &str, name: &str, known: Vec<&String>, needle: String| {
+        let list = if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+        };
+        crate::Error::from(policy::PolicyError::Invalid {
+            path: policy.path.clone(),
+            line: line_of(&needle),
+            message: format!(
+                "names the {kind} `{name}`, which is not in the compose file ({kind}s there: {list}) (hint: use the {kind}'s key under `{kind}s:` in the compose file)"
+            ),
+        })
+    };
+    for volume in policy.persistence.iter().map(|p| &p.volume).chain(policy.backups.iter().map(|b| &b.volume)) {
+        if !volumes.contains(volume) {
+            return Err(missing("volume", volume, volumes.iter().collect(), format!("\"{volume}\"")));
+        }
+    }
+    for network in policy.networks.keys() {
+        if !networks.contains(network) {
+            return Err(missing("network", network, networks.iter().collect(), format!("networks.{network}")));
+        }
+    }
+    Ok(policy)
+}
+
 /// The verdicts of a catalogue run, with the time each family of checks took.
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
@@ -176,7 +231,13 @@ fn pinned_tags(cx: &Context<'_>) -> Vec<Verdict> {
         .keys()
         .map(|s| {
             let raw = cx.stack.model.raw_service(s);
-            let facts = facts::ServiceFacts::from_compose(s, raw, &serde_json::Value::Null);
+            // A `build:` service's FROM lines are what it pins (its Dockerfile was read at boot).
+            let side = Some(&raw["build"])
+                .filter(|b| b.is_object())
+                .and_then(|b| crate::engine::dockerfile::read_for_service(s, b).ok())
+                .map(|file| facts::ImageSide::from_build(&file, facts::ImageSide::default()))
+                .unwrap_or_default();
+            let facts = facts::ServiceFacts::from_compose(s, raw, &side);
             config::pinned_tag(&facts, cx.policy.settings(s))
         })
         .collect()

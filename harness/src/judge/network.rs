@@ -659,8 +659,9 @@ pub async fn isolation(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     Ok(judge(&probe(cx).await?, cx.policy))
 }
 
-/// `network.publish` per service from `docker inspect` (CIS 5.14), judged by the same
-/// rule as the configuration checks ([`config::publish`]), so the two never disagree.
+/// `network.publish` (CIS 5.8) and `network.bind` (CIS 5.14) per service from `docker
+/// inspect`, judged by the same rules as the configuration checks ([`config::publish`],
+/// [`config::bind`]), so the two never disagree.
 pub async fn publish(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     let mut out = Vec::new();
     for service in cx.stack.model.services.keys() {
@@ -669,11 +670,13 @@ pub async fn publish(cx: &Context<'_>) -> Result<Vec<Verdict>> {
             cx.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
         let mut facts = ServiceFacts::from_inspect(service, &serde_json::to_value(&inspect).unwrap_or_default());
         let ports_from_file = facts.take_file_ports(cx.stack.model.raw_service(service));
-        let mut v = config::publish(&facts, cx.policy.settings(service));
-        if ports_from_file {
-            v.evidence.push_str(crate::boot::stack::PORTS_FROM_FILE);
+        let settings = cx.policy.settings(service);
+        for mut v in [config::publish(&facts, settings), config::bind(&facts, settings)] {
+            if ports_from_file {
+                v.evidence.push_str(crate::boot::stack::PORTS_FROM_FILE);
+            }
+            out.push(v);
         }
-        out.push(v);
     }
     Ok(out)
 }

@@ -29,18 +29,49 @@ pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
     let inspect = cx.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
     let json = serde_json::to_value(&inspect).unwrap_or_default();
     let mut facts = ServiceFacts::from_inspect(service, &json);
-    let ports_from_file = facts.take_file_ports(cx.stack.model.raw_service(service));
+    let raw = cx.stack.model.raw_service(service);
+    let built_user = dockerfile_user(service, raw);
+    // What the engine reports came from somewhere a person can fix: the compose file's
+    // `user:`, or for a built service the Dockerfile line that set it.
+    if let Some(from) = user_origin(raw, built_user.as_deref()) {
+        facts.user_from = Some(format!("docker inspect ({from})"));
+    }
+    let ports_from_file = facts.take_file_ports(raw);
     let mut out = config::judge(&facts, cx.policy.settings(service));
     if ports_from_file {
-        for v in out.iter_mut().filter(|v| v.criterion == Criterion::NetworkPublish) {
+        for v in out.iter_mut().filter(|v| matches!(v.criterion, Criterion::NetworkPublish | Criterion::NetworkBind)) {
             v.evidence.push_str(crate::boot::stack::PORTS_FROM_FILE);
         }
     }
     out.push(image_size(cx, service, inspect.image.as_deref().unwrap_or_default()).await?);
-    out.push(user_process(cx, service, &id).await?);
+    let mut process = user_process(cx, service, &id).await?;
+    if let Some(from) = user_origin(raw, built_user.as_deref()).filter(|_| process.failed()) {
+        process.evidence.push_str(&format!("; the configured user comes from {from}"));
+    }
+    out.push(process);
     out.extend(health(cx, service, &id, &json, &facts).await);
     out.push(memory(cx, service, &id).await?);
     Ok(out)
+}
+
+/// For a `build:` service, where its Dockerfile sets the image's USER (`Dockerfile:3 USER
+/// root`), or that no stage of its chain does; `None` for other services, or when the
+/// Dockerfile cannot be read.
+fn dockerfile_user(service: &str, raw: &serde_json::Value) -> Option<String> {
+    let build = raw.get("build").filter(|b| b.is_object())?;
+    let file = crate::engine::dockerfile::read_for_service(service, build).ok()?;
+    Some(match file.user {
+        Some(u) => u.at,
+        None => format!("{}: no USER in the built stages", crate::workspace::display_path(&file.path)),
+    })
+}
+
+/// Where a running service's user was configured: compose's `user:` wins over the image.
+fn user_origin(raw: &serde_json::Value, built_user: Option<&str>) -> Option<String> {
+    if raw["user"].as_str().is_some_and(|u| !u.is_empty()) {
+        return Some("compose `user:`".to_owned());
+    }
+    built_user.map(str::to_owned)
 }
 
 /// `image.size`: the service's image against its budget, with the largest layers.

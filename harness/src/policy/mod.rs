@@ -20,9 +20,9 @@
 //! Volume and network names are not checked here: the caller compares them with the
 //! compose file, whose project prefixing this module knows nothing about.
 
+pub mod init;
 mod load;
 mod model;
-#[cfg(test)]
 mod reference;
 #[cfg(test)]
 mod tests;
@@ -64,10 +64,12 @@ pub struct Settings {
     pub log_rotation: bool,
     /// secrets.env: when false (strict), secret-looking env names must not carry literal values.
     pub secrets_in_env: bool,
-    /// secrets.env: env names exempt from the secret-name match (false-positive allowlist).
+    /// secrets.env: env names exempt from the name and value checks (false-positive allowlist).
     pub secret_env_allowlist: Vec<String>,
     /// network.publish: whether the service may publish host ports.
     pub publish: bool,
+    /// network.bind: which host interfaces its published ports may bind.
+    pub bind: Bind,
     /// lint.pinned_tags: image references must carry a tag other than `latest`.
     pub pinned_tags: bool,
     /// recovery.restart: after SIGKILL of PID 1, ready again within this.
@@ -95,6 +97,7 @@ impl Default for Settings {
             secrets_in_env: false,
             secret_env_allowlist: Vec::new(),
             publish: false,
+            bind: Bind::Loopback,
             pinned_tags: true,
             recovery: Duration::from_secs(30),
             shutdown: None,
@@ -126,6 +129,29 @@ pub struct NetworkPolicy {
     /// network someone forgot to mark `internal: true` then fails). `None`: judged only
     /// when the network is internal.
     pub egress: Option<bool>,
+}
+
+/// network.bind: the host interfaces a service's published ports may bind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Bind {
+    /// Only a specific interface, e.g. `127.0.0.1::8080`: reachable from this host, not the
+    /// network. Right for everything that is not a public entry point.
+    #[default]
+    Loopback,
+    /// Every interface (`80:80`, `0.0.0.0:443:443`): a public entry point such as the
+    /// gateway or load balancer a seed puts in front of the stack.
+    Any,
+}
+
+impl Bind {
+    /// The word the policy uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bind::Loopback => "loopback",
+            Bind::Any => "any",
+        }
+    }
 }
 
 /// What a persistence or backup spec writes and reads back.

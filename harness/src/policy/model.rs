@@ -96,10 +96,13 @@ pub(crate) struct SettingsFile {
     pub(crate) log_rotation: Option<bool>,
     /// Whether secret-looking env names may carry literal values.
     pub(crate) secrets_in_env: Option<bool>,
-    /// Env names exempt from the secret-name match.
+    /// Env names exempt from secrets.env: neither their name nor their value (a URL's password) is judged.
     pub(crate) secret_env_allowlist: Option<Vec<Text>>,
     /// Whether the service may publish host ports.
     pub(crate) publish: Option<bool>,
+    /// Which host interfaces its published ports may bind: `loopback` (a specific interface)
+    /// or `any` (a public entry point).
+    pub(crate) bind: Option<super::Bind>,
     /// Image references need a tag other than `latest`.
     pub(crate) pinned_tags: Option<bool>,
     /// Ready again within this after SIGKILL of PID 1.
@@ -124,6 +127,7 @@ impl SettingsFile {
         set(&mut s.log_rotation, self.log_rotation);
         set(&mut s.secrets_in_env, self.secrets_in_env);
         set(&mut s.publish, self.publish);
+        s.bind = self.bind.unwrap_or(s.bind);
         set(&mut s.pinned_tags, self.pinned_tags);
         if let Some(caps) = &self.cap_add {
             s.cap_add = caps.iter().map(|c| c.0.clone()).collect();
@@ -157,6 +161,7 @@ impl SettingsFile {
             secrets_in_env: Some(s.secrets_in_env),
             secret_env_allowlist: Some(s.secret_env_allowlist.iter().cloned().map(Text).collect()),
             publish: Some(s.publish),
+            bind: Some(s.bind),
             pinned_tags: Some(s.pinned_tags),
             recovery: Some(Duration(s.recovery)),
             shutdown: s.shutdown.map(Duration),

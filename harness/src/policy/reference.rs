@@ -3,7 +3,9 @@
 //! the defaults. Tests pin the committed `docs/acceptance.schema.json` and
 //! `docs/policy.md`; `HARNESS_BLESS=1` rewrites them.
 
-use serde_json::{Map, Value};
+#[cfg(test)]
+use serde_json::Map;
+use serde_json::Value;
 
 use super::model::PolicyFile;
 
@@ -43,6 +45,7 @@ fn drop_nulls(value: &mut Value) {
     }
 }
 
+#[cfg(test)]
 const INTRO: &str = "\
 # `acceptance.toml` reference
 
@@ -57,6 +60,7 @@ model as a JSON Schema: [`acceptance.schema.json`](acceptance.schema.json).
 
 ";
 
+#[cfg(test)]
 /// `docs/policy.md`: every key with its type, default and meaning, then the value types.
 pub(crate) fn markdown() -> String {
     let schema = schema();
@@ -101,29 +105,35 @@ pub(crate) fn markdown() -> String {
     out
 }
 
+#[cfg(test)]
 fn text(value: &Value) -> &str {
     value.as_str().unwrap_or("")
 }
 
+#[cfg(test)]
 /// Markdown table cells are one line, and `|` ends them.
 fn cell(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
 }
 
+#[cfg(test)]
 fn properties(schema: &Value) -> impl Iterator<Item = (&String, &Value)> {
     schema.get("properties").and_then(Value::as_object).into_iter().flatten()
 }
 
+#[cfg(test)]
 /// The definition a `$ref` points at, or the schema itself.
 fn resolve<'s>(schema: &'s Value, defs: &'s Map<String, Value>) -> &'s Value {
     let name = schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/"));
     name.and_then(|n| defs.get(n)).unwrap_or(schema)
 }
 
+#[cfg(test)]
 fn words(property: &Value) -> String {
     cell(property.get("description").map_or("", text))
 }
 
+#[cfg(test)]
 fn row(key: &str, property: &Value, parent: &Value, defs: &Map<String, Value>) -> String {
     let name = key.trim_matches('`');
     let required = parent.get("required").and_then(Value::as_array).is_some_and(|r| r.iter().any(|k| k == name));
@@ -135,6 +145,7 @@ fn row(key: &str, property: &Value, parent: &Value, defs: &Map<String, Value>) -
     format!("| {key} | {} | {} | {} |\n", cell(&type_name(property, defs)), cell(&default), words(property))
 }
 
+#[cfg(test)]
 /// How the table names a value's type: a definition's title, its values, or the JSON type.
 fn type_name(property: &Value, defs: &Map<String, Value>) -> String {
     let schema = resolve(property, defs);

@@ -156,7 +156,7 @@ fn stack(out: &mut String, s: &StackReport) {
         ));
     }
     out.push_str("</table>\n");
-    if !s.files.is_empty() || s.git.is_some() || !s.stand_ins.is_empty() {
+    if !s.files.is_empty() || s.git.is_some() || !s.stand_ins.is_empty() || !s.warnings.is_empty() {
         out.push_str("<h3>What was judged</h3><table>");
         for f in &s.files {
             out.push_str(&format!(
@@ -175,6 +175,9 @@ fn stack(out: &mut String, s: &StackReport) {
         }
         for (service, why) in &s.stand_ins {
             out.push_str(&format!("<tr><th>stand-in</th><td>{}</td><td>{}</td></tr>", esc(service), esc(why)));
+        }
+        for w in &s.warnings {
+            out.push_str(&format!("<tr><th>warning</th><td colspan=\"2\">{}</td></tr>", esc(w)));
         }
         out.push_str("</table>\n");
     }

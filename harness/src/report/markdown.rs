@@ -165,6 +165,9 @@ fn stack(out: &mut String, s: &StackReport) {
     for (service, why) in &s.stand_ins {
         out.push_str(&format!("\nStand-in: `{service}`: {why}\n"));
     }
+    for w in &s.warnings {
+        out.push_str(&format!("\nWarning: {}\n", w.replace('\n', " ")));
+    }
 }
 
 #[cfg(test)]

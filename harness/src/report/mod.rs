@@ -98,6 +98,10 @@ pub struct StackReport {
     pub git: Option<GitState>,
     /// Services played by a stand-in, with why (from the compose file's `x-harness-stand-in`).
     pub stand_ins: Vec<(String, String)>,
+    /// Warnings about the input that are not verdicts: compose's unset variables (with the
+    /// lines that use them), an engine that could not be asked.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// A verdict with what the catalogue knows about its criterion, and (from a test run)
@@ -252,6 +256,7 @@ impl StackReport {
         self.files = files(policy, &run.files);
         self.git = git_state(&run.dir);
         self.stand_ins = stand_ins(&run.services, &run.files);
+        self.warnings = run.warnings.clone();
         self
     }
 
@@ -769,6 +774,7 @@ pub(crate) mod tests {
                 size_bytes: 4_300_000,
                 budget_bytes: Some(100_000_000),
             }],
+            warnings: vec!["variable TAG is not set".into()],
         };
         let back: RunRecord = serde_json::from_str(&serde_json::to_string(&run).expect("json")).expect("parses");
         let policy = crate::policy::parse("", Path::new("acceptance.toml"), &["api"]).expect("policy");
@@ -776,6 +782,16 @@ pub(crate) mod tests {
         assert_eq!(s.images.len(), 1);
         assert_eq!(s.images[0].size_bytes, 4_300_000);
         assert!(s.timeline.is_some());
+        assert_eq!(s.warnings, ["variable TAG is not set"], "compose's warnings reach the report");
+        let md = markdown::render(&Report::new(
+            "r",
+            "check",
+            std::time::UNIX_EPOCH,
+            Duration::ZERO,
+            vec![s],
+            Provenance::default(),
+        ));
+        assert!(md.contains("Warning: variable TAG is not set"), "{md}");
     }
 
     #[test]

@@ -51,7 +51,16 @@ async fn an_unreachable_engine_says_how_to_start_it() {
 async fn a_missing_image_without_recipe_fails_before_anything_is_created() {
     let cfg = StackConfig::new(test_stack("missing-image")).with_name("bad-image");
     let err = boot_err(cfg).await;
-    check(&err, &["image harness/no-such-image:0 for service `ghost`", "no recipe", "hint: no registry"]);
+    // No registry answers here: the default `--pull missing` tries, and the error says what to do.
+    check(
+        &err,
+        &[
+            "image harness/no-such-image:0 for service `ghost`",
+            "pulling it failed",
+            "hint: `docker pull",
+            "docker load",
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

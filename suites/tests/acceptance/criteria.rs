@@ -117,15 +117,15 @@ async fn broken_stack_fails_each_read_only_criterion_it_violates() {
 /// would otherwise supply at runtime).
 #[tokio::test]
 async fn lint_judges_both_stacks_without_booting() {
-    let reference = lint::lint_stack(&workspace("compose/reference")).await.expect("lint reference");
+    let reference = lint::lint_stack(&workspace("compose/reference")).await.expect("lint reference").verdicts;
     assert_eq!(failures(&reference), Vec::<String>::new());
-    let broken = lint::lint_stack(&workspace("compose/broken")).await.expect("lint broken");
+    let broken = lint::lint_stack(&workspace("compose/broken")).await.expect("lint broken").verdicts;
     check_fails(&broken, "hardening.log_rotation", "mailer", "max-size unset");
     check_fails(&broken, "user.image", "admin", "user 0:0");
     check_fails(&broken, "network.publish", "postgres", "0.0.0.0:ephemeral->5432");
     check_fails(&broken, "secrets.env", "api", "DATABASE_PASSWORD");
     // Floating tags exist only in a stack that is never booted (no registry, no `latest`).
-    let unpinned = lint::lint_stack(&workspace("suites/stacks/unpinned")).await.expect("lint unpinned");
+    let unpinned = lint::lint_stack(&workspace("suites/stacks/unpinned")).await.expect("lint unpinned").verdicts;
     check_fails(&unpinned, "lint.pinned_tags", "implied", "harness/probe");
     check_fails(&unpinned, "lint.pinned_tags", "explicit", "harness/app:latest");
     check_pass(&unpinned, "lint.pinned_tags", "pinned");

@@ -5,9 +5,11 @@
 //! cleans up in the test body: the harness's guard does, and `teardown` proves it.
 
 mod bad_input;
+mod corpus;
 mod criteria;
 mod network;
 mod persistence;
+mod pins;
 mod seeds;
 mod single;
 mod startup;

@@ -8,16 +8,18 @@
 //! - `full`: the whole catalogue (shutdown, recovery, persistence, backup) on its own boot;
 //!   the nightly profile only (the seeds' 30 s healthcheck intervals make it slow).
 //!
-//! `HARNESS_BLESS=1` writes what was found into the expectation file instead of asserting
-//! (then review the diff: each flip is a change in what the harness says about a seed).
+//! Pins are per criterion × subject, so a service cannot hide behind another that fails the
+//! same criterion. `HARNESS_BLESS=1` writes what was found into the expectation file instead
+//! of asserting (then review the diff: each flip is a change in what the harness says about
+//! a seed).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use harness::judge::criteria::{self, Selection, Step};
 use harness::judge::verdict::Verdict;
 use harness::judge::{self, Context};
 
+use crate::pins;
 use crate::support::{boot_judged, workspace};
 
 /// Where a stack's pinned verdicts live: suites/expect/<stack>.<depth>.toml.
@@ -26,79 +28,15 @@ fn expect_file(stack: &str, depth: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("expect").join(format!("{slug}.{depth}.toml"))
 }
 
-/// `criterion -> passed` as pinned: lists of ids under `pass` and `fail`.
-fn read_expected(path: &PathBuf) -> BTreeMap<String, bool> {
-    let Ok(text) = std::fs::read_to_string(path) else { return BTreeMap::new() };
-    let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut out = BTreeMap::new();
-    for (key, passed) in [("pass", true), ("fail", false)] {
-        for id in doc.get(key).and_then(|v| v.as_array()).into_iter().flatten() {
-            let id = id.as_str().unwrap_or_else(|| panic!("{}: {key} holds a non-string", path.display()));
-            assert!(criteria::find(id).is_some(), "{}: unknown criterion {id}", path.display());
-            out.insert(id.to_owned(), passed);
-        }
-    }
-    out
-}
-
-fn write_expected(path: &PathBuf, stack: &str, depth: &str, found: &BTreeMap<String, bool>) {
-    let list = |passed: bool| {
-        let ids: Vec<String> =
-            found.iter().filter(|(_, p)| **p == passed).map(|(id, _)| format!("  \"{id}\",")).collect();
-        if ids.is_empty() { "[]".to_owned() } else { format!("[\n{}\n]", ids.join("\n")) }
-    };
-    let text = format!(
-        "# What `{depth}` finds on {stack}, per criterion (failed when any subject fails). Pinned by\n\
-         # suites/tests/acceptance/seeds.rs; rewrite with HARNESS_BLESS=1 and review the diff.\n\
-         pass = {}\nfail = {}\n",
-        list(true),
-        list(false)
-    );
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-}
-
-/// Asserts that the verdicts give every criterion `judged` selects exactly its pinned pass or
-/// fail, and that no other criterion was judged. A mismatch lists each flip with the failing
-/// subjects' evidence.
+/// Asserts that the verdicts of the criteria `judged` selects are exactly the pins, per
+/// criterion × subject (see [`crate::pins`]).
 #[track_caller]
 fn check_pinned(stack: &str, depth: &str, verdicts: &[Verdict], judged: impl Fn(&criteria::Criterion) -> bool) {
-    let mut found: BTreeMap<String, bool> = BTreeMap::new();
-    for v in verdicts {
-        *found.entry(v.criterion.id().to_owned()).or_insert(true) &= v.passed();
-    }
-    let path = expect_file(stack, depth);
-    if std::env::var_os("HARNESS_BLESS").is_some() {
-        let mut all = read_expected(&path);
-        all.retain(|id, _| criteria::find(id).is_some_and(|c| !judged(&c)));
-        all.extend(found);
-        write_expected(&path, stack, depth, &all);
-        return;
-    }
-    let expected = read_expected(&path);
-    assert!(!expected.is_empty(), "{}: no pinned verdicts (run once with HARNESS_BLESS=1)", path.display());
-    let mut flips = Vec::new();
-    for c in criteria::ALL.iter().filter(|c| judged(c)) {
-        let want = expected.get(c.id()).copied();
-        let got = found.get(c.id()).copied();
-        if want == got {
-            continue;
-        }
-        let show = |s: Option<bool>| match s {
-            Some(true) => "pass",
-            Some(false) => "fail",
-            None => "not judged",
-        };
-        let evidence: Vec<String> = verdicts
-            .iter()
-            .filter(|v| v.criterion.id() == c.id() && !v.passed())
-            .map(|v| format!("      {}: {} (budget {}) | {}", v.subject, v.measured, v.budget, v.evidence))
-            .collect();
-        flips.push(format!("  {}: pinned {}, found {}\n{}", c.id(), show(want), show(got), evidence.join("\n")));
-    }
-    for id in found.keys().filter(|id| criteria::find(id).is_none_or(|c| !judged(&c))) {
-        flips.push(format!("  {id}: judged, but not in the steps this depth runs"));
-    }
-    assert!(flips.is_empty(), "{stack} ({depth}) differs from {}:\n{}", path.display(), flips.join("\n"));
+    let header = format!(
+        "# What `{depth}` finds on {stack}, per criterion and subject. Pinned by\n\
+         # suites/tests/acceptance/seeds.rs; HARNESS_BLESS=1 rewrites it (comments are kept)."
+    );
+    pins::check(&expect_file(stack, depth), &header, verdicts, judged);
 }
 
 /// A fixed variant passes everything it is judged on: that is what `fixed/` is for.
@@ -123,7 +61,7 @@ fn read_only_step(step: Step) -> bool {
 
 /// `lint`: the static verdicts, no boot.
 async fn lint(stack: &str) {
-    let verdicts = judge::lint::lint_stack(&workspace(stack)).await.expect("lint runs");
+    let verdicts = judge::lint::lint_stack(&workspace(stack)).await.expect("lint runs").verdicts;
     check_pinned(stack, "lint", &verdicts, |c| c.lint());
     check_fixed_passes(stack, &verdicts);
 }
