@@ -174,6 +174,9 @@ async fn list_labelled(docker: &Docker, label: &str) -> Result<Labelled> {
 /// Removes containers, then networks, then volumes carrying `label` (`key=value` or `key`).
 pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
     let mut removed = Removed::default();
+    // One resource the engine refuses does not keep the rest: everything removable goes,
+    // then the first refusal is the error.
+    let mut failed: Option<Error> = None;
     let found = list_labelled(docker, label).await?;
     for c in found.containers {
         let Some(id) = c.id else { continue };
@@ -182,7 +185,7 @@ pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
         match docker.remove_container(&id, Some(opts)).await {
             Ok(()) => removed.containers += 1,
             Err(e) if is_gone(&e) => {}
-            Err(e) => return Err(Error::engine("remove container", id, e)),
+            Err(e) => failed = failed.or(Some(Error::engine("remove container", id, e))),
         }
     }
     for n in found.networks {
@@ -190,17 +193,20 @@ pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
         match docker.remove_network(&id).await {
             Ok(()) => removed.networks += 1,
             Err(e) if is_gone(&e) => {}
-            Err(e) => return Err(Error::engine("remove network", n.name.unwrap_or(id), e)),
+            Err(e) => failed = failed.or(Some(Error::engine("remove network", n.name.unwrap_or(id), e))),
         }
     }
     for v in found.volumes {
         match docker.remove_volume(&v.name, Some(RemoveVolumeOptionsBuilder::default().force(true).build())).await {
             Ok(()) => removed.volumes += 1,
             Err(e) if is_gone(&e) => {}
-            Err(e) => return Err(Error::engine("remove volume", v.name, e)),
+            Err(e) => failed = failed.or(Some(Error::engine("remove volume", v.name, e))),
         }
     }
-    Ok(removed)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(removed),
+    }
 }
 
 /// Counts what still carries `label`.
@@ -288,9 +294,18 @@ pub async fn reap_once(docker: &Docker) -> Result<()> {
         let kept: Vec<String> = std::fs::read_dir(kept_dir())
             .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
-        let report = reap_runs(docker, &kept).await?;
-        if report.removed != Removed::default() {
-            crate::progress::note(format!("reaped {} left by dead run(s) (pids {:?})", report.removed, report.owners));
+        // The reaper is a courtesy to later runs: what it cannot remove (Engine 20.10 can
+        // keep a stale endpoint on a network whose container is gone, and then refuses to
+        // remove the network) is said, and this run goes on; it never blocks a boot.
+        match reap_runs(docker, &kept).await {
+            Ok(report) if report.removed != Removed::default() => {
+                crate::progress::note(format!("reaped {} left by dead run(s) (pids {:?})", report.removed, report.owners));
+            }
+            Ok(_) => {}
+            Err(e) => crate::progress::note(format!(
+                "warning: the reaper could not remove what a dead run left: {} (hint: `harness reap` tries again; a network with a stale endpoint goes after the engine restarts, e.g. `systemctl restart docker`)",
+                crate::errors::chain(&e)
+            )),
         }
         Ok::<(), Error>(())
     })
