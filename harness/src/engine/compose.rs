@@ -232,6 +232,31 @@ pub fn describe_warning(warning: &str, files: &[PathBuf]) -> String {
     )
 }
 
+/// Services played by a stand-in, with why: the `x-harness-stand-in` key a compose file
+/// sets on a service whose real image cannot be had here. Read from the files as written:
+/// compose's resolved model drops `x-` keys inside services.
+pub fn stand_ins(files: &[PathBuf]) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(f) else { continue };
+        let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else { continue };
+        found.extend(stand_ins_in(&doc));
+    }
+    found
+}
+
+/// The stand-ins one compose document declares.
+pub fn stand_ins_in(doc: &serde_yaml_ng::Value) -> BTreeMap<String, String> {
+    let Some(services) = doc.get("services").and_then(|s| s.as_mapping()) else { return BTreeMap::new() };
+    services
+        .iter()
+        .filter_map(|(name, svc)| {
+            let why = svc.get("x-harness-stand-in")?.as_str()?;
+            Some((name.as_str()?.to_owned(), why.to_owned()))
+        })
+        .collect()
+}
+
 /// The variable a compose "is not set" warning names.
 pub fn unset_variable(warning: &str) -> Option<&str> {
     let rest = warning.strip_prefix("The \"")?;

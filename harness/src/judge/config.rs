@@ -339,6 +339,12 @@ fn is_secret_flag(name: &str) -> bool {
 /// Why a fact only the image can supply was not judged: compose leaves it to the image,
 /// and the image's config was not read.
 fn unknown_image(f: &ServiceFacts, compose_key: &str, instruction: &str) -> String {
+    if let Some(why) = &f.stand_in {
+        return format!(
+            "stand-in: `{}` is played by a stand-in ({why}), whose {instruction} says nothing of the image the stack names, and compose sets no {compose_key} (hint: judge the real image where it can be had)",
+            f.service
+        );
+    }
     let image = if f.image.is_empty() { "(built, no image name)" } else { f.image.as_str() };
     format!(
         "compose sets no {compose_key} for `{}`, and image `{image}` is not on the engine, so its {instruction} is unknown (hint: build or load the image, or set {compose_key} in compose)",
@@ -482,6 +488,7 @@ mod tests {
             env_from: Default::default(),
             command: vec![],
             base_images: vec![],
+            stand_in: None,
         }
     }
 
@@ -735,6 +742,30 @@ mod tests {
         f.base_images.clear();
         let v = pinned_tag(&f, &Settings::default());
         assert_eq!(v.outcome.word(), "SKIP", "no image and no FROM to pin: {v:?}");
+    }
+
+    #[test]
+    fn a_stand_in_decides_nothing_only_its_image_could_tell() {
+        let mut f = compliant();
+        f.user_from = Some("image inspect harness/app:0.1.0".into());
+        f.health_from = Some("image inspect harness/app:0.1.0".into());
+        f.played_by_stand_in("no Debian package", &serde_json::json!({"image": "harness/app:0.1.0"}));
+        let v = judge(&f, &Settings::default());
+        for c in [Criterion::UserImage, Criterion::HealthcheckDefined] {
+            let v = v.iter().find(|v| v.criterion == c).expect("judged");
+            assert_eq!(v.outcome.word(), "SKIP", "{v:?}");
+            assert!(
+                v.evidence.starts_with("stand-in: `api` is played by a stand-in (no Debian package)"),
+                "{}",
+                v.evidence
+            );
+        }
+        // What compose says itself is still judged.
+        let mut f = compliant();
+        f.played_by_stand_in("x", &serde_json::json!({"user": "0", "healthcheck": {"test": ["CMD", "true"]}}));
+        f.user = Some("0".into());
+        let v = judge(&f, &Settings::default());
+        assert!(v.iter().any(|v| v.criterion == Criterion::UserImage && v.failed()));
     }
 
     #[test]

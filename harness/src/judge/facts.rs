@@ -114,6 +114,8 @@ pub struct ServiceFacts {
     /// For a service built from a Dockerfile, the images its `FROM` lines name (with ARGs
     /// expanded) and where; empty otherwise.
     pub base_images: Vec<(String, String)>,
+    /// Why a stand-in plays this service (`x-harness-stand-in`), when one does.
+    pub stand_in: Option<String>,
 }
 
 /// What the image side says about a service, each fact with where it came from: the
@@ -200,6 +202,21 @@ fn env_pairs(v: &Value) -> Vec<(String, String)> {
 }
 
 impl ServiceFacts {
+    /// A stand-in plays this service (`why`, from `x-harness-stand-in`): what only the real
+    /// image could say is unknown, so the user and healthcheck the stand-in's image gave are
+    /// dropped; what the compose file (`raw_service`) sets itself is kept.
+    pub fn played_by_stand_in(&mut self, why: &str, raw_service: &Value) {
+        self.stand_in = Some(why.to_owned());
+        if opt_str(&raw_service["user"]).is_none() {
+            self.user_from = None;
+        }
+        let compose_health = raw_service["healthcheck"]["test"].is_array()
+            || raw_service["healthcheck"]["disable"].as_bool() == Some(true);
+        if !compose_health {
+            self.health_from = None;
+        }
+    }
+
     /// Where the boot moved the service's fixed host ports (`80:80`) to ephemeral loopback
     /// ports ([`crate::boot::stack::isolation_override`]), the container shows the harness's choice
     /// and the file the stack's: the file's ports replace the container's, since those are what
@@ -368,6 +385,7 @@ impl ServiceFacts {
             env_from,
             command: argv(&svc["entrypoint"]).into_iter().chain(argv(&svc["command"])).collect(),
             base_images: image.base_images.clone(),
+            stand_in: None,
         }
     }
 
@@ -435,6 +453,7 @@ impl ServiceFacts {
             env_from: BTreeMap::new(),
             command: argv(&cfg["Entrypoint"]).into_iter().chain(argv(&cfg["Cmd"])).collect(),
             base_images: Vec::new(),
+            stand_in: None,
         }
     }
 }

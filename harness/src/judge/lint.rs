@@ -24,12 +24,21 @@ pub fn needs_running_stack() -> Vec<&'static str> {
 /// Judges a resolved model. `sides` maps a service to what its image side says (its
 /// Dockerfile, its image's config); a service with none is judged on the compose file alone,
 /// and what only the image could tell is not judged.
-pub fn lint_model(model: &ComposeModel, sides: &BTreeMap<String, ImageSide>, policy: &Policy) -> Vec<Verdict> {
+/// `stand_ins` maps a service a stand-in plays to why ([`compose::stand_ins`]).
+pub fn lint_model(
+    model: &ComposeModel,
+    sides: &BTreeMap<String, ImageSide>,
+    stand_ins: &BTreeMap<String, String>,
+    policy: &Policy,
+) -> Vec<Verdict> {
     let mut out = Vec::new();
     let none = ImageSide::default();
     for service in model.services.keys() {
         let raw = model.raw_service(service);
-        let facts = ServiceFacts::from_compose(service, raw, sides.get(service).unwrap_or(&none));
+        let mut facts = ServiceFacts::from_compose(service, raw, sides.get(service).unwrap_or(&none));
+        if let Some(why) = stand_ins.get(service) {
+            facts.played_by_stand_in(why, raw);
+        }
         let settings = policy.settings(service);
         out.extend(config::judge(&facts, settings));
         out.push(config::pinned_tag(&facts, settings));
@@ -116,7 +125,8 @@ pub async fn lint_stack_with(stack: &Path, profiles: &[String]) -> Result<Linted
         };
         sides.insert(service.to_owned(), side);
     }
-    Ok(Linted { verdicts: lint_model(&model, &sides, &policy), warnings })
+    let stand_ins = compose::stand_ins(&layout.files);
+    Ok(Linted { verdicts: lint_model(&model, &sides, &stand_ins, &policy), warnings })
 }
 
 #[cfg(test)]
@@ -135,7 +145,8 @@ mod tests {
             "api".to_owned(),
             ImageSide::from_config("harness/app:0.1.0", &serde_json::json!({"User": "65534"})),
         )]);
-        let mut judged: Vec<Criterion> = lint_model(&model, &sides, &policy).iter().map(|v| v.criterion).collect();
+        let mut judged: Vec<Criterion> =
+            lint_model(&model, &sides, &BTreeMap::new(), &policy).iter().map(|v| v.criterion).collect();
         judged.sort();
         judged.dedup();
         let lintable: Vec<Criterion> = Criterion::ALL.iter().copied().filter(|c| c.lint()).collect();

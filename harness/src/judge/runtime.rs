@@ -36,6 +36,10 @@ pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
     if let Some(from) = user_origin(raw, built_user.as_deref()) {
         facts.user_from = Some(format!("docker inspect ({from})"));
     }
+    let stand_in = crate::engine::compose::stand_ins(&cx.stack.project.files).remove(service);
+    if let Some(why) = &stand_in {
+        facts.played_by_stand_in(why, raw);
+    }
     let ports_from_file = facts.take_file_ports(raw);
     let mut out = config::judge(&facts, cx.policy.settings(service));
     if ports_from_file {
@@ -43,8 +47,24 @@ pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
             v.evidence.push_str(crate::boot::stack::PORTS_FROM_FILE);
         }
     }
-    out.push(image_size(cx, service, inspect.image.as_deref().unwrap_or_default()).await?);
+    let image_id = inspect.image.as_deref().unwrap_or_default();
+    let compose_user = raw["user"].as_str().is_some_and(|u| !u.is_empty());
     let mut process = user_process(cx, service, &id).await?;
+    if let Some(why) = &stand_in {
+        // A stand-in's size and layers, and the uid its own image picks, say nothing of the
+        // image the stack names; a `user:` in compose still decides the uid.
+        let reason = |what: &str| {
+            format!(
+                "stand-in: `{service}` is played by a stand-in ({why}); its {what} says nothing of the image the stack names"
+            )
+        };
+        out.push(Verdict::not_judged(Criterion::ImageSize, service, reason("image size")));
+        if !compose_user {
+            process = Verdict::not_judged(Criterion::UserProcess, service, reason("process uid"));
+        }
+    } else {
+        out.push(image_size(cx, service, image_id).await?);
+    }
     if let Some(from) = user_origin(raw, built_user.as_deref()).filter(|_| process.failed()) {
         process.evidence.push_str(&format!("; the configured user comes from {from}"));
     }

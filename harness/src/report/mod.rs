@@ -409,25 +409,9 @@ pub fn timeline(t: &BootTimeline, budget: Duration) -> Timeline {
 }
 
 fn stand_ins(services: &[String], files: &[PathBuf]) -> Vec<(String, String)> {
-    let mut found = BTreeMap::new();
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(f) else { continue };
-        let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else { continue };
-        found.extend(stand_ins_in(&doc));
-    }
+    let mut found = crate::engine::compose::stand_ins(files);
     found.retain(|s, _| services.contains(s));
     found.into_iter().collect()
-}
-
-fn stand_ins_in(doc: &serde_yaml_ng::Value) -> BTreeMap<String, String> {
-    let Some(services) = doc.get("services").and_then(|s| s.as_mapping()) else { return BTreeMap::new() };
-    services
-        .iter()
-        .filter_map(|(name, svc)| {
-            let why = svc.get("x-harness-stand-in")?.as_str()?;
-            Some((name.as_str()?.to_owned(), why.to_owned()))
-        })
-        .collect()
 }
 
 /// The isolation matrix as a grid: every network × every service port any probe tried.
@@ -800,8 +784,11 @@ pub(crate) mod tests {
             "services:\n  mongodb:\n    image: app\n    x-harness-stand-in: no Debian package\n  api:\n    image: app\n",
         )
         .expect("yaml");
-        assert_eq!(stand_ins_in(&doc), BTreeMap::from([("mongodb".to_owned(), "no Debian package".to_owned())]));
-        assert!(stand_ins_in(&serde_yaml_ng::Value::Null).is_empty());
+        assert_eq!(
+            crate::engine::compose::stand_ins_in(&doc),
+            BTreeMap::from([("mongodb".to_owned(), "no Debian package".to_owned())])
+        );
+        assert!(crate::engine::compose::stand_ins_in(&serde_yaml_ng::Value::Null).is_empty());
     }
 
     /// A report with one passing and one failing stack, a timeline, images and a grid.
