@@ -168,6 +168,19 @@ impl Summary {
         self.failed == 0 && self.not_judged == 0 && self.passed > 0
     }
 
+    /// The word a verdict line leads with: GO; NOT JUDGED when nothing failed but something
+    /// went unjudged (a stand-in, a missing image); NO-GO otherwise. Every renderer asks
+    /// this, so the word is decided once.
+    pub fn word(&self) -> &'static str {
+        if self.go() {
+            "GO"
+        } else if self.failed == 0 && self.passed > 0 {
+            "NOT JUDGED"
+        } else {
+            "NO-GO"
+        }
+    }
+
     /// The process exit code a gate reports: 1 when anything failed; otherwise 2 when a
     /// selected criterion could not be judged (or nothing was judged at all); 0 only when
     /// every selected criterion passed or was explicitly waived.
@@ -184,14 +197,7 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let word = if self.go() {
-            "GO"
-        } else if self.failed == 0 && self.passed > 0 {
-            "NOT JUDGED"
-        } else {
-            "NO-GO"
-        };
-        write!(f, "{word} ({} passed, {} failed, {} not judged", self.passed, self.failed, self.not_judged)?;
+        write!(f, "{} ({} passed, {} failed, {} not judged", self.word(), self.passed, self.failed, self.not_judged)?;
         if self.waived > 0 {
             write!(f, ", {} waived", self.waived)?;
         }

@@ -24,7 +24,7 @@ pub fn render(reports: &[Report]) -> String {
 }
 
 fn row(stack: &StackReport) -> String {
-    let verdict = if stack.go { "GO" } else { "NO-GO" };
+    let verdict = stack.summary().word();
     let why = failures(stack);
     let why = if why.is_empty() { "none".to_owned() } else { why.join("<br>") };
     format!("| `{}` | {verdict} | {} | {} | {why} |\n", stack.name, stack.passed, stack.failed)
@@ -110,6 +110,9 @@ mod tests {
         );
         let fine = StackReport { name: "ok".into(), go: true, passed: 2, ..StackReport::default() };
         assert_eq!(row(&fine), "| `ok` | GO | 2 | 0 | none |\n");
+        // Nothing failed, a stand-in left three verdicts unjudged: not a NO-GO.
+        let unjudged = StackReport { name: "s".into(), passed: 2, not_judged: 3, ..StackReport::default() };
+        assert_eq!(row(&unjudged), "| `s` | NOT JUDGED | 2 | 0 | none |\n");
     }
 
     #[test]
