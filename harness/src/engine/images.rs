@@ -418,7 +418,11 @@ pub async fn build_service(
     }
     cmd.arg("--label").arg(format!("{SERVICE_BUILD_LABEL}={owner}")).arg("-t").arg(tag).arg(&context);
     crate::progress::note(format!("  docker build {} for service `{service}`", workspace::display_path(&dockerfile)));
+    let dangling_before = dangling(docker).await;
     if let Err(detail) = run_step(cmd, Some(&format!("docker build {service}"))).await {
+        // The legacy builder keeps the last good step's image, untagged; a failed build
+        // leaves nothing behind.
+        remove_build_leftovers(docker, &dangling_before).await;
         let (step, detail) = match detail.split_once(" || ") {
             Some((step, rest)) => (step.to_owned(), rest.to_owned()),
             None => ("docker build".to_owned(), detail),
