@@ -156,6 +156,8 @@ pub struct Stack {
     /// Compose's warnings while resolving the stack (unset variables, with where they are
     /// used); empty for an attached stack.
     pub warnings: Vec<String>,
+    /// What the stack's own files say beyond the model, read once: see [`FileFacts`].
+    pub file_facts: FileFacts,
     docker: Docker,
     guard: Guard,
     /// Bounds every wait after the boot too (restart, recreate, restore, recovery).
@@ -216,8 +218,42 @@ pub struct Prepared {
     pub dir: PathBuf,
     /// Compose's warnings while resolving the stack, in a person's words.
     pub warnings: Vec<String>,
+    /// The Dockerfiles and stand-ins, read while preparing.
+    pub file_facts: FileFacts,
     docker: Docker,
     workdir: Arc<tempfile::TempDir>,
+}
+
+/// What a stack's own files say beyond compose's model, read once per stack and shared by
+/// every check: each `build:` service's Dockerfile (its USER, HEALTHCHECK and FROM lines),
+/// and which services stand-ins play.
+#[derive(Debug, Clone, Default)]
+pub struct FileFacts {
+    /// Each `build:` service's Dockerfile; a service whose Dockerfile cannot be read is absent.
+    pub dockerfiles: BTreeMap<String, engine::dockerfile::BuildFile>,
+    /// The services a stand-in plays, with why ([`compose::stand_ins`]).
+    pub stand_ins: BTreeMap<String, String>,
+    /// What each service fixes as written ([`ComposeModel::fixed_addresses`]), before the
+    /// boot moved it aside; services that fix nothing are absent.
+    pub fixed: BTreeMap<String, Vec<String>>,
+}
+
+impl FileFacts {
+    /// Reads them for a model resolved from the files as written (no harness override):
+    /// `files` are those files. A Dockerfile that cannot be read is left out (preparing a
+    /// boot reports it as an error before anything runs; a stack attached later was prepared
+    /// by its owner).
+    pub fn read(model: &ComposeModel, files: &[PathBuf]) -> FileFacts {
+        let dockerfiles = model
+            .services
+            .iter()
+            .filter_map(|(name, svc)| {
+                let file = engine::dockerfile::read_for_service(name, svc.build.as_ref()?).ok()?;
+                Some((name.clone(), file))
+            })
+            .collect();
+        FileFacts { dockerfiles, stand_ins: compose::stand_ins(files), fixed: fixed_addresses(model) }
+    }
 }
 
 impl Stack {
@@ -276,6 +312,8 @@ impl Stack {
             return Err(Error::NoServices { stack: layout.dir.clone(), profiles: profiles.join(", ") });
         }
         let warnings: Vec<String> = warnings.iter().map(|w| compose::describe_warning(w, &layout.files)).collect();
+        // Before the boot moves them aside (and network names are taken from the boot).
+        let fixed = fixed_addresses(&model);
         for w in &warnings {
             crate::progress::note(format!("warning: {w}"));
         }
@@ -317,12 +355,14 @@ impl Stack {
         // ready with the stack's own, so a Dockerfile FROM a recipe image needs no registry.
         let mut builds = Vec::new();
         let mut needed = wanted.clone();
+        let mut file_facts = FileFacts { stand_ins: compose::stand_ins(&files), fixed, ..FileFacts::default() };
         for (name, svc) in &model.services {
             let Some(build) = &svc.build else { continue };
             let file = engine::dockerfile::read_for_service(name, build)?;
             for (i, from) in file.images.iter().enumerate() {
                 needed.entry(format!("{name} (FROM {})", i + 1)).or_insert_with(|| from.value.clone());
             }
+            file_facts.dockerfiles.insert(name.clone(), file);
             builds.push((name.clone(), build.clone()));
         }
         // The network checks' probe image is made ready here, with the stack's own (and built
@@ -372,6 +412,7 @@ impl Stack {
             images,
             dir,
             warnings,
+            file_facts,
             docker,
             workdir: Arc::new(workdir),
         })
@@ -382,6 +423,13 @@ impl Stack {
     pub async fn attach(project: ComposeProject, dir: PathBuf, timeline: BootTimeline) -> Result<Stack> {
         let docker = engine::connect().await?;
         let model = project.model().await?;
+        // The facts judged from the file as written (fixed names and ports) need the model
+        // without the harness's own overrides, which moved them aside.
+        let written = ComposeProject {
+            files: project.files.iter().filter(|f| !is_harness_override(f)).cloned().collect(),
+            ..project.clone()
+        };
+        let file_facts = FileFacts::read(&written.model().await?, &written.files);
         let guard = Guard::detached(&project.project);
         let boot_timeout = StackConfig::new(&dir).boot_timeout;
         Ok(Stack {
@@ -391,6 +439,7 @@ impl Stack {
             images: Vec::new(),
             dir,
             warnings: Vec::new(),
+            file_facts,
             docker,
             guard,
             boot_timeout,
@@ -530,7 +579,7 @@ impl Stack {
 impl Prepared {
     /// Runs `up -d` and waits for every service to be ready and healthy.
     pub async fn start(self, cfg: &StackConfig) -> Result<Stack> {
-        let Prepared { project, model, images, dir, warnings, docker, workdir } = self;
+        let Prepared { project, model, images, dir, warnings, file_facts, docker, workdir } = self;
         let guard = Guard::register(&project.project);
         let timeline = boot(&docker, &project, &model, &guard, cfg).await?;
         let boot_timeout = cfg.boot_timeout;
@@ -541,6 +590,7 @@ impl Prepared {
             images,
             dir,
             warnings,
+            file_facts,
             docker,
             guard,
             boot_timeout,
@@ -561,6 +611,24 @@ pub fn fixes_host_ports(raw_service: &serde_json::Value) -> bool {
 /// Appended to the evidence of a verdict judged from the file because of [`fixes_host_ports`].
 pub const PORTS_FROM_FILE: &str =
     "; judged from the file: the harness published these on ephemeral 127.0.0.1 ports for this run";
+
+/// Whether a compose file is one the harness wrote for a boot (`harness.*` in its work
+/// directory), not one of the stack's own.
+fn is_harness_override(file: &std::path::Path) -> bool {
+    file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("harness."))
+        && file.parent().and_then(|d| d.file_name()).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("harness-"))
+}
+
+/// What each service of a model resolved from the files as written fixes; services that
+/// fix nothing are left out.
+fn fixed_addresses(model: &ComposeModel) -> BTreeMap<String, Vec<String>> {
+    model
+        .services
+        .keys()
+        .map(|s| (s.clone(), model.fixed_addresses(s)))
+        .filter(|(_, fixed)| !fixed.is_empty())
+        .collect()
+}
 
 /// An override that makes a stack safe to boot beside other runs, and what it changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -588,10 +656,7 @@ pub fn isolation_override(model: &ComposeModel) -> Option<Isolation> {
             notes.push(format!("service {name}: container_name {fixed} removed"));
         }
         let ports = raw["ports"].as_array().map(Vec::as_slice).unwrap_or_default();
-        let fixed: Vec<String> = ports
-            .iter()
-            .filter_map(|p| p["published"].as_str().filter(|h| !h.is_empty()).map(|h| format!("{h}:{}", p["target"])))
-            .collect();
+        let fixed = model.fixed_host_ports(name);
         if !fixed.is_empty() {
             body.push_str("    ports: !override\n");
             for p in ports {
@@ -611,21 +676,14 @@ pub fn isolation_override(model: &ComposeModel) -> Option<Isolation> {
             services.push_str(&format!("  {}:\n{body}", q(name)));
         }
     }
-    let project = model.raw["name"].as_str().unwrap_or_default();
     let mut networks = String::new();
-    for (key, _) in model.networks.iter().filter(|(_, n)| !n.external) {
-        let raw = &model.raw["networks"][key];
+    for key in model.networks.keys() {
         let mut body = String::new();
-        // Compose fills in `<project>_<key>` when the file sets no name; a name without the
-        // project prefix was fixed by the file.
-        if let Some(fixed) = raw["name"].as_str().filter(|n| !n.starts_with(&format!("{project}_"))) {
+        if let Some(fixed) = model.fixed_network_name(key) {
             body.push_str("    name: !reset null\n");
             notes.push(format!("network {key}: name {fixed} removed"));
         }
-        let subnets: Vec<&str> = raw["ipam"]["config"]
-            .as_array()
-            .map(|c| c.iter().filter_map(|e| e["subnet"].as_str()).collect())
-            .unwrap_or_default();
+        let subnets = model.fixed_subnets(key);
         if !subnets.is_empty() {
             body.push_str("    ipam: !reset {}\n");
             notes.push(format!("network {key}: subnet {} left to the engine", subnets.join(", ")));

@@ -236,11 +236,34 @@ pub fn describe_warning(warning: &str, files: &[PathBuf]) -> String {
 /// sets on a service whose real image cannot be had here. Read from the files as written:
 /// compose's resolved model drops `x-` keys inside services.
 pub fn stand_ins(files: &[PathBuf]) -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
+    as_written(files).stand_ins
+}
+
+/// What the compose files say as written that compose's resolved model leaves out.
+#[derive(Debug, Clone, Default)]
+pub struct AsWritten {
+    /// Services played by a stand-in, with why ([`stand_ins`]).
+    pub stand_ins: BTreeMap<String, String>,
+    /// Every top-level `volumes:` key, used by a service or not.
+    pub volumes: std::collections::BTreeSet<String>,
+    /// Every top-level `networks:` key, used by a service or not.
+    pub networks: std::collections::BTreeSet<String>,
+}
+
+/// Reads each file once for [`AsWritten`]; a file that cannot be read or parsed adds nothing
+/// (compose itself has already judged the files by then).
+pub fn as_written(files: &[PathBuf]) -> AsWritten {
+    let mut found = AsWritten::default();
+    let keys = |doc: &serde_yaml_ng::Value, section: &str| -> Vec<String> {
+        let Some(map) = doc.get(section).and_then(|v| v.as_mapping()) else { return Vec::new() };
+        map.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect()
+    };
     for f in files {
         let Ok(text) = std::fs::read_to_string(f) else { continue };
         let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else { continue };
-        found.extend(stand_ins_in(&doc));
+        found.stand_ins.extend(stand_ins_in(&doc));
+        found.volumes.extend(keys(&doc, "volumes"));
+        found.networks.extend(keys(&doc, "networks"));
     }
     found
 }
@@ -356,6 +379,9 @@ pub struct Volume {
     pub external: bool,
 }
 
+/// How [`ComposeModel::fixed_addresses`] starts a fixed host port's line.
+pub const HOST_PORT: &str = "host port ";
+
 impl ComposeModel {
     /// Reads the output of `docker compose config --format json`.
     pub fn from_json(json: &str) -> std::result::Result<Self, serde_json::Error> {
@@ -373,6 +399,68 @@ impl ComposeModel {
     /// The service names, sorted.
     pub fn service_names(&self) -> Vec<&str> {
         self.services.keys().map(String::as_str).collect()
+    }
+
+    /// A service's fixed host ports, as `host:container` (`80:80`); ephemeral ones are not
+    /// fixed.
+    pub fn fixed_host_ports(&self, service: &str) -> Vec<String> {
+        let ports = self.raw_service(service)["ports"].as_array().map(Vec::as_slice).unwrap_or_default();
+        ports
+            .iter()
+            .filter_map(|p| p["published"].as_str().filter(|h| !h.is_empty()).map(|h| format!("{h}:{}", p["target"])))
+            .collect()
+    }
+
+    /// The name the file fixes for a network of its own: compose fills in `<project>_<key>`
+    /// when the file sets none, so a name without that prefix was written by hand. External
+    /// networks are someone else's and never fixed here.
+    pub fn fixed_network_name(&self, key: &str) -> Option<&str> {
+        if self.networks.get(key).is_none_or(|n| n.external) {
+            return None;
+        }
+        let project = self.raw["name"].as_str().unwrap_or_default();
+        self.raw["networks"][key]["name"].as_str().filter(|n| !n.starts_with(&format!("{project}_")))
+    }
+
+    /// The subnets the file fixes for a network of its own.
+    pub fn fixed_subnets(&self, key: &str) -> Vec<&str> {
+        if self.networks.get(key).is_none_or(|n| n.external) {
+            return Vec::new();
+        }
+        self.raw["networks"][key]["ipam"]["config"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|e| e["subnet"].as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Everything a service fixes that a second run of the stack on the same engine, or a
+    /// second replica of it, would collide on: its `container_name`, its fixed host ports,
+    /// the fixed names and subnets of the networks it joins and the fixed addresses it takes
+    /// on them. One line each, e.g. `network backend: subnet 172.20.0.0/24`.
+    pub fn fixed_addresses(&self, service: &str) -> Vec<String> {
+        let raw = self.raw_service(service);
+        let mut out = Vec::new();
+        if let Some(name) = raw["container_name"].as_str() {
+            out.push(format!("container_name {name}"));
+        }
+        for port in self.fixed_host_ports(service) {
+            out.push(format!("{HOST_PORT}{port}"));
+        }
+        let joined = self.services.get(service).map(|s| s.networks.iter()).into_iter().flatten();
+        for (key, options) in joined {
+            if let Some(name) = self.fixed_network_name(key) {
+                out.push(format!("network {key}: name {name}"));
+            }
+            for subnet in self.fixed_subnets(key) {
+                out.push(format!("network {key}: subnet {subnet}"));
+            }
+            for field in ["ipv4_address", "ipv6_address"] {
+                if let Some(address) = options[field].as_str() {
+                    out.push(format!("network {key}: {field} {address}"));
+                }
+            }
+        }
+        out
     }
 }
 

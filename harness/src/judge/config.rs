@@ -3,8 +3,9 @@
 //!
 //! CIS ids are from the CIS Docker Benchmark v1.6.
 
+use crate::engine::compose;
 use crate::judge::criteria::Criterion;
-use crate::judge::facts::ServiceFacts;
+use crate::judge::facts::{ServiceFacts, Source};
 use crate::judge::verdict::{Outcome, Verdict};
 use crate::policy::Settings;
 
@@ -454,6 +455,42 @@ pub fn pinned_tag(f: &ServiceFacts, s: &Settings) -> Verdict {
     )
 }
 
+/// `lint.fixed_addresses`: what a second run of the stack on one engine, or a second
+/// replica, would collide on. Judged from the resolved file at lint and at check alike: the
+/// boot moves every one of them aside so runs can share the engine, so the containers never
+/// show them. A fixed host port may be a public entry point's contract (`fixed_ports`); a
+/// container name, network name, subnet or address never is (a waiver says why if it must).
+/// `fixed` is [`compose::ComposeModel::fixed_addresses`] of the service, as written.
+pub fn fixed_addresses(service: &str, fixed: &[String], s: &Settings) -> Verdict {
+    let (allowed, fixed): (Vec<String>, Vec<String>) =
+        fixed.iter().cloned().partition(|f| s.fixed_ports && f.starts_with(compose::HOST_PORT));
+    let measured = if fixed.is_empty() { "nothing fixed".to_owned() } else { fixed.join(", ") };
+    let mut evidence = format!("{} of `{service}`: {measured}", Source::Compose.describe());
+    if !fixed.is_empty() {
+        evidence.push_str(&format!(
+            "; a second run of the stack on this engine, or `docker compose up --scale {service}=2`, collides on them"
+        ));
+    }
+    if !allowed.is_empty() {
+        evidence.push_str(&format!("; allowed by fixed_ports = true: {}", allowed.join(", ")));
+    }
+    Verdict {
+        criterion: Criterion::LintFixedAddresses,
+        subject: service.to_owned(),
+        evidence,
+        measured,
+        budget: if s.fixed_ports {
+            "no container_name, fixed network name, subnet or address (fixed host ports allowed)".to_owned()
+        } else {
+            "no container_name, fixed host port, or fixed network name, subnet or address".to_owned()
+        },
+        outcome: Outcome::judged(fixed.is_empty()),
+        hint: (!fixed.is_empty()).then(|| {
+            "drop `container_name`, publish on a port the host picks (\"127.0.0.1::PORT\"), leave network names, subnets and addresses to compose; if a well-known port is this service's contract (a public entry point), say so with fixed_ports = true for it in acceptance.toml".to_owned()
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -813,5 +850,51 @@ mod tests {
         check_tag("nginx", false);
         check_tag("nginx:latest", false);
         check_tag("registry:5000/app", false);
+    }
+
+    #[track_caller]
+    fn check_fixed(model: &compose::ComposeModel, service: &str, allowed: bool, measured: &str, passed: bool) {
+        let s = Settings { fixed_ports: allowed, ..Settings::default() };
+        let v = fixed_addresses(service, &model.fixed_addresses(service), &s);
+        assert_eq!((v.measured.as_str(), v.passed()), (measured, passed), "{v:?}");
+        if !v.measured.starts_with("nothing") {
+            assert!(v.evidence.contains(&format!("--scale {service}=2")), "says what it prevents: {}", v.evidence);
+        }
+    }
+
+    #[test]
+    fn fixed_addresses_name_everything_a_second_run_collides_on() {
+        let model = compose::ComposeModel::from_json(
+            &serde_json::json!({
+                "name": "p",
+                "services": {
+                    "db": {"image": "x", "container_name": "seed-db",
+                           "ports": [{"target": 5432, "published": "5432", "protocol": "tcp"}],
+                           "networks": {"back": null}},
+                    "api": {"image": "x", "ports": [{"target": 8080, "host_ip": "127.0.0.1", "protocol": "tcp"}],
+                            "networks": {"front": {"ipv4_address": "10.9.0.5"}}},
+                    "web": {"image": "x", "networks": {"default": null, "ext": null}},
+                    "gate": {"image": "x", "ports": [{"target": 80, "published": "80", "protocol": "tcp"}]}
+                },
+                "networks": {
+                    "back": {"name": "seed-back", "ipam": {"config": [{"subnet": "172.20.0.0/24"}]}},
+                    "front": {"name": "p_front"},
+                    "default": {"name": "p_default"},
+                    "ext": {"name": "shared", "external": true}
+                }
+            })
+            .to_string(),
+        )
+        .expect("model");
+        let db = "container_name seed-db, host port 5432:5432, network back: name seed-back, network back: subnet 172.20.0.0/24";
+        check_fixed(&model, "db", false, db, false);
+        // A well-known port may be the contract; the name and the subnet still collide.
+        let rest = "container_name seed-db, network back: name seed-back, network back: subnet 172.20.0.0/24";
+        check_fixed(&model, "db", true, rest, false);
+        check_fixed(&model, "gate", false, "host port 80:80", false);
+        check_fixed(&model, "gate", true, "nothing fixed", true);
+        check_fixed(&model, "api", false, "network front: ipv4_address 10.9.0.5", false);
+        // An ephemeral port, compose's own names and someone else's network fix nothing.
+        check_fixed(&model, "web", false, "nothing fixed", true);
     }
 }

@@ -132,6 +132,7 @@ criteria! {
     NetworkPublish => ("network.publish", Runtime, "RedFire 001", Some("5.8"), true, "only services the policy allows publish host ports (host networking publishes every port)", "`publish`"),
     NetworkBind => ("network.bind", Runtime, "RedFire 001, ZViewer 004", Some("5.14"), true, "published ports bind only the interfaces the policy allows: one specific interface, or every one for a public entry point", "`bind`"),
     LintPinnedTags => ("lint.pinned_tags", Runtime, "harness default", None, true, "no `latest` or untagged images", "`pinned_tags`"),
+    LintFixedAddresses => ("lint.fixed_addresses", Runtime, "harness default", None, true, "no `container_name`, fixed host port, or fixed network name, subnet or address: what a second run on one engine, or `--scale`, collides on (judged from the file; the boot moves them aside)", "`fixed_ports`"),
     NetworkReach => ("network.reach", Network, "RedFire 001", None, false, "from a probe on each network, exactly the allowed service:port pairs connect (the matrix is the evidence)", "`[networks.*] reach`"),
     NetworkEgress => ("network.egress", Network, "RedFire 001", None, false, "an `internal: true` network has no way out (real traffic to a sentinel on this machine, with a non-internal control)", ""),
     DiscoveryName => ("discovery.name", Network, "RedFire 001, ZViewer 004", None, false, "services reach each other by service name", "`[networks.*] reach`"),

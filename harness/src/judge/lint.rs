@@ -42,6 +42,7 @@ pub fn lint_model(
         let settings = policy.settings(service);
         out.extend(config::judge(&facts, settings));
         out.push(config::pinned_tag(&facts, settings));
+        out.push(config::fixed_addresses(service, &model.fixed_addresses(service), settings));
     }
     super::apply_waivers(out, policy)
 }

@@ -60,20 +60,11 @@ pub fn load_policy_for(
     let policy = load_policy(dir, &model.service_names())?;
     // Compose's resolved model leaves out volumes and networks no service uses; a policy
     // may still name one the file declares (and judge that nothing mounts it).
-    let declared = |section: &str| -> std::collections::BTreeSet<String> {
-        let mut keys: std::collections::BTreeSet<String> = files
-            .iter()
-            .filter_map(|f| std::fs::read_to_string(f).ok())
-            .filter_map(|text| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).ok())
-            .filter_map(|doc| doc.get(section).and_then(|v| v.as_mapping()).cloned())
-            .flat_map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect::<Vec<_>>())
-            .collect();
-        let resolved: Vec<&String> =
-            if section == "volumes" { model.volumes.keys().collect() } else { model.networks.keys().collect() };
-        keys.extend(resolved.into_iter().cloned());
-        keys
-    };
-    let (volumes, networks) = (declared("volumes"), declared("networks"));
+    let written = crate::engine::compose::as_written(files);
+    let volumes: std::collections::BTreeSet<String> =
+        written.volumes.into_iter().chain(model.volumes.keys().cloned()).collect();
+    let networks: std::collections::BTreeSet<String> =
+        written.networks.into_iter().chain(model.networks.keys().cloned()).collect();
     let text = std::fs::read_to_string(&policy.path).unwrap_or_default();
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map_or(0, |i| i + 1);
     let missing = |kind: &str, name: &str, known: Vec<&String>, needle: String| {
@@ -178,6 +169,11 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         let t = std::time::Instant::now();
         let mut v = runtime::all(cx).await?;
         v.extend(pinned_tags(cx));
+        // Judged from the file as written: the boot moved every fixed name and port aside.
+        let fixed = &cx.stack.file_facts.fixed;
+        v.extend(cx.stack.model.services.keys().map(|s| {
+            config::fixed_addresses(s, fixed.get(s).map(Vec::as_slice).unwrap_or_default(), cx.policy.settings(s))
+        }));
         c.add("runtime", t, v, j);
     }
     if sel.runs(Step::Network) {
@@ -232,10 +228,12 @@ fn pinned_tags(cx: &Context<'_>) -> Vec<Verdict> {
         .map(|s| {
             let raw = cx.stack.model.raw_service(s);
             // A `build:` service's FROM lines are what it pins (its Dockerfile was read at boot).
-            let side = Some(&raw["build"])
-                .filter(|b| b.is_object())
-                .and_then(|b| crate::engine::dockerfile::read_for_service(s, b).ok())
-                .map(|file| facts::ImageSide::from_build(&file, facts::ImageSide::default()))
+            let side = cx
+                .stack
+                .file_facts
+                .dockerfiles
+                .get(s)
+                .map(|file| facts::ImageSide::from_build(file, facts::ImageSide::default()))
                 .unwrap_or_default();
             let facts = facts::ServiceFacts::from_compose(s, raw, &side);
             config::pinned_tag(&facts, cx.policy.settings(s))

@@ -30,13 +30,17 @@ pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
     let json = serde_json::to_value(&inspect).unwrap_or_default();
     let mut facts = ServiceFacts::from_inspect(service, &json);
     let raw = cx.stack.model.raw_service(service);
-    let built_user = dockerfile_user(service, raw);
+    let files = &cx.stack.file_facts;
+    let built_user = files.dockerfiles.get(service).map(|file| match &file.user {
+        Some(u) => u.at.clone(),
+        None => format!("{}: no USER in the built stages", crate::workspace::display_path(&file.path)),
+    });
     // What the engine reports came from somewhere a person can fix: the compose file's
     // `user:`, or for a built service the Dockerfile line that set it.
     if let Some(from) = user_origin(raw, built_user.as_deref()) {
         facts.user_from = Some(format!("docker inspect ({from})"));
     }
-    let stand_in = crate::engine::compose::stand_ins(&cx.stack.project.files).remove(service);
+    let stand_in = files.stand_ins.get(service);
     if let Some(why) = &stand_in {
         facts.played_by_stand_in(why, raw);
     }
@@ -72,18 +76,6 @@ pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
     out.extend(health(cx, service, &id, &json, &facts).await);
     out.push(memory(cx, service, &id).await?);
     Ok(out)
-}
-
-/// For a `build:` service, where its Dockerfile sets the image's USER (`Dockerfile:3 USER
-/// root`), or that no stage of its chain does; `None` for other services, or when the
-/// Dockerfile cannot be read.
-fn dockerfile_user(service: &str, raw: &serde_json::Value) -> Option<String> {
-    let build = raw.get("build").filter(|b| b.is_object())?;
-    let file = crate::engine::dockerfile::read_for_service(service, build).ok()?;
-    Some(match file.user {
-        Some(u) => u.at,
-        None => format!("{}: no USER in the built stages", crate::workspace::display_path(&file.path)),
-    })
 }
 
 /// Where a running service's user was configured: compose's `user:` wins over the image.

@@ -98,6 +98,16 @@ pub fn draft(model: &ComposeModel, ports: &Ports, stack: &str) -> String {
                  # bind them to 127.0.0.1 in compose and delete this line.\nbind = \"any\"\n",
             );
         }
+        let fixed = model.fixed_host_ports(s);
+        if !fixed.is_empty() {
+            let _ = writeln!(
+                out,
+                "# It fixes host ports ({}): a second run on one engine or `--scale` collides on them. Right\n\
+                 # for a public entry point whose port is its contract; otherwise publish on a port the host\n\
+                 # picks (\"127.0.0.1::PORT\") and delete this line.\nfixed_ports = true",
+                fixed.join(", ")
+            );
+        }
     }
 
     // The gateway: the one service that publishes, when there is exactly one.
@@ -262,7 +272,10 @@ mod tests {
         assert_eq!(policy.gateway.as_ref().map(|g| (g.service.as_str(), g.port)), Some(("gateway", 8080)));
         assert!(policy.settings("gateway").publish);
         assert_eq!(policy.settings("gateway").bind, crate::policy::Bind::Any);
+        assert!(policy.settings("gateway").fixed_ports, "{text}");
+        assert!(text.contains("It fixes host ports (80:8080)"), "{text}");
         assert!(!policy.settings("api").publish);
+        assert!(!policy.settings("api").fixed_ports);
         let back: Vec<String> = policy.networks["back"].reach.iter().map(|t| t.to_string()).collect();
         assert_eq!(back, ["api:8080", "db:5432", "gateway:8080"]);
         assert!(text.contains("No listening port known for files"), "{text}");

@@ -72,6 +72,9 @@ pub struct Settings {
     pub bind: Bind,
     /// lint.pinned_tags: image references must carry a tag other than `latest`.
     pub pinned_tags: bool,
+    /// lint.fixed_addresses: whether the service may publish fixed host ports (a public entry
+    /// point whose well-known port is its contract). Names, subnets and addresses never may.
+    pub fixed_ports: bool,
     /// recovery.restart: after SIGKILL of PID 1, ready again within this.
     pub recovery: Duration,
     /// shutdown.graceful: exit within this after SIGTERM; `None` uses the service's own
@@ -99,6 +102,7 @@ impl Default for Settings {
             publish: false,
             bind: Bind::Loopback,
             pinned_tags: true,
+            fixed_ports: false,
             recovery: Duration::from_secs(30),
             shutdown: None,
         }

@@ -105,6 +105,11 @@ pub(crate) struct SettingsFile {
     pub(crate) bind: Option<super::Bind>,
     /// Image references need a tag other than `latest`.
     pub(crate) pinned_tags: Option<bool>,
+    /// Whether the service may publish fixed host ports (`80:80`), which a second run on one
+    /// engine or a second replica collides on: for a public entry point whose well-known port
+    /// is its contract. A `container_name`, network name, subnet or address still fails
+    /// `lint.fixed_addresses`.
+    pub(crate) fixed_ports: Option<bool>,
     /// Ready again within this after SIGKILL of PID 1.
     pub(crate) recovery: Option<Duration>,
     /// Exit within this after SIGTERM; unset uses the service's `stop_grace_period`.
@@ -129,6 +134,7 @@ impl SettingsFile {
         set(&mut s.publish, self.publish);
         s.bind = self.bind.unwrap_or(s.bind);
         set(&mut s.pinned_tags, self.pinned_tags);
+        set(&mut s.fixed_ports, self.fixed_ports);
         if let Some(caps) = &self.cap_add {
             s.cap_add = caps.iter().map(|c| c.0.clone()).collect();
         }
@@ -163,6 +169,7 @@ impl SettingsFile {
             publish: Some(s.publish),
             bind: Some(s.bind),
             pinned_tags: Some(s.pinned_tags),
+            fixed_ports: Some(s.fixed_ports),
             recovery: Some(Duration(s.recovery)),
             shutdown: s.shutdown.map(Duration),
         }

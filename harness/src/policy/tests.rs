@@ -80,6 +80,7 @@ fn defaults_apply_to_every_service() {
     check_settings(&format!("{d}secrets_in_env = true"), "api", |s| s.secrets_in_env = true);
     check_settings(&format!("{d}publish = true"), "api", |s| s.publish = true);
     check_settings(&format!("{d}pinned_tags = false"), "api", |s| s.pinned_tags = false);
+    check_settings(&format!("{d}fixed_ports = true"), "api", |s| s.fixed_ports = true);
     check_settings(&format!("{d}recovery = \"1m\""), "api", |s| s.recovery = secs(60));
     check_settings(&format!("{d}shutdown = \"10s\""), "api", |s| s.shutdown = Some(secs(10)));
     check_settings(&format!("{d}restart = [\"always\"]"), "api", |s| s.restart = vec!["always".into()]);

@@ -374,14 +374,12 @@ impl Report {
         Summary { passed: self.passed, failed: self.failed, not_judged: self.not_judged, waived: self.waived }
     }
 
-    /// The one-word verdict: `GO`, `NOT JUDGED` (nothing failed, something passed, but not everything was judged) or `NO-GO`.
+    /// The one-word verdict, as [`Summary::word`] decides it over every stack; a run whose
+    /// stacks are not all GO (one judged nothing) is never called GO.
     pub fn verdict_word(&self) -> &'static str {
-        if self.go {
-            "GO"
-        } else if self.failed == 0 && self.passed > 0 {
-            "NOT JUDGED"
-        } else {
-            "NO-GO"
+        match self.summary().word() {
+            "GO" if !self.go => "NOT JUDGED",
+            word => word,
         }
     }
 }

@@ -88,6 +88,8 @@ async fn broken_stack_fails_each_read_only_criterion_it_violates() {
     check_fails(&v, "hardening.docker_sock", "console", "docker.sock");
     check_fails(&v, "hardening.host_mounts", "inventory", "/etc");
     check_fails(&v, "hardening.namespaces", "cache-warmer", "ipc=host");
+    check_fails(&v, "lint.fixed_addresses", "singleton", "container_name broken-singleton");
+    check_pass(&v, "lint.fixed_addresses", "cache-warmer");
     check_fails(&v, "network.reach", "frontend", "postgres:5432");
     check_fails(&v, "network.egress", "data", "forwarded connect connected");
     // indexer's policy budget (2MB) is below what harness/app really uses.
@@ -124,6 +126,7 @@ async fn lint_judges_both_stacks_without_booting() {
     check_fails(&broken, "user.image", "admin", "user 0:0");
     check_fails(&broken, "network.publish", "postgres", "0.0.0.0:ephemeral->5432");
     check_fails(&broken, "secrets.env", "api", "DATABASE_PASSWORD");
+    check_fails(&broken, "lint.fixed_addresses", "singleton", "container_name broken-singleton");
     // Floating tags exist only in a stack that is never booted (no registry, no `latest`).
     let unpinned = lint::lint_stack(&workspace("suites/stacks/unpinned")).await.expect("lint unpinned").verdicts;
     check_fails(&unpinned, "lint.pinned_tags", "implied", "harness/probe");
