@@ -272,6 +272,17 @@ pub enum Error {
         detail: String,
     },
 
+    /// A load generator was aimed at an address that is not on this machine.
+    #[error(
+        "load target {target} refused: {why} (hint: aim the load at the gateway's published port, which the harness publishes on 127.0.0.1)"
+    )]
+    LoadTargetRefused {
+        /// The address (and path) asked for.
+        target: String,
+        /// Why it is refused.
+        why: String,
+    },
+
     /// A registry image is not on the engine and could not be pulled, or pulling is off.
     #[error(
         "image {image} for service `{service}` is not on this engine and {why} (hint: `docker pull {image}` where a registry is reachable, or `docker load -i image.tar`, or add a recipe under fixtures/images/ that builds it)"

@@ -35,6 +35,7 @@ pub mod engine;
 pub mod errors;
 pub mod front;
 pub mod judge;
+pub mod load;
 pub mod policy;
 pub mod progress;
 pub mod report;

@@ -137,6 +137,7 @@ criteria! {
     NetworkEgress => ("network.egress", Network, "RedFire 001", None, false, "an `internal: true` network has no way out (real traffic to a sentinel on this machine, with a non-internal control)", ""),
     DiscoveryName => ("discovery.name", Network, "RedFire 001, ZViewer 004", None, false, "services reach each other by service name", "`[networks.*] reach`"),
     GatewayRoute => ("gateway.route", Http, "RedFire 001, ZViewer 004", None, false, "each route reaches its upstream through the gateway's published port", "`[gateway]`, `[[routes]]`"),
+    AvailabilitySteady => ("availability.steady", Http, "ZViewer 004", None, false, "under the policy's steady load through the gateway's published port (127.0.0.1 only; bounded in requests and time): the share answered 2xx/3xx and the p99 latency against budget; failures by kind and the longest error burst in the evidence", "`[availability]`"),
     ObservabilityTargets => ("observability.targets", Http, "ZViewer 004, zigQuant 000", None, false, "Prometheus reports each listed target up", "`[observability]`"),
     ObservabilityFamilies => ("observability.families", Http, "ZViewer 004, zigQuant 000", None, false, "the metrics endpoint exposes each listed family", "`[observability]`"),
     PersistenceVolume => ("persistence.volume", Persistence, "ZViewer 004", None, false, "the data lives in a named volume, not the container layer", "`[[persistence]]`"),

@@ -653,6 +653,89 @@ pub async fn observability(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     Ok(out)
 }
 
+/// `availability.steady`: the `[availability]` load through the gateway's published port,
+/// judged on the share of requests answered 2xx/3xx and the p99 latency. One verdict, about
+/// the gateway; nothing when the policy has no `[availability]`.
+pub async fn availability(cx: &Context<'_>) -> Result<Vec<Verdict>> {
+    let (Some(a), Some(gw)) = (&cx.policy.availability, &cx.policy.gateway) else { return Ok(Vec::new()) };
+    let base = match cx.stack.host_port(&gw.service, gw.port).await {
+        Ok(addr) => addr,
+        Err(e) => {
+            return Ok(vec![Verdict::not_judged(
+                Criterion::AvailabilitySteady,
+                &gw.service,
+                format!("the gateway's port {} is not published: {e}", gw.port),
+            )]);
+        }
+    };
+    let target = match crate::load::Target::loopback(base, &a.path) {
+        Ok(t) => t,
+        Err(e) => return Ok(vec![Verdict::not_judged(Criterion::AvailabilitySteady, &gw.service, e.to_string())]),
+    };
+    crate::progress::note(format!(
+        "availability: {} req/s for {} to {} through `{}`",
+        a.rate,
+        secs(a.duration),
+        target.url(),
+        gw.service
+    ));
+    let samples = crate::load::run(&target, &crate::load::Plan::steady(a.rate, a.duration, a.p99)).await?;
+    Ok(vec![steady_verdict(&gw.service, &target.url(), a, &crate::load::Summary::of(&samples))])
+}
+
+/// The `availability.steady` verdict from a load run's summary (pure, tested without Docker).
+pub fn steady_verdict(gateway: &str, url: &str, a: &crate::policy::Availability, s: &crate::load::Summary) -> Verdict {
+    let p99_budget = a.p99.as_secs_f64() * 1000.0;
+    // Closed-loop workers (rate × p99 budget of them) fall behind only when answers are
+    // slower than the budget: the stack did not carry the rate, and a short run must not
+    // look like a full one.
+    let planned = (f64::from(a.rate) * a.duration.as_secs_f64()).round() as u64;
+    let carried = s.requests * 10 >= planned * 9;
+    let enough = s.requests > 0 && s.success_percent() >= a.success;
+    let fast = s.p99_ms <= p99_budget && carried;
+    let hint = match (enough, fast) {
+        (true, true) => None,
+        (false, _) if s.requests == 0 => {
+            Some("no request was sent: is the gateway's port reachable on 127.0.0.1?".to_owned())
+        }
+        (false, _) => Some(format!(
+            "{:.2}% of requests failed at {} req/s: read the gateway's and its upstream's logs for the seconds of the error burst (docker compose logs); a rate limit, too few workers or connections, or an upstream that restarts sheds load",
+            100.0 - s.success_percent(),
+            a.rate
+        )),
+        (true, false) if !carried => Some(format!(
+            "the stack carried {:.0} req/s of the {} asked for: answers were slower than the p99 budget allows; profile the upstream of {} under load",
+            s.requests as f64 / a.duration.as_secs_f64(),
+            a.rate,
+            a.path
+        )),
+        (true, false) => Some(format!(
+            "p99 {:.1}ms under {} req/s: profile the upstream of {} under load (slow queries, a small connection pool), or raise the budget if the document allows it",
+            s.p99_ms, a.rate, a.path
+        )),
+    };
+    let short = if !carried {
+        format!("; sent {} of {planned} planned: answers came slower than the rate allows", s.requests)
+    } else {
+        String::new()
+    };
+    Verdict {
+        criterion: Criterion::AvailabilitySteady,
+        subject: gateway.to_owned(),
+        measured: format!("{:.2}% ok, p99 {:.1}ms", s.success_percent(), s.p99_ms),
+        budget: format!(
+            "at least {}% ok and p99 at most {:.0}ms, at {} req/s for {}",
+            a.success,
+            p99_budget,
+            a.rate,
+            secs(a.duration)
+        ),
+        outcome: Outcome::judged(enough && fast),
+        evidence: format!("GET {url} through `{gateway}`: {}{short}", s.describe()),
+        hint,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
@@ -662,7 +745,7 @@ mod tests {
 
     use super::*;
     use crate::judge::network::{NetworkInfo, NetworkProbe, ServiceAddrs, parse_lines, plan};
-    use crate::policy::{NetworkPolicy, Observability, Settings};
+    use crate::policy::NetworkPolicy;
 
     const METRICS: &str = r#"# HELP http_requests Requests handled.
 # TYPE http_requests counter
@@ -942,9 +1025,6 @@ untyped_thing 3
 
     fn reach_policy(reach: &[(&str, u16)], network: &str) -> Policy {
         Policy {
-            path: PathBuf::from("acceptance.toml"),
-            defaults: Settings::default(),
-            services: BTreeMap::new(),
             networks: BTreeMap::from([(
                 network.to_owned(),
                 NetworkPolicy {
@@ -952,12 +1032,7 @@ untyped_thing 3
                     egress: None,
                 },
             )]),
-            persistence: vec![],
-            backups: vec![],
-            gateway: None,
-            routes: vec![],
-            observability: Observability::default(),
-            waivers: vec![],
+            ..Policy::harness_defaults(PathBuf::from("acceptance.toml"), &[])
         }
     }
 
@@ -1022,5 +1097,64 @@ untyped_thing 3
         check_discovery(&ok, &[("api", 8080)], "data", false, "not probed", "network data was not probed");
         let v = discovery_verdicts(&ok, &reach_policy(&[("api", 8080)], "backend"));
         assert_eq!(v[0].subject, "api:8080 from backend");
+    }
+
+    fn summary(requests: u64, ok: u64, p99_ms: f64, answers: &[(&str, u64)]) -> crate::load::Summary {
+        crate::load::Summary {
+            requests,
+            ok,
+            duration_s: 5.0,
+            p50_ms: 1.0,
+            p95_ms: 2.0,
+            p99_ms,
+            max_ms: p99_ms * 2.0,
+            longest_burst: (ok < requests).then_some((1.0, 1.5)),
+            replicas: BTreeMap::new(),
+            answers: answers.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
+            timeline: Vec::new(),
+        }
+    }
+
+    #[track_caller]
+    fn check_steady(s: &crate::load::Summary, passed: bool, measured: &str, fragment: &str) {
+        let a = crate::policy::Availability {
+            path: "/api/v1/notes".into(),
+            rate: 50,
+            duration: Duration::from_secs(5),
+            success: 99.9,
+            p99: Duration::from_millis(250),
+        };
+        let v = steady_verdict("gateway", "http://127.0.0.1:4000/api/v1/notes", &a, s);
+        assert_eq!((v.passed(), v.measured.as_str()), (passed, measured), "{v:?}");
+        let text = format!("{} {}", v.evidence, v.hint.clone().unwrap_or_default());
+        assert!(text.contains(fragment), "{fragment:?} not in {text}");
+        assert!(v.budget.contains("at least 99.9% ok and p99 at most 250ms, at 50 req/s"), "{}", v.budget);
+    }
+
+    #[test]
+    fn steady_load_is_judged_on_successes_and_p99() {
+        check_steady(&summary(250, 250, 3.0, &[("200", 250)]), true, "100.00% ok, p99 3.0ms", "250 requests");
+        // One failure in 250 is 99.6%: below 99.9%, and the failing answers are named.
+        check_steady(&summary(250, 249, 3.0, &[("200", 249), ("503", 1)]), false, "99.60% ok, p99 3.0ms", "503 x1");
+        check_steady(&summary(250, 249, 3.0, &[("200", 249), ("503", 1)]), false, "99.60% ok, p99 3.0ms", "sheds load");
+        check_steady(
+            &summary(250, 250, 400.0, &[("200", 250)]),
+            false,
+            "100.00% ok, p99 400.0ms",
+            "p99 400.0ms under 50 req/s",
+        );
+        check_steady(&summary(0, 0, 0.0, &[]), false, "0.00% ok, p99 0.0ms", "no request was sent");
+        check_steady(
+            &summary(100, 100, 240.0, &[("200", 100)]),
+            false,
+            "100.00% ok, p99 240.0ms",
+            "sent 100 of 250 planned",
+        );
+        check_steady(
+            &summary(100, 100, 240.0, &[("200", 100)]),
+            false,
+            "100.00% ok, p99 240.0ms",
+            "carried 20 req/s of the 50",
+        );
     }
 }

@@ -16,7 +16,6 @@ pub mod runtime;
 pub mod startup;
 pub mod verdict;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use bollard::Docker;
@@ -34,18 +33,7 @@ pub fn load_policy(dir: &Path, services: &[&str]) -> Result<Policy> {
     if path.is_file() {
         return Ok(policy::load(&path, services)?);
     }
-    Ok(Policy {
-        path,
-        defaults: policy::Settings::default(),
-        services: services.iter().map(|s| ((*s).to_owned(), policy::Settings::default())).collect(),
-        networks: BTreeMap::new(),
-        persistence: Vec::new(),
-        backups: Vec::new(),
-        gateway: None,
-        routes: Vec::new(),
-        observability: policy::Observability::default(),
-        waivers: Vec::new(),
-    })
+    Ok(Policy::harness_defaults(path, services))
 }
 
 /// [`load_policy`] for a resolved stack, with the names the policy uses checked against it:
@@ -189,6 +177,9 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         let t = std::time::Instant::now();
         let mut v = http::routes(cx).await?;
         v.extend(http::observability(cx).await?);
+        if sel.includes(Criterion::AvailabilitySteady) {
+            v.extend(http::availability(cx).await?);
+        }
         c.add("http", t, v, j);
     }
     if sel.runs(Step::Lifecycle) {

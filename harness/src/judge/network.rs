@@ -921,7 +921,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::policy::{Observability, Settings};
 
     fn t(s: &str) -> Target {
         let (service, port) = s.split_once(':').unwrap_or((s, "0"));
@@ -934,21 +933,13 @@ mod tests {
 
     fn policy(networks: &[(&str, &[&str])]) -> Policy {
         Policy {
-            path: PathBuf::from("acceptance.toml"),
-            defaults: Settings::default(),
-            services: BTreeMap::new(),
             networks: networks
                 .iter()
                 .map(|(k, reach)| {
                     ((*k).to_owned(), NetworkPolicy { reach: reach.iter().map(|r| t(r)).collect(), egress: None })
                 })
                 .collect(),
-            persistence: Vec::new(),
-            backups: Vec::new(),
-            gateway: None,
-            routes: Vec::new(),
-            observability: Observability::default(),
-            waivers: Vec::new(),
+            ..Policy::harness_defaults(PathBuf::from("acceptance.toml"), &[])
         }
     }
 

@@ -15,12 +15,12 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 
 use super::model::{
-    At, BackupFile, DEFAULT_STATUS, DURATION_HINT, ObservabilityFile, PersistenceFile, PolicyFile, SIZE_HINT, Service,
-    Table, TargetSpec, WaiverFile,
+    At, AvailabilityFile, BackupFile, DEFAULT_RATE, DEFAULT_STATUS, DEFAULT_SUCCESS, DURATION_HINT, ObservabilityFile,
+    PersistenceFile, PolicyFile, SIZE_HINT, Service, Table, TargetSpec, WaiverFile,
 };
 use super::{
-    Backup, BackupMethod, DataKind, Gateway, NetworkPolicy, Observability, Persistence, Policy, Route, Settings,
-    Target, Waiver,
+    Availability, Backup, BackupMethod, DataKind, Gateway, NetworkPolicy, Observability, Persistence, Policy, Route,
+    Settings, Target, Waiver,
 };
 
 /// A policy file that cannot be read, parsed or resolved. One line, starting with
@@ -196,6 +196,11 @@ impl Doc<'_> {
             });
         }
 
+        let availability = match &file.availability {
+            Some(at) => Some(self.availability(at, gateway.is_some(), routes.first())?),
+            None => None,
+        };
+
         Ok(Policy {
             path: self.path.to_path_buf(),
             defaults,
@@ -209,8 +214,51 @@ impl Doc<'_> {
                 Some(table) => self.observability(&table.0)?,
                 None => Observability::default(),
             },
+            availability,
             waivers: file.waive.iter().map(|w| self.waiver(&w.0)).collect::<PResult<_>>()?,
         })
+    }
+
+    fn availability(
+        &self,
+        at: &At<Table<AvailabilityFile>>,
+        gateway: bool,
+        first_route: Option<&Route>,
+    ) -> PResult<Availability> {
+        let a = &at.get().0;
+        if !gateway {
+            return Err(self.at(
+                at.span(),
+                "needs a [gateway] to send the load through (hint: add [gateway] with `service` and `port`)",
+            ));
+        }
+        let path = match (&a.path, first_route) {
+            (Some(p), _) => p.0.clone(),
+            (None, Some(r)) => r.path.clone(),
+            (None, None) => {
+                return Err(self.at(
+                    at.span(),
+                    "has no `path` and there is no [[routes]] entry to take one from (hint: add path = \"/health\" or the route to load)",
+                ));
+            }
+        };
+        let rate = a.rate.unwrap_or(DEFAULT_RATE);
+        if !(1..=2000).contains(&rate) {
+            return Err(self.at(at.span(), format!("has rate = {rate} (hint: 1 to 2000 requests per second)")));
+        }
+        let duration = a.duration.map_or(std::time::Duration::from_secs(10), |d| d.0);
+        if duration.is_zero() || duration > std::time::Duration::from_secs(600) {
+            return Err(self.at(
+                at.span(),
+                format!("has duration = {} (hint: more than 0 and at most 10m)", crate::units::secs(duration)),
+            ));
+        }
+        let success = a.success.unwrap_or(DEFAULT_SUCCESS);
+        if !(0.0..=100.0).contains(&success) {
+            return Err(self.at(at.span(), format!("has success = {success} (hint: a percentage, e.g. 99.9)")));
+        }
+        let p99 = a.p99.map_or(std::time::Duration::from_millis(500), |d| d.0);
+        Ok(Availability { path, rate, duration, success, p99 })
     }
 
     fn persistence(&self, at: &At<Table<PersistenceFile>>) -> PResult<Persistence> {

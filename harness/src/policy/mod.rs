@@ -217,6 +217,21 @@ pub struct Route {
     pub status: u16,
 }
 
+/// `[availability]`: steady load through the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Availability {
+    /// The path requested through the gateway.
+    pub path: String,
+    /// Requests per second.
+    pub rate: u32,
+    /// How long the load runs.
+    pub duration: Duration,
+    /// The least share answered with a 2xx or 3xx, in percent.
+    pub success: f64,
+    /// The largest allowed p99 latency.
+    pub p99: Duration,
+}
+
 /// `[observability]`: Prometheus scrapes these targets; the metrics endpoint has these families.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observability {
@@ -276,11 +291,31 @@ pub struct Policy {
     pub routes: Vec<Route>,
     /// `[observability]`, or nothing to check when absent.
     pub observability: Observability,
+    /// `[availability]`; `None` when the policy has none.
+    pub availability: Option<Availability>,
     /// `[[waive]]`: criteria deliberately not judged, in file order.
     pub waivers: Vec<Waiver>,
 }
 
 impl Policy {
+    /// The harness's defaults and nothing else, as if `path` were an empty file: what a stack
+    /// without a policy is judged by.
+    pub fn harness_defaults(path: PathBuf, services: &[&str]) -> Policy {
+        Policy {
+            path,
+            defaults: Settings::default(),
+            services: services.iter().map(|s| ((*s).to_owned(), Settings::default())).collect(),
+            networks: BTreeMap::new(),
+            persistence: Vec::new(),
+            backups: Vec::new(),
+            gateway: None,
+            routes: Vec::new(),
+            observability: Observability::default(),
+            availability: None,
+            waivers: Vec::new(),
+        }
+    }
+
     /// The effective settings for a service (the defaults when it has no table).
     pub fn settings(&self, service: &str) -> &Settings {
         self.services.get(service).unwrap_or(&self.defaults)

@@ -59,6 +59,10 @@ pub(crate) struct PolicyFile {
     pub(crate) backup: Vec<Table<BackupFile>>,
     /// What monitoring must show.
     pub(crate) observability: Option<Table<ObservabilityFile>>,
+    /// The stack keeps answering under steady load (`availability.steady`): sent through the
+    /// `[gateway]` (required) on its port published on 127.0.0.1, never anywhere else, and
+    /// bounded by `rate` × `duration` requests.
+    pub(crate) availability: Option<At<Table<AvailabilityFile>>>,
     /// Criteria deliberately not judged, each with the reason why.
     #[serde(default)]
     pub(crate) waive: Vec<Table<WaiverFile>>,
@@ -268,6 +272,32 @@ pub(crate) struct ObservabilityFile {
     /// Metric families the endpoint must expose.
     pub(crate) families: Option<At<Vec<Text>>>,
 }
+
+/// `[availability]`: steady load through the gateway's published port (on 127.0.0.1 only),
+/// bounded by `rate` × `duration` requests, judged on the share answered and the p99 latency.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AvailabilityFile {
+    /// The path requested through the gateway; unset: the first `[[routes]]` path.
+    pub(crate) path: Option<AbsPath>,
+    /// Requests per second, 1 to 2000.
+    #[schemars(extend("default" = DEFAULT_RATE))]
+    pub(crate) rate: Option<u32>,
+    /// How long the load runs, at most 10m.
+    #[schemars(extend("default" = "10s"))]
+    pub(crate) duration: Option<Duration>,
+    /// The least share of requests answered with a 2xx or 3xx, in percent.
+    #[schemars(extend("default" = DEFAULT_SUCCESS))]
+    pub(crate) success: Option<f64>,
+    /// The largest allowed 99th-percentile latency.
+    #[schemars(extend("default" = "500ms"))]
+    pub(crate) p99: Option<Duration>,
+}
+
+/// `[availability] rate` unless set.
+pub(crate) const DEFAULT_RATE: u32 = 50;
+/// `[availability] success` unless set: 004 ZViewer's 服务可用性 > 99.9%.
+pub(crate) const DEFAULT_SUCCESS: f64 = 99.9;
 
 /// One `[[waive]]` entry: a criterion deliberately not judged.
 #[derive(Debug, Deserialize, JsonSchema)]

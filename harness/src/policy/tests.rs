@@ -703,3 +703,27 @@ fn bad_policy_stacks_name_file_line_and_key() {
     check_stack("bad-policy-kind", 4, &["`kind = \"mongodb\"` in [[persistence]]", "postgres, redis, file"]);
     check_stack("bad-policy-service", 2, &["[services.database] names a service", "idle"]);
 }
+
+#[test]
+fn availability_takes_the_first_route_and_bounds_its_load() {
+    let gw = "[gateway]\nservice = \"gateway\"\nport = 8080\n";
+    let route = "[[routes]]\npath = \"/api/v1/notes\"\nupstream = \"api\"\n";
+    let a = ok(&format!("{gw}{route}[availability]\n")).availability.expect("availability");
+    assert_eq!(
+        (a.path.as_str(), a.rate, a.duration, a.success, a.p99),
+        ("/api/v1/notes", 50, secs(10), 99.9, Duration::from_millis(500))
+    );
+    let a = ok(&format!(
+        "{gw}[availability]\npath = \"/healthz\"\nrate = 200\nduration = \"3s\"\nsuccess = 99.0\np99 = \"50ms\"\n"
+    ))
+    .availability
+    .expect("availability");
+    assert_eq!((a.path.as_str(), a.rate, a.duration, a.success), ("/healthz", 200, secs(3), 99.0));
+    assert!(ok("").availability.is_none());
+    check_err("[availability]\npath = \"/\"\n", 1, "needs a [gateway]");
+    check_err(&format!("{gw}[availability]\n"), 4, "no `path`");
+    check_err(&format!("{gw}[availability]\npath = \"/\"\nrate = 0\n"), 4, "1 to 2000");
+    check_err(&format!("{gw}[availability]\npath = \"/\"\nduration = \"1h\"\n"), 4, "at most 10m");
+    check_err(&format!("{gw}[availability]\npath = \"/\"\nsuccess = 120.0\n"), 4, "a percentage");
+    check_err(&format!("{gw}[availability]\nhost = \"10.0.0.1\"\n"), 5, "host");
+}

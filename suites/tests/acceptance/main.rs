@@ -4,6 +4,7 @@
 //! so tests run in parallel and next to other runs on the same engine. Nothing here
 //! cleans up in the test body: the harness's guard does, and `teardown` proves it.
 
+mod availability;
 mod bad_input;
 mod corpus;
 mod criteria;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use harness::boot::stack::StackConfig;
 use harness::judge::verdict::Verdict;
 use harness::judge::{Context, data};
-use harness::policy::{Backup, BackupMethod, DataKind, Persistence, Policy, Settings};
+use harness::policy::{Backup, BackupMethod, DataKind, Persistence, Policy};
 use tracing_test::traced_test;
 
 use crate::support::{
@@ -17,18 +17,7 @@ use crate::support::{
 };
 
 fn policy(persistence: Vec<Persistence>, backups: Vec<Backup>) -> Policy {
-    Policy {
-        path: PathBuf::from("(built in the test)"),
-        defaults: Settings::default(),
-        services: Default::default(),
-        networks: Default::default(),
-        persistence,
-        backups,
-        gateway: None,
-        routes: vec![],
-        observability: Default::default(),
-        waivers: vec![],
-    }
+    Policy { persistence, backups, ..Policy::harness_defaults(PathBuf::from("(built in the test)"), &[]) }
 }
 
 fn keep(service: &str, kind: DataKind, volume: &str, path: Option<&str>) -> Persistence {
