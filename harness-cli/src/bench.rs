@@ -312,3 +312,97 @@ pub fn newest_report(dir: &std::path::Path) -> Option<std::path::PathBuf> {
         .filter(|p| p.is_file())
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
 }
+
+/// The CPU time this process has used so far (every thread), from `/proc/self/stat`.
+fn own_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    // In USER_HZ, which Linux's /proc reports in 100ths of a second on every architecture.
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / 100.0)
+}
+
+/// One load run of [`load`]: what was asked for and what came back.
+#[derive(Debug, Clone)]
+pub struct LoadRun {
+    pub url: String,
+    pub concurrency: usize,
+    pub summary: harness::load::Summary,
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
+impl std::fmt::Display for LoadRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rps = self.summary.requests as f64 / self.wall.as_secs_f64().max(1e-9);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let share = self.cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
+        write!(
+            f,
+            "{} with {} in flight: {:.0} req/s ({:.2}% ok; p50 {:.2}ms p99 {:.2}ms max {:.1}ms); \
+             the generator used {:.2} s of CPU in {:.2} s = {:.0}% of one core, {:.0}% of the machine's {}; \
+             ratio to the 3000 req/s target {:.2}",
+            self.url,
+            self.concurrency,
+            rps,
+            self.summary.success_percent(),
+            self.summary.p50_ms,
+            self.summary.p99_ms,
+            self.summary.max_ms,
+            self.cpu.as_secs_f64(),
+            self.wall.as_secs_f64(),
+            share * 100.0,
+            share * 100.0 / cores,
+            cores,
+            rps / 3000.0
+        )
+    }
+}
+
+/// The load generator's ceiling on this machine: boots `stack`, then for each path sends
+/// as fast as answers come with `concurrency` requests in flight for `duration`, through the
+/// gateway's published port on 127.0.0.1 (the policy's `[gateway]`), and reports requests/s,
+/// latency and the generator's own CPU share. Everything runs on this machine: the
+/// generator, nginx, the app and its database share its cores.
+pub async fn load(
+    stack: &std::path::Path,
+    paths: &[String],
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Vec<LoadRun>> {
+    use anyhow::Context as _;
+    let booted = Stack::boot(StackConfig::new(stack).with_name("bench-load")).await?;
+    let policy = harness::judge::load_policy(&booted.dir, &booted.model.service_names())?;
+    let gw = policy.gateway.clone().context("the stack's policy has no [gateway] to send the load through")?;
+    let base = booted.host_port(&gw.service, gw.port).await?;
+    let paths: Vec<String> = if paths.is_empty() {
+        ["/healthz".to_owned()].into_iter().chain(policy.routes.first().map(|r| r.path.clone())).collect()
+    } else {
+        paths.to_vec()
+    };
+    let mut runs = Vec::new();
+    for path in &paths {
+        let target = harness::load::Target::loopback(base, path)?;
+        let plan = harness::load::Plan {
+            concurrency,
+            rate: None,
+            max_requests: 10_000_000,
+            max_duration: duration,
+            timeout: Duration::from_secs(5),
+            replica_header: Some(harness::load::REPLICA_HEADER.to_owned()),
+        };
+        // A short warm-up so connections and the app's pool exist before the timed run.
+        harness::load::run(&target, &harness::load::Plan { max_duration: Duration::from_secs(1), ..plan.clone() })
+            .await?;
+        let (cpu0, t) = (own_cpu_time(), Instant::now());
+        let samples = harness::load::run(&target, &plan).await?;
+        let (wall, cpu) = (t.elapsed(), own_cpu_time().saturating_sub(cpu0));
+        let run = LoadRun { url: target.url(), concurrency, summary: harness::load::Summary::of(&samples), wall, cpu };
+        eprintln!("bench: {run}");
+        runs.push(run);
+    }
+    booted.down().await?;
+    Ok(runs)
+}

@@ -223,6 +223,21 @@ enum Bench {
         #[arg(long, value_name = "N")]
         services: Option<usize>,
     },
+    /// The load generator's ceiling: requests/s through the stack's gateway on 127.0.0.1,
+    /// as fast as answers come, and the generator's own CPU share (target: 3000 req/s).
+    Load {
+        #[arg(default_value = "compose/reference")]
+        stack: PathBuf,
+        /// Paths to load, one run each (default: nginx's own /healthz, then the first route).
+        #[arg(long = "path", value_name = "PATH")]
+        paths: Vec<String>,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// How long each run lasts, in seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Time to render and write a report's four forms (target: under 1 s).
     Report {
         /// A report.json to re-render (default: the newest under target/acceptance).
@@ -458,6 +473,18 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
                 None => stack,
             };
             println!("{}", bench::lint(&stack, runs).await?)
+        }
+        Bench::Load { stack, paths, concurrency, seconds } => {
+            let runs = match bench::load(&stack, &paths, concurrency, Duration::from_secs(seconds)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = bench::cleanup().await;
+                    return Err(e);
+                }
+            };
+            for run in runs {
+                println!("{run}");
+            }
         }
         Bench::Report { report, runs } => {
             let path = match report {
