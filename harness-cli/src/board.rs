@@ -88,6 +88,8 @@ impl Board {
     /// A line above the board, or on stderr in lines mode (where the board's target is
     /// hidden and would swallow it).
     fn line(&self, text: &str) {
+        // Notes quote the stack (build steps, health logs): show its control sequences.
+        let text = &*harness::report::terminal(text);
         match self.mode {
             Mode::Live => {
                 let _ = self.multi.println(text);

@@ -238,6 +238,19 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// The harness's own footprint during one `check`: peak RSS (target: 64 MiB on the
+    /// reference stack), file descriptors and threads, sampled from /proc.
+    Footprint {
+        #[arg(default_value = "compose/reference")]
+        stack: PathBuf,
+        /// Instead of STACK, a generated stack of SERVICES nginx services on NETWORKS
+        /// networks, each network reaching exactly its members, e.g. `100,10`.
+        #[arg(long, value_name = "SERVICES,NETWORKS", value_parser = services_and_networks)]
+        wide: Option<(usize, usize)>,
+        /// Arguments passed on to `check` (e.g. `--only network,startup`).
+        #[arg(last = true)]
+        check_args: Vec<String>,
+    },
     /// Time to render and write a report's four forms (target: under 1 s).
     Report {
         /// A report.json to re-render (default: the newest under target/acceptance).
@@ -256,6 +269,16 @@ struct Select {
     /// Do not judge these criteria or families (comma-separated or repeated).
     #[arg(long, value_name = "CRITERION")]
     skip: Vec<String>,
+}
+
+/// `100,10` for `bench footprint --wide`.
+fn services_and_networks(s: &str) -> Result<(usize, usize), String> {
+    let (a, b) = s.split_once(',').ok_or_else(|| format!("expected SERVICES,NETWORKS such as 100,10, got {s:?}"))?;
+    let parse = |x: &str| x.trim().parse::<usize>().ok().filter(|n| *n > 0);
+    match (parse(a), parse(b)) {
+        (Some(services), Some(networks)) if networks <= services => Ok((services, networks)),
+        _ => Err(format!("expected two positive counts, networks no more than services, got {s:?}")),
+    }
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -316,7 +339,8 @@ fn main() -> ExitCode {
     let code = match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The error may quote a stack's output (a health log, a build step).
+            eprintln!("error: {}", harness::report::terminal(&format!("{e:#}")));
             ExitCode::from(2)
         }
     };
@@ -416,7 +440,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Reap => {
             let docker = engine::connect().await?;
             let report = teardown::reap(&docker).await?;
-            println!("reaped {} from {} dead run(s)", report.removed, report.owners.len());
+            println!(
+                "reaped {} and {} work directory(ies) from {} dead run(s)",
+                report.removed,
+                report.workdirs,
+                report.owners.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Images { stack, all } => {
@@ -486,6 +515,17 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
                 println!("{run}");
             }
         }
+        Bench::Footprint { stack, wide, check_args } => {
+            let scratch = wide.map(|(services, networks)| bench::wide_stack(services, networks)).transpose()?;
+            let stack = scratch.as_ref().map_or(stack, |d| d.path().to_path_buf());
+            let mut measured = bench::footprint(&stack, &check_args).await?;
+            if let Some((services, networks)) = wide {
+                measured.what = measured
+                    .what
+                    .replace(&stack.display().to_string(), &format!("<{services} services on {networks} networks>"));
+            }
+            println!("{measured}");
+        }
         Bench::Report { report, runs } => {
             let path = match report {
                 Some(p) => p,
@@ -509,7 +549,11 @@ impl Human {
         Human { format }
     }
 
+    /// Prints text that may carry a stack's own words (health-check output, names): its
+    /// control sequences are shown, never sent to the terminal.
     fn print(self, text: impl std::fmt::Display) {
+        let text = text.to_string();
+        let text = harness::report::terminal(&text);
         match self.format {
             Format::Human => print!("{text}"),
             Format::Json => eprint!("{text}"),
@@ -744,7 +788,8 @@ async fn report_from_evidence(run_id: Option<String>, dir: PathBuf, screenshot: 
 fn print_verdicts(out: Human, verdicts: &[harness::judge::verdict::Verdict]) {
     for v in verdicts {
         out.line(v.line());
-        out.line(format_args!("    {}", v.evidence));
+        // A health log can span lines: keep them under their verdict.
+        out.line(format_args!("    {}", v.evidence.replace('\n', "\n    ")));
         if let Some(h) = &v.hint {
             out.line(format_args!("    hint: {h}"));
         }
@@ -752,8 +797,9 @@ fn print_verdicts(out: Human, verdicts: &[harness::judge::verdict::Verdict]) {
 }
 
 fn print_keep_hint(out: Human, s: &Stack) {
-    let files: Vec<String> = s.project.files.iter().map(|f| format!("-f {}", f.display())).collect();
+    // By project name alone: compose finds the containers by their labels, and the harness's
+    // own override files go with this process's work directory.
     out.line(format_args!("kept running as project {}", s.project_name()));
-    out.line(format_args!("  inspect: docker compose -p {} {} ps", s.project_name(), files.join(" ")));
+    out.line(format_args!("  inspect: docker compose -p {} ps", s.project_name()));
     out.line(format_args!("  remove:  harness down {}", s.project_name()));
 }

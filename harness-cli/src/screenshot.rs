@@ -84,16 +84,9 @@ pub async fn screenshot(html: &Path, png: &Path, width: u32, height: u32) -> Res
         }
         _ => {}
     }
-    let profile = tempfile::Builder::new()
-        .prefix("harness-chromium-")
-        .tempdir()
-        .map_err(|e| Error::io("cannot create a chromium profile directory", std::env::temp_dir(), e))?;
-
-    let mut cmd = Command::new(&chromium);
-    // Debian's wrapper adds the caller's CHROMIUM_FLAGS to every launch; a developer's
-    // desktop flags have no place in a render that must look the same on CI.
-    cmd.env_remove("CHROMIUM_FLAGS");
-    cmd.args(chromium_args(&png, width, height, profile.path())).arg(file_url(&html));
+    let profile = profile_dir()?;
+    let mut cmd = headless(&chromium, profile.path());
+    cmd.args(screenshot_args(&png, width, height)).arg(file_url(&html));
     let started = Instant::now();
     let run = run_with_deadline(cmd, &chromium, RENDER_TIMEOUT).await?;
     let took = started.elapsed();
@@ -143,10 +136,60 @@ pub async fn screenshot(html: &Path, png: &Path, width: u32, height: u32) -> Res
     }
 }
 
-/// The command line for one headless render, after the program name and before the URL.
-fn chromium_args(png: &Path, width: u32, height: u32, profile: &Path) -> Vec<OsString> {
+/// The page's DOM after Chromium loaded it and ran whatever it would run: how a test proves
+/// that text a stack controls never became script in a report (a script that ran changes
+/// what this returns, e.g. the title). Off the network like every render.
+pub async fn rendered_dom(html: &Path) -> Result<String> {
+    tokio::fs::metadata(html).await.map_err(|e| Error::io("cannot read the page to load", html, e))?;
+    let chromium = ensure_chromium().await?;
+    let html = std::path::absolute(html).map_err(|e| Error::io("cannot resolve the page path", html, e))?;
+    let profile = profile_dir()?;
+    let mut cmd = headless(&chromium, profile.path());
+    cmd.arg("--dump-dom").arg(file_url(&html));
+    let run = run_with_deadline(cmd, &chromium, RENDER_TIMEOUT).await?;
+    match run.status {
+        Some(status) if status.success() && !run.stdout.is_empty() => Ok(run.stdout),
+        other => Err(Error::io(
+            "chromium did not load the page",
+            &html,
+            std::io::Error::other(format!(
+                "{}; last stderr: {}",
+                other.map_or_else(|| format!("killed after {RENDER_TIMEOUT:?}"), |s| format!("exited with {s}")),
+                stderr_tail(&run.stderr)
+            )),
+        )),
+    }
+}
+
+/// A throwaway profile directory: Chromium locks its profile, so concurrent renders sharing
+/// one would hand the page to the first browser and exit; nothing is left in $HOME.
+fn profile_dir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("harness-chromium-")
+        .tempdir()
+        .map_err(|e| Error::io("cannot create a chromium profile directory", std::env::temp_dir(), e))
+}
+
+/// Chromium with the flags every headless launch shares, before the page's own arguments.
+fn headless(chromium: &Path, profile: &Path) -> Command {
+    let mut cmd = Command::new(chromium);
+    // Debian's wrapper adds the caller's CHROMIUM_FLAGS to every launch; a developer's
+    // desktop flags have no place in a render that must look the same on CI.
+    cmd.env_remove("CHROMIUM_FLAGS");
+    cmd.args(headless_args(profile));
+    cmd
+}
+
+/// The arguments that make a launch a screenshot of `width`×`height` into `png`.
+fn screenshot_args(png: &Path, width: u32, height: u32) -> Vec<OsString> {
     let mut screenshot = OsString::from("--screenshot=");
     screenshot.push(png);
+    vec![screenshot, format!("--window-size={width},{height}").into()]
+}
+
+/// What every headless launch shares: off the network, no profile of the user's, the same
+/// pixels on every host.
+fn headless_args(profile: &Path) -> Vec<OsString> {
     let mut user_data_dir = OsString::from("--user-data-dir=");
     user_data_dir.push(profile);
     vec![
@@ -165,8 +208,6 @@ fn chromium_args(png: &Path, width: u32, height: u32, profile: &Path) -> Vec<OsS
         // Debian's wrapper means to add this when /dev/shm is small, but its check breaks
         // when /dev/shm is mounted twice (it then prints "[: ...: unexpected operator").
         "--disable-dev-shm-usage".into(),
-        screenshot,
-        format!("--window-size={width},{height}").into(),
         // A throwaway profile: Chromium locks its profile, so concurrent renders sharing
         // one would hand the page to the first browser and exit; nothing is left in $HOME.
         user_data_dir,
@@ -243,6 +284,7 @@ fn stderr_tail(stderr: &str) -> String {
 #[derive(Debug)]
 struct Run {
     status: Option<ExitStatus>,
+    stdout: String,
     stderr: String,
 }
 
@@ -250,21 +292,27 @@ struct Run {
 /// group at `deadline`. Chromium forks a zygote, renderers and a crash handler; killing
 /// only the browser could leave a hung renderer behind.
 async fn run_with_deadline(mut cmd: Command, program: &Path, deadline: Duration) -> Result<Run> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| Error::Spawn {
         program: program.display().to_string(),
         hint: "reinstall Debian's chromium package, or run `fixtures/provision.sh chromium`".into(),
         source: e,
     })?;
     let pid = child.id();
-    // Read stderr while the process runs: a full pipe would block chromium mid-render.
-    let reader = child.stderr.take().map(|mut pipe| {
-        tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf).await;
-            buf
+    // Read both pipes while the process runs: a full pipe would block chromium mid-render.
+    fn drain(
+        pipe: Option<impl tokio::io::AsyncRead + Unpin + Send + 'static>,
+    ) -> Option<tokio::task::JoinHandle<Vec<u8>>> {
+        pipe.map(|mut pipe| {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf).await;
+                buf
+            })
         })
-    });
+    }
+    let out_reader = drain(child.stdout.take());
+    let reader = drain(child.stderr.take());
     let status = match tokio::time::timeout(deadline, child.wait()).await {
         Ok(Ok(status)) => Some(status),
         Ok(Err(e)) => return Err(Error::io("cannot wait for chromium", program, e)),
@@ -277,14 +325,17 @@ async fn run_with_deadline(mut cmd: Command, program: &Path, deadline: Duration)
             None
         }
     };
-    let stderr = match reader {
-        Some(task) => match tokio::time::timeout(STDERR_GRACE, task).await {
-            Ok(Ok(buf)) => String::from_utf8_lossy(&buf).into_owned(),
-            Ok(Err(_)) | Err(_) => String::new(),
-        },
-        None => String::new(),
-    };
-    Ok(Run { status, stderr })
+    async fn collect(reader: Option<tokio::task::JoinHandle<Vec<u8>>>) -> String {
+        match reader {
+            Some(task) => match tokio::time::timeout(STDERR_GRACE, task).await {
+                Ok(Ok(buf)) => String::from_utf8_lossy(&buf).into_owned(),
+                Ok(Err(_)) | Err(_) => String::new(),
+            },
+            None => String::new(),
+        }
+    }
+    let (stdout, stderr) = tokio::join!(collect(out_reader), collect(reader));
+    Ok(Run { status, stdout, stderr })
 }
 
 /// Sends SIGKILL to the process group `pgid`; if that fails the caller still kills the
@@ -415,6 +466,28 @@ mod tests {
             std::thread::sleep(Duration::from_millis(40));
         }
         assert!(state.is_empty() || state.starts_with('Z'), "helper {helper} still runs: {state}");
+    }
+
+    /// The detector the hostile-text test relies on: a page whose script runs changes the
+    /// title Chromium reports, and the same script shown as escaped text does not.
+    #[tokio::test]
+    async fn rendered_dom_shows_whether_a_script_ran() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let page = |name: &str, body: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(
+                &path,
+                format!("<!DOCTYPE html><html><head><title>clean</title></head><body>{body}</body></html>"),
+            )
+            .expect("write page");
+            path
+        };
+        let ran = rendered_dom(&page("ran.html", "<script>document.title='pwned'</script>")).await.expect("loads");
+        assert!(ran.contains("<title>pwned</title>"), "{ran}");
+        let shown = rendered_dom(&page("shown.html", "&lt;script&gt;document.title='pwned'&lt;/script&gt;"))
+            .await
+            .expect("loads");
+        assert!(shown.contains("<title>clean</title>"), "{shown}");
     }
 
     #[tokio::test]

@@ -227,6 +227,118 @@ fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The `<title>` of a page as Chromium left it after running whatever the page would run.
+fn title(dom: &str) -> &str {
+    let start = dom.find("<title>").map_or(0, |i| i + "<title>".len());
+    let end = dom[start..].find("</title>").map_or(start, |i| start + i);
+    &dom[start..end]
+}
+
+/// suites/stacks/hostile/text: the health check's output, the check command and an env name
+/// carry markup, script, Markdown tables/links/images, ANSI sequences, a bell, a carriage
+/// return and a right-to-left override. `check` judges the stack as usual (secrets.env
+/// fails on the planted token) and every output form shows that text inert: the terminal
+/// gets no control sequence, Chromium runs no script from report.html, report.md carries
+/// no tag and keeps its tables, junit.xml stays well-formed XML.
+#[tokio::test]
+async fn hostile_text_stays_inert_in_every_report_form_and_the_terminal() {
+    let (code, out, err, reports) =
+        on_stack("check", "suites/stacks/hostile/text", "hostile-text", &["--only", "healthcheck,secrets"]);
+    assert_eq!(code, 1, "secrets.env fails on the planted token: {out}{err}");
+    assert!(out.contains("FAIL secrets.env shouter"), "{out}");
+    assert!(out.contains("PASS healthcheck.passes shouter"), "{out}");
+    // The policy's 1 ms budget fails it, so its evidence (the check and its output) is
+    // printed in full in every form.
+    assert!(out.contains("FAIL healthcheck.response shouter"), "{out}");
+    for (name, stream) in [("stdout", &out), ("stderr", &err)] {
+        let sent: Vec<char> = stream.chars().filter(|c| c.is_control() && !matches!(c, '\n' | '\t')).collect();
+        assert!(sent.is_empty(), "{name} sent control characters {sent:?}: {stream}");
+        assert!(!stream.contains('\u{202e}'), "{name} sent a bidirectional override");
+    }
+    assert!(out.contains("\\u{1b}[2J"), "the sequence is shown, not sent: {out}");
+
+    let dir = run_dir(&reports);
+    let dom = harness_cli::screenshot::rendered_dom(&dir.join("report.html")).await.expect("chromium loads the report");
+    assert!(title(&dom).starts_with("NO-GO: acceptance report"), "a script retitled the page: {:?}", title(&dom));
+    assert!(!dom.contains("<img") && !dom.contains("<script"), "markup from the stack became elements");
+    assert!(dom.contains("document.title=\"pwned\""), "the check is shown as text: {dom}");
+
+    let md = read(&dir.join("report.md"));
+    assert!(!md.contains('<'), "no tag reaches a rendered PR comment");
+    assert!(md.contains("&lt;script&gt;"), "the text is there, escaped");
+
+    let xml = read(&dir.join("junit.xml"));
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("junit.xml is not well-formed at {}: {e}", reader.buffer_position()),
+        }
+    }
+    assert!(xml.contains("&lt;script&gt;"), "{xml}");
+}
+
+/// suites/stacks/hostile/hung-health: a check that sleeps a day under a day-long `timeout:`.
+/// Docker never reports anything but `starting`; the harness's own probe of the same check
+/// gives up at half the boot deadline, the boot at the deadline, and `check` exits 2 naming
+/// the service, its health state and the probe that hung, leaving nothing behind.
+#[test]
+fn a_health_check_that_never_returns_is_bounded_by_the_harness() {
+    let started = std::time::Instant::now();
+    let (code, out, err, _) =
+        on_stack("check", "suites/stacks/hostile/hung-health", "hung-health", &["--boot-timeout", "15s"]);
+    let took = started.elapsed();
+    assert_eq!(code, 2, "could not judge: {out}{err}");
+    for part in [
+        "service `hang`",
+        "not healthy within 15s",
+        "health starting",
+        "last probe: no exit code after",
+        "timed out after 7500ms",
+    ] {
+        assert!(err.contains(part), "`{part}` in: {err}");
+    }
+    // 15 s of boot plus setup and teardown; a day-long check must not stretch it.
+    assert!(took < std::time::Duration::from_secs(60), "took {took:?}");
+    let project = err.split("of project ").nth(1).and_then(|r| r.split_whitespace().next()).expect("project named");
+    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+}
+
+/// suites/stacks/hostile/host-mounts: the engine socket, the host's `/` and `/etc`, and a
+/// named volume whose driver_opts bind `/etc`, are failures both in lint (from the file) and
+/// in check (from the engine); the policy's tar backup of that volume is refused (not
+/// judged, naming the host path) before any helper mounts it, and nothing is left behind.
+#[test]
+fn host_mounts_fail_and_no_helper_follows_a_volume_onto_the_host() {
+    let expected = [
+        "FAIL hardening.docker_sock sock: mounts /var/run/docker.sock",
+        "FAIL hardening.host_mounts root: binds /, /etc",
+        "FAIL hardening.host_mounts hidden: binds /etc (through volume `",
+    ];
+    let (code, out, err, _) = on_stack("lint", "suites/stacks/hostile/host-mounts", "host-mounts-lint", &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    for line in expected {
+        assert!(out.contains(line), "lint: `{line}` in {out}");
+    }
+    let (code, out, err, _) = on_stack(
+        "check",
+        "suites/stacks/hostile/host-mounts",
+        "host-mounts-check",
+        &["--only", "hardening.docker_sock,hardening.host_mounts,backup"],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    for line in expected {
+        assert!(out.contains(line), "check: `{line}` in {out}");
+    }
+    assert!(
+        out.contains("SKIP backup.tar hidden: not judged: volume `hostetc` keeps its data in the host path /etc"),
+        "{out}"
+    );
+    let project = out.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
+    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+}
+
 /// A team's own `build:` service: `check` builds it with the stack's build settings (target,
 /// args) from a Dockerfile FROM a local recipe image, boots what it built and reaches GO;
 /// the same stack with `USER root` in its Dockerfile fails user.image and user.process,

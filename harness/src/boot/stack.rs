@@ -317,8 +317,10 @@ impl Stack {
         for w in &warnings {
             crate::progress::note(format!("warning: {w}"));
         }
+        // Named after its owner (see teardown::workdir_prefix), so a later reap removes it
+        // when this process dies without its Drop (SIGKILL).
         let workdir = tempfile::Builder::new()
-            .prefix("harness-")
+            .prefix(&teardown::workdir_prefix(RunIdentity::current()))
             .tempdir()
             .map_err(|e| Error::io("cannot create a work directory", std::env::temp_dir(), e))?;
         // Names and host ports fixed in the file would collide with another run on the same
@@ -964,8 +966,10 @@ fn spawn_poller(
     t0: SystemTime,
     tx: mpsc::UnboundedSender<Note>,
 ) -> tokio::task::JoinHandle<()> {
-    let timeout = health.map_or(compose::DEFAULT_TIMEOUT, |h| h.timeout);
-    // The boot's own deadline ends the wait first; this one only keeps the task bounded.
+    // The stack's own check timeout, but at most half the boot's deadline: a check that
+    // hangs (a day-long `timeout:` is allowed) then still ends in a probe result the
+    // timeout message can quote, instead of "none yet".
+    let timeout = health.map_or(compose::DEFAULT_TIMEOUT, |h| h.timeout).min(cfg.boot_timeout / 2);
     let w = Wait::new(WaitFor::Ready, cfg.boot_timeout).with_cadence(cfg.cadence).with_probe_timeout(timeout);
     tokio::spawn(async move {
         let on_failure = |result: &ProbeResult| {

@@ -233,6 +233,44 @@ pub struct ReapReport {
     pub removed: Removed,
     /// The pids of the dead owners whose resources were removed.
     pub owners: Vec<u32>,
+    /// Work directories (override files) of dead runs removed from the temp directory.
+    pub workdirs: usize,
+}
+
+/// The name prefix of a run's work directory under the temp directory:
+/// `harness-<pid>.<start ticks>-`. The owner in the name is what lets a later reap tell a
+/// dead run's directory (removed) from a live one's (kept): a SIGKILLed run never drops its
+/// `TempDir`.
+pub fn workdir_prefix(me: &RunIdentity) -> String {
+    format!("harness-{}.{}-", me.pid, me.start_ticks)
+}
+
+/// The owner (pid, start ticks) a work directory's name records, if it is one.
+fn workdir_owner(name: &str) -> Option<(u32, u64)> {
+    let rest = name.strip_prefix("harness-")?;
+    let (owner, random) = rest.split_once('-')?;
+    let (pid, ticks) = owner.split_once('.')?;
+    (!random.is_empty()).then_some(())?;
+    Some((pid.parse().ok()?, ticks.parse().ok()?))
+}
+
+/// Removes the work directories under `base` whose owner is gone (no such pid, or a pid
+/// that started at another time), given a way to look up a pid's start time. Directories
+/// of live runs, of this process, and anything not named like a work directory stay.
+pub fn sweep_workdirs(base: &std::path::Path, start_of: impl Fn(u32) -> Option<u64>) -> usize {
+    let Ok(entries) = std::fs::read_dir(base) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((pid, ticks)) = name.to_str().and_then(workdir_owner) else { continue };
+        if start_of(pid) == Some(ticks) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Removes every resource whose owning harness process is gone, kept runs included (the
@@ -279,7 +317,10 @@ async fn reap_runs(docker: &Docker, spare: &[String]) -> Result<ReapReport> {
     found.networks.into_iter().for_each(|n| consider(n.labels));
     found.volumes.into_iter().for_each(|v| consider(Some(v.labels)));
 
-    let mut report = ReapReport::default();
+    let mut report = ReapReport {
+        workdirs: sweep_workdirs(&std::env::temp_dir(), labels::process_start_ticks),
+        ..Default::default()
+    };
     for (pid, run) in dead {
         report.removed += remove_labelled(docker, &format!("{}={run}", labels::RUN_ID)).await?;
         report.owners.push(pid);
@@ -298,8 +339,11 @@ pub async fn reap_once(docker: &Docker) -> Result<()> {
         // keep a stale endpoint on a network whose container is gone, and then refuses to
         // remove the network) is said, and this run goes on; it never blocks a boot.
         match reap_runs(docker, &kept).await {
-            Ok(report) if report.removed != Removed::default() => {
-                crate::progress::note(format!("reaped {} left by dead run(s) (pids {:?})", report.removed, report.owners));
+            Ok(report) if report.removed != Removed::default() || report.workdirs > 0 => {
+                crate::progress::note(format!(
+                    "reaped {} and {} work directory(ies) left by dead run(s) (pids {:?})",
+                    report.removed, report.workdirs, report.owners
+                ));
             }
             Ok(_) => {}
             Err(e) => crate::progress::note(format!(
@@ -455,6 +499,49 @@ mod tests {
         let mut r = Removed { containers: 1, networks: 2, volumes: 0 };
         r += Removed { containers: 4, networks: 0, volumes: 3 };
         assert_eq!(r.to_string(), "5 container(s), 2 network(s), 3 volume(s)");
+    }
+
+    #[test]
+    fn work_directory_names_carry_their_owner() {
+        let me = RunIdentity { run_id: "r".into(), pid: 41, start_ticks: 7, host: "h".into() };
+        let name = format!("{}AbC123", workdir_prefix(&me));
+        assert_eq!(workdir_owner(&name), Some((41, 7)));
+        for other in [
+            "harness-AbC123",
+            "harness-41.7-",
+            "harness-x.7-a",
+            "harness-kept",
+            "harness-provision.lock",
+            "other-41.7-a",
+        ] {
+            assert_eq!(workdir_owner(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn sweep_removes_only_dead_owners_work_directories() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let make = |name: &str| {
+            std::fs::create_dir(base.path().join(name)).expect("mkdir");
+            std::fs::write(base.path().join(name).join("harness.labels.json"), "{}").expect("write");
+        };
+        make("harness-100.5-dead01"); // pid 100 is gone
+        make("harness-200.9-reused"); // pid 200 is alive but started at another time: reused
+        make("harness-300.3-alive1"); // pid 300 alive, same start: a live run
+        make("harness-AbC123"); // an old unowned name: not judged, kept
+        make("unrelated");
+        let start_of = |pid: u32| match pid {
+            200 => Some(10),
+            300 => Some(3),
+            _ => None,
+        };
+        assert_eq!(sweep_workdirs(base.path(), start_of), 2);
+        let mut left: Vec<String> = std::fs::read_dir(base.path())
+            .expect("read")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["harness-300.3-alive1", "harness-AbC123", "unrelated"]);
     }
 
     #[test]

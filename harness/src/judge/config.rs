@@ -158,14 +158,22 @@ pub fn judge(f: &ServiceFacts, s: &Settings) -> Vec<Verdict> {
         sock.is_empty(),
         "do not mount the engine socket into a service: it is root on the host",
     ));
-    let sensitive: Vec<&str> = f
+    let mut sensitive: Vec<String> = f
         .mounts
         .iter()
         .filter(|m| m.kind == "bind")
-        .map(|m| m.source.trim_end_matches('/'))
-        .map(|src| if src.is_empty() { "/" } else { src })
-        .filter(|src| SENSITIVE_HOST_DIRS.iter().any(|d| src == d || (*d != "/" && src.starts_with(&format!("{d}/")))))
+        .map(|m| (m.source.trim_end_matches('/'), m.via_volume.as_deref()))
+        .map(|(src, via)| (if src.is_empty() { "/" } else { src }, via))
+        .filter(|(src, _)| {
+            SENSITIVE_HOST_DIRS.iter().any(|d| src == d || (*d != "/" && src.starts_with(&format!("{d}/"))))
+        })
+        .map(|(src, via)| match via {
+            Some(volume) => format!("{src} (through volume `{volume}`'s driver_opts)"),
+            None => src.to_owned(),
+        })
         .collect();
+    // The engine lists mounts in no fixed order: sort, so evidence is the same every run.
+    sensitive.sort();
     out.push(verdict(
         Criterion::HardeningHostMounts,
         f,
@@ -579,12 +587,31 @@ mod tests {
                     kind: "bind".into(),
                     source: "/var/run/docker.sock".into(),
                     target: "/var/run/docker.sock".into(),
+                    via_volume: None,
                 })
             },
             &["hardening.docker_sock"],
         );
         check(
-            |f, _| f.mounts.push(MountFact { kind: "bind".into(), source: "/etc".into(), target: "/host-etc".into() }),
+            |f, _| {
+                f.mounts.push(MountFact {
+                    kind: "bind".into(),
+                    source: "/etc".into(),
+                    target: "/host-etc".into(),
+                    via_volume: None,
+                })
+            },
+            &["hardening.host_mounts"],
+        );
+        check(
+            |f, _| {
+                f.mounts.push(MountFact {
+                    kind: "bind".into(),
+                    source: "/usr/lib".into(),
+                    target: "/data".into(),
+                    via_volume: Some("libs".into()),
+                })
+            },
             &["hardening.host_mounts"],
         );
         check(|f, _| f.pid_mode = Some("host".into()), &["hardening.namespaces"]);

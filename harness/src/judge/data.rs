@@ -213,6 +213,22 @@ pub async fn backup(cx: &Context<'_>) -> Result<Vec<Verdict>> {
             name: engine_volume_name(&stack.model, &stack.project.project, &b.volume),
             target,
         };
+        // The restore destroys the volume and writes the archive back. Where the volume is
+        // a host path or a share, that would be someone's real files: never touched, and so
+        // not judged.
+        if let Some(outside) = outside_engine(stack, &volume).await? {
+            out.extend(b.methods.iter().map(|m| {
+                Verdict::not_judged(
+                    backup_criterion(*m),
+                    &b.service,
+                    format!(
+                        "volume `{}` keeps its data in {outside}, not in the engine's storage: the backup check destroys and rewrites the volume it restores, so it never runs on one (hint: back up a volume the engine stores, or a copy of this data in one)",
+                        b.volume
+                    ),
+                )
+            }));
+            continue;
+        }
         for method in &b.methods {
             let verdict = match method {
                 BackupMethod::Tar => tar_cycle(stack, &b.service, b.kind, &volume).await?,
@@ -224,14 +240,29 @@ pub async fn backup(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     Ok(out)
 }
 
-/// `backup.<method>` when the service does not mount the volume the policy backs up.
-fn unmounted_backup(service: &str, volume: &str, method: BackupMethod) -> Verdict {
-    let criterion = match method {
+fn backup_criterion(method: BackupMethod) -> Criterion {
+    match method {
         BackupMethod::Tar => Criterion::BackupTar,
         BackupMethod::PgDump => Criterion::BackupPgDump,
-    };
+    }
+}
+
+/// Where the engine says `volume` keeps its data, when that is outside its own storage
+/// ([`volume_outside_engine`](super::facts::volume_outside_engine)).
+async fn outside_engine(stack: &Stack, volume: &Volume) -> Result<Option<String>> {
+    let v = stack
+        .docker()
+        .inspect_volume(&volume.name)
+        .await
+        .map_err(|e| Error::engine("inspect volume", &volume.name, e))?;
+    let opts: BTreeMap<String, String> = v.options.into_iter().collect();
+    Ok(super::facts::volume_outside_engine(&v.driver, &opts))
+}
+
+/// `backup.<method>` when the service does not mount the volume the policy backs up.
+fn unmounted_backup(service: &str, volume: &str, method: BackupMethod) -> Verdict {
     Verdict {
-        criterion,
+        criterion: backup_criterion(method),
         subject: service.to_owned(),
         measured: format!("no volume `{volume}`"),
         budget: "restored data identical".into(),

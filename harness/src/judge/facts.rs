@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::engine::dockerfile::BuildFile;
 
 /// A mount: `volume`, `bind` or `tmpfs`, its source (volume name or host path) and target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MountFact {
     /// `volume`, `bind` or `tmpfs`.
     pub kind: String,
@@ -18,6 +18,37 @@ pub struct MountFact {
     pub source: String,
     /// The mount path inside the container.
     pub target: String,
+    /// For a bind made through a named volume (see [`volume_host_path`]): that volume.
+    pub via_volume: Option<String>,
+}
+
+/// The host path a local-driver volume's options bind instead of the engine's own storage:
+/// `driver_opts: {type: none, o: bind, device: /etc}` is a bind mount of `/etc` by another
+/// name, and is judged and guarded as one.
+pub fn volume_host_path(driver: &str, opts: &BTreeMap<String, String>) -> Option<String> {
+    let local = driver.is_empty() || driver == "local";
+    let binds = opts.get("o").is_some_and(|o| o.split(',').any(|x| matches!(x.trim(), "bind" | "rbind")));
+    let device = opts.get("device").map(|d| d.trim()).filter(|d| !d.is_empty())?;
+    (local && binds).then(|| device.to_owned())
+}
+
+/// Where a volume's data lives when it is not the engine's own storage: a host path it
+/// binds, a network share (`type: nfs`, `cifs`), any device a driver mounts. `None` for the
+/// engine's directory and for `tmpfs`. The backup check destroys and rewrites a volume; it
+/// must never do that to what lives outside the engine.
+pub fn volume_outside_engine(driver: &str, opts: &BTreeMap<String, String>) -> Option<String> {
+    if let Some(path) = volume_host_path(driver, opts) {
+        return Some(format!("the host path {path}"));
+    }
+    if !(driver.is_empty() || driver == "local") {
+        return Some(format!("the volume driver `{driver}`"));
+    }
+    let kind = opts.get("type").map(|t| t.trim()).unwrap_or_default();
+    let device = opts.get("device").map(|d| d.trim()).unwrap_or_default();
+    match (kind, device) {
+        ("tmpfs", _) | ("", "") => None,
+        (kind, device) => Some(format!("a `{kind}` mount of {device}")),
+    }
 }
 
 /// A published port: host interface, host port (empty when ephemeral and not yet bound),
@@ -202,6 +233,18 @@ fn env_pairs(v: &Value) -> Vec<(String, String)> {
 }
 
 impl ServiceFacts {
+    /// Named volumes whose options bind a host path (`host_paths`: the volume as this
+    /// service's mounts name it → the path, from [`volume_host_path`]) are binds of that path,
+    /// so hardening.host_mounts judges them as one.
+    pub fn bind_volumes(&mut self, host_paths: &BTreeMap<String, String>) {
+        for m in self.mounts.iter_mut().filter(|m| m.kind == "volume") {
+            if let Some(path) = host_paths.get(&m.source) {
+                m.via_volume = Some(std::mem::replace(&mut m.source, path.clone()));
+                m.kind = "bind".into();
+            }
+        }
+    }
+
     /// A stand-in plays this service (`why`, from `x-harness-stand-in`): what only the real
     /// image could say is unknown, so the user and healthcheck the stand-in's image gave are
     /// dropped; what the compose file (`raw_service`) sets itself is kept.
@@ -330,6 +373,7 @@ impl ServiceFacts {
                         kind: m["type"].as_str().unwrap_or("volume").to_owned(),
                         source: m["source"].as_str().unwrap_or_default().to_owned(),
                         target: m["target"].as_str().unwrap_or_default().to_owned(),
+                        via_volume: None,
                     })
                     .collect()
             })
@@ -402,9 +446,10 @@ impl ServiceFacts {
                         kind: m["Type"].as_str().unwrap_or_default().to_owned(),
                         source: m["Name"].as_str().or(m["Source"].as_str()).unwrap_or_default().to_owned(),
                         target: m["Destination"].as_str().unwrap_or_default().to_owned(),
+                        via_volume: None,
                     })
                     .chain(hc["Tmpfs"].as_object().into_iter().flat_map(|o| {
-                        o.keys().map(|t| MountFact { kind: "tmpfs".into(), source: String::new(), target: t.clone() })
+                        o.keys().map(|t| MountFact { kind: "tmpfs".into(), target: t.clone(), ..MountFact::default() })
                     }))
                     .collect()
             })
@@ -463,6 +508,51 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn a_volume_that_binds_a_host_path_is_told_from_the_engines_own() {
+        let bind = opts(&[("type", "none"), ("o", "bind"), ("device", "/etc")]);
+        assert_eq!(volume_host_path("local", &bind).as_deref(), Some("/etc"));
+        assert_eq!(volume_host_path("", &opts(&[("o", "ro,rbind"), ("device", "/srv")])).as_deref(), Some("/srv"));
+        assert_eq!(volume_outside_engine("local", &bind).as_deref(), Some("the host path /etc"));
+        let nfs = opts(&[("type", "nfs"), ("o", "addr=10.0.0.1,rw"), ("device", ":/exports/data")]);
+        assert_eq!(volume_host_path("local", &nfs), None, "a share is not a host path");
+        assert_eq!(volume_outside_engine("local", &nfs).as_deref(), Some("a `nfs` mount of :/exports/data"));
+        assert_eq!(volume_outside_engine("rexray", &BTreeMap::new()).as_deref(), Some("the volume driver `rexray`"));
+        for inside in [opts(&[]), opts(&[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=10m")])] {
+            assert_eq!(volume_outside_engine("local", &inside), None, "{inside:?}");
+            assert_eq!(volume_host_path("local", &inside), None, "{inside:?}");
+        }
+    }
+
+    #[test]
+    fn a_bind_through_a_volume_becomes_a_bind_of_its_path() {
+        let mut f = ServiceFacts::from_compose(
+            "hidden",
+            &json!({"volumes": [
+                {"type": "volume", "source": "hostetc", "target": "/data"},
+                {"type": "volume", "source": "plain", "target": "/plain"}
+            ]}),
+            &ImageSide::default(),
+        );
+        f.bind_volumes(&[("hostetc".to_owned(), "/etc".to_owned())].into());
+        assert_eq!(
+            f.mounts,
+            [
+                MountFact {
+                    kind: "bind".into(),
+                    source: "/etc".into(),
+                    target: "/data".into(),
+                    via_volume: Some("hostetc".into())
+                },
+                MountFact { kind: "volume".into(), source: "plain".into(), target: "/plain".into(), via_volume: None },
+            ]
+        );
+    }
 
     #[test]
     fn compose_facts_merge_image_defaults() {

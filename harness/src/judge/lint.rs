@@ -33,9 +33,11 @@ pub fn lint_model(
 ) -> Vec<Verdict> {
     let mut out = Vec::new();
     let none = ImageSide::default();
+    let host_paths = volume_host_paths(&model.raw);
     for service in model.services.keys() {
         let raw = model.raw_service(service);
         let mut facts = ServiceFacts::from_compose(service, raw, sides.get(service).unwrap_or(&none));
+        facts.bind_volumes(&host_paths);
         if let Some(why) = stand_ins.get(service) {
             facts.played_by_stand_in(why, raw);
         }
@@ -45,6 +47,19 @@ pub fn lint_model(
         out.push(config::fixed_addresses(service, &model.fixed_addresses(service), settings));
     }
     super::apply_waivers(out, policy)
+}
+
+/// Top-level volumes (by their key, as services mount them) whose options bind a host path.
+fn volume_host_paths(raw: &serde_json::Value) -> BTreeMap<String, String> {
+    raw["volumes"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, v)| {
+            let opts: BTreeMap<String, String> = serde_json::from_value(v["driver_opts"].clone()).unwrap_or_default();
+            super::facts::volume_host_path(v["driver"].as_str().unwrap_or_default(), &opts).map(|p| (key.clone(), p))
+        })
+        .collect()
 }
 
 /// What `lint` found: the verdicts, and warnings about the input that did not become

@@ -23,12 +23,28 @@ pub async fn all(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     Ok(out)
 }
 
+/// The service's named volumes whose options bind a host path (by engine name), from one
+/// volume inspect each. A volume the engine cannot describe is left as a volume.
+async fn volume_host_paths(cx: &Context<'_>, facts: &ServiceFacts) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for m in facts.mounts.iter().filter(|m| m.kind == "volume") {
+        if let Ok(v) = cx.docker().inspect_volume(&m.source).await {
+            let opts: std::collections::BTreeMap<String, String> = v.options.into_iter().collect();
+            if let Some(path) = super::facts::volume_host_path(&v.driver, &opts) {
+                out.insert(m.source.clone(), path);
+            }
+        }
+    }
+    out
+}
+
 /// Every read-only runtime check on one service.
 pub async fn service(cx: &Context<'_>, service: &str) -> Result<Vec<Verdict>> {
     let id = cx.stack.container_id(service).await?;
     let inspect = cx.docker().inspect_container(&id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
     let json = serde_json::to_value(&inspect).unwrap_or_default();
     let mut facts = ServiceFacts::from_inspect(service, &json);
+    facts.bind_volumes(&volume_host_paths(cx, &facts).await);
     let raw = cx.stack.model.raw_service(service);
     let files = &cx.stack.file_facts;
     let built_user = files.dockerfiles.get(service).map(|file| match &file.user {

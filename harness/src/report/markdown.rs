@@ -4,9 +4,24 @@
 use super::{Report, StackReport};
 use crate::units::megabytes;
 
-/// Table cells cannot hold `|` or newlines.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+/// Any text that came from a run (names, evidence, health-check output, paths) as Markdown
+/// that renders as that text: no HTML (a PR comment renders tags), no link or image (a
+/// hostile `![](url)` would load a remote image), no table-breaking `|` or newline, no
+/// control sequence. The harness's own backticks are kept: evidence quotes commands in them.
+pub(crate) fn text(s: &str) -> String {
+    // HTML escaping first (a tag or entity is only text then), then what Markdown itself reads.
+    let html = super::esc(s);
+    let mut out = String::with_capacity(html.len());
+    for c in html.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '[' => out.push_str("\\["),
+            ']' => out.push_str("\\]"),
+            '\n' | '\t' => out.push(' '),
+            c => out.push_str(&super::terminal(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    out
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -22,16 +37,16 @@ pub fn render(r: &Report) -> String {
         r.failed,
         r.not_judged,
         r.stacks.len(),
-        r.run_id,
-        r.source,
-        r.started_at,
+        text(&r.run_id),
+        text(&r.source),
+        text(&r.started_at),
         r.duration_s
     );
     out.push_str("| stack | verdict | passed | failed | not judged |\n|---|---|---|---|---|\n");
     for s in &r.stacks {
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
-            cell(&s.name),
+            text(&s.name),
             if s.go { "GO" } else { "NO-GO" },
             s.passed,
             s.failed,
@@ -43,8 +58,13 @@ pub fn render(r: &Report) -> String {
     }
     let p = &r.provenance;
     out.push_str(&format!(
-        "\n## Provenance\n\n- harness {}; engine {} (API {}); compose {}; host `{}`\n- command: `{}`\n",
-        p.harness_version, p.engine_version, p.engine_api, p.compose_version, p.host, p.command
+        "\n## Provenance\n\n- harness {}; engine {} (API {}); compose {}; host {}\n- command: {}\n",
+        text(&p.harness_version),
+        text(&p.engine_version),
+        text(&p.engine_api),
+        text(&p.compose_version),
+        text(&p.host),
+        text(&p.command)
     ));
     out
 }
@@ -52,14 +72,14 @@ pub fn render(r: &Report) -> String {
 fn stack(out: &mut String, s: &StackReport) {
     out.push_str(&format!(
         "\n## {}: {} ({} passed, {} failed, {} not judged)\n",
-        s.name,
+        text(&s.name),
         if s.go { "GO" } else { "NO-GO" },
         s.passed,
         s.failed,
         s.not_judged
     ));
     if !s.only.is_empty() || !s.skip.is_empty() {
-        out.push_str(&format!("\nPartial run: {}.\n", super::partial(s)));
+        out.push_str(&format!("\nPartial run: {}.\n", text(&super::partial(s))));
     }
     let failures: Vec<_> = s.verdicts.iter().filter(|e| e.verdict.failed()).collect();
     if !failures.is_empty() {
@@ -69,14 +89,14 @@ fn stack(out: &mut String, s: &StackReport) {
             out.push_str(&format!(
                 "- **{} {}**: {} (budget {}){}\n  - evidence: {}\n",
                 v.criterion,
-                v.subject,
-                v.measured,
-                v.budget,
+                text(&v.subject),
+                text(&v.measured),
+                text(&v.budget),
                 v.cis().map(|c| format!(", CIS {c}")).unwrap_or_default(),
-                v.evidence.replace('\n', " ")
+                text(&v.evidence)
             ));
             if let Some(h) = &v.hint {
-                out.push_str(&format!("  - fix: {h}\n"));
+                out.push_str(&format!("  - fix: {}\n", text(h)));
             }
         }
     }
@@ -86,7 +106,7 @@ fn stack(out: &mut String, s: &StackReport) {
             "\n### Not judged\n\nThe harness could not measure these; they are neither passes nor failures.\n\n",
         );
         for (v, why) in unjudged {
-            out.push_str(&format!("- **{} {}**: {}\n", v.criterion, v.subject, why.replace('\n', " ")));
+            out.push_str(&format!("- **{} {}**: {}\n", v.criterion, text(&v.subject), text(why)));
         }
     }
     if let Some(t) = &s.timeline {
@@ -99,12 +119,12 @@ fn stack(out: &mut String, s: &StackReport) {
         for x in &t.services {
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
-                x.service,
+                text(&x.service),
                 opt(x.created_s),
                 opt(x.started_s),
                 opt(x.ready_s),
                 opt(x.healthy_s),
-                cell(&x.causes.join("; "))
+                text(&x.causes.join("; "))
             ));
         }
     }
@@ -112,9 +132,9 @@ fn stack(out: &mut String, s: &StackReport) {
         out.push_str("\n### Images\n\n| service | image | size | budget |\n|---|---|---|---|\n");
         for i in &s.images {
             out.push_str(&format!(
-                "| {} | `{}` | {} | {} |\n",
-                i.service,
-                i.reference,
+                "| {} | {} | {} | {} |\n",
+                text(&i.service),
+                text(&i.reference),
                 megabytes(i.size_bytes),
                 i.budget_bytes.map_or_else(|| "-".to_owned(), megabytes)
             ));
@@ -122,7 +142,7 @@ fn stack(out: &mut String, s: &StackReport) {
     }
     if !s.isolation.is_empty() {
         out.push_str("\n### Isolation (✓ connected, · blocked; ! where the policy says otherwise)\n\n");
-        let targets: Vec<&str> = s.isolation[0].cells.iter().map(|c| c.target.as_str()).collect();
+        let targets: Vec<String> = s.isolation[0].cells.iter().map(|c| text(&c.target)).collect();
         out.push_str(&format!("| network | {} |\n|---|{}\n", targets.join(" | "), "---|".repeat(targets.len())));
         for row in &s.isolation {
             let cells: Vec<String> = row
@@ -132,7 +152,7 @@ fn stack(out: &mut String, s: &StackReport) {
                 .collect();
             out.push_str(&format!(
                 "| {}{} | {} |\n",
-                row.network,
+                text(&row.network),
                 if row.internal { " (internal)" } else { "" },
                 cells.join(" | ")
             ));
@@ -145,28 +165,33 @@ fn stack(out: &mut String, s: &StackReport) {
             "| {} | {} | {} | {} | {} | {} | {} |\n",
             if v.failed() { "**FAIL**" } else { super::outcome_word(&v.outcome) },
             v.criterion,
-            cell(&v.subject),
-            cell(&v.measured),
-            cell(&v.budget),
-            e.seed,
+            text(&v.subject),
+            text(&v.measured),
+            text(&v.budget),
+            text(&e.seed),
             v.cis().unwrap_or("")
         ));
     }
     if !s.files.is_empty() || s.git.is_some() {
         out.push_str("\nJudged files:");
         for f in &s.files {
-            out.push_str(&format!(" {} `{}` sha256 `{}`;", f.role, f.path, &f.sha256[..16.min(f.sha256.len())]));
+            out.push_str(&format!(
+                " {} {} sha256 {};",
+                text(&f.role),
+                text(&f.path),
+                text(f.sha256.get(..16).unwrap_or(&f.sha256))
+            ));
         }
         if let Some(g) = &s.git {
-            out.push_str(&format!(" git {}{}", g.commit, if g.dirty { " (with local changes)" } else { "" }));
+            out.push_str(&format!(" git {}{}", text(&g.commit), if g.dirty { " (with local changes)" } else { "" }));
         }
         out.push('\n');
     }
     for (service, why) in &s.stand_ins {
-        out.push_str(&format!("\nStand-in: `{service}`: {why}\n"));
+        out.push_str(&format!("\nStand-in: {}: {}\n", text(service), text(why)));
     }
     for w in &s.warnings {
-        out.push_str(&format!("\nWarning: {}\n", w.replace('\n', " ")));
+        out.push_str(&format!("\nWarning: {}\n", text(w)));
     }
 }
 
@@ -183,6 +208,6 @@ mod tests {
         assert!(md.contains("  - fix: shorten the healthcheck interval"), "{md}");
         assert!(md.contains("| api | 0.2s | 2.0s | 5.3s | 6.3s |"), "{md}");
         assert!(md.contains("| data (internal) | ✓ | ✓ ! |"), "{md}");
-        assert!(md.contains("| api | `harness/app:0.1.0` | 4.3MB | 100.0MB |"), "{md}");
+        assert!(md.contains("| api | harness/app:0.1.0 | 4.3MB | 100.0MB |"), "{md}");
     }
 }

@@ -10,6 +10,8 @@
 //! Rendering is pure (model in, text out) and tested without Docker; gathering
 //! provenance asks the engine, compose and git.
 
+#[cfg(test)]
+mod hostile;
 pub mod html;
 pub mod junit;
 pub mod markdown;
@@ -723,6 +725,31 @@ pub(crate) fn esc(s: &str) -> String {
     out
 }
 
+/// Text from a stack (health-check output, names, commands, log lines) made safe for a
+/// terminal: every control character but newline and tab, and the Unicode bidirectional
+/// overrides that reorder what a reader sees, are shown as `\u{..}` escapes instead of being
+/// sent. A stack's output must never move the cursor, retitle the window, clear the screen
+/// or hide text from the person reading the verdict.
+pub fn terminal(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(unsafe_for_terminal) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_for_terminal(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn unsafe_for_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -889,6 +916,16 @@ pub(crate) mod tests {
             a.verdicts.iter().map(|e| (e.verdict.subject.as_str(), e.verdict.passed(), e.test.as_deref())).collect();
         assert_eq!(got, [("api", false, Some("t2")), ("db", true, Some("t2"))]);
         assert!(!a.go);
+    }
+
+    #[test]
+    fn terminal_text_shows_control_sequences_instead_of_sending_them() {
+        assert_eq!(terminal("plain: 200 ok\n\tnext"), "plain: 200 ok\n\tnext");
+        assert!(matches!(terminal("plain"), std::borrow::Cow::Borrowed(_)));
+        let hostile = "\u{1b}[2J\u{1b}]0;pwned\u{7}red\r\u{202e}txt.exe\u{9b}31m";
+        let shown = terminal(hostile);
+        assert_eq!(shown, "\\u{1b}[2J\\u{1b}]0;pwned\\u{7}red\\u{d}\\u{202e}txt.exe\\u{9b}31m");
+        assert!(!shown.chars().any(unsafe_for_terminal), "{shown}");
     }
 
     #[test]

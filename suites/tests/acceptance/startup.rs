@@ -51,7 +51,8 @@ async fn slow_intervals_are_named_as_the_cause_of_late_health() {
     let postgres = &stack.timeline.services["postgres"];
     let ready = postgres.ready.expect("postgres ready");
     let healthy = postgres.healthy.expect("postgres healthy");
-    assert!(ready < Duration::from_secs(10), "postgres really ready in seconds: {ready:?}");
+    // Well inside the first 30 s interval, even on a loaded CI host (10.2 s seen once).
+    assert!(ready < Duration::from_secs(20), "postgres really ready in seconds: {ready:?}");
     assert!(healthy > ready + Duration::from_secs(5), "Docker reports health an interval later: {healthy:?}");
     let causes: Vec<String> = stack.timeline.causes("postgres").iter().map(ToString::to_string).collect();
     assert!(causes.iter().any(|c| c.starts_with("healthcheck interval 30.000s")), "{causes:?}");
