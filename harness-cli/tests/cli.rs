@@ -339,6 +339,28 @@ fn host_mounts_fail_and_no_helper_follows_a_volume_onto_the_host() {
     assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
 }
 
+/// Nightly: 100 services on 10 networks (`harness bench footprint --wide 100,10`, the
+/// network family only). It boots, the isolation matrix finds each network reaching exactly
+/// its ten members (exit 0), the harness stays under its 64 MiB footprint, and nothing is
+/// left. The 10-minute bound only catches a hang: speed is the benchmark's to show.
+#[test]
+fn nightly_a_hundred_services_on_ten_networks_boot_and_isolate() {
+    let started = std::time::Instant::now();
+    let (code, out, err) = harness(&["bench", "footprint", "--wide", "100,10", "--", "--only", "network"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": exit 0 in "), "the check judged every network as its policy says: {out}");
+    assert!(out.contains("verdict: GO"), "{out}");
+    let mib: f64 = out
+        .split("peak RSS ")
+        .nth(1)
+        .and_then(|r| r.split(" MiB").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {out}"));
+    assert!(mib < 64.0, "peak RSS {mib} MiB: {out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(600), "took {:?}", started.elapsed());
+    let project = out.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
+    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+}
+
 /// A team's own `build:` service: `check` builds it with the stack's build settings (target,
 /// args) from a Dockerfile FROM a local recipe image, boots what it built and reaches GO;
 /// the same stack with `USER root` in its Dockerfile fails user.image and user.process,
