@@ -457,6 +457,33 @@ impl std::fmt::Display for Footprint {
     }
 }
 
+/// `EXE check STACK --report-dir REPORTS ARGS...` with its output where the caller says.
+fn spawn_check(
+    exe: &std::path::Path,
+    stack: &std::path::Path,
+    reports: &std::path::Path,
+    args: &[String],
+    stdout: std::process::Stdio,
+    stderr: std::process::Stdio,
+) -> Result<tokio::process::Child> {
+    tokio::process::Command::new(exe)
+        .arg("check")
+        .arg(stack)
+        .arg("--report-dir")
+        .arg(reports)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| harness::Error::Spawn {
+            program: exe.display().to_string(),
+            hint: "rebuild the harness (`cargo build -p harness-cli`)".into(),
+            source: e,
+        })
+}
+
 /// `VmHWM` and `Threads` from `/proc/PID/status`, in KiB and threads.
 fn proc_status(pid: u32) -> Option<(u64, usize)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -479,25 +506,10 @@ pub async fn footprint(stack: &std::path::Path, args: &[String]) -> Result<Footp
     let stderr_file =
         std::fs::File::create(&stderr_path).map_err(|e| harness::Error::io("open the check's log", &stderr_path, e))?;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&exe)
-        .arg("check")
-        .arg(stack)
-        .arg("--report-dir")
-        .arg(reports.path())
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(
-            std::fs::File::create(&stdout_path)
-                .map_err(|e| harness::Error::io("open the check's log", &stdout_path, e))?,
-        )
-        .stderr(stderr_file.try_clone().map_err(|e| harness::Error::io("open the check's log", &stderr_path, e))?)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| harness::Error::Spawn {
-            program: exe.display().to_string(),
-            hint: "rebuild the harness (`cargo build -p harness-cli`)".into(),
-            source: e,
-        })?;
+    let stdout =
+        std::fs::File::create(&stdout_path).map_err(|e| harness::Error::io("open the check's log", &stdout_path, e))?;
+    let stderr = stderr_file.try_clone().map_err(|e| harness::Error::io("open the check's log", &stderr_path, e))?;
+    let mut child = spawn_check(&exe, stack, reports.path(), args, stdout.into(), stderr.into())?;
     let pid = child.id().unwrap_or_default();
     let (mut peak, mut fds, mut threads, mut samples) = (0, 0, 0, 0);
     let status = loop {
@@ -585,4 +597,167 @@ pub fn wide_stack(services: usize, networks: usize) -> Result<tempfile::TempDir>
         std::fs::write(&path, text).map_err(|e| harness::Error::io("write the generated stack", &path, e))?;
     }
     Ok(dir)
+}
+
+/// A fault `bench soak` injects into one `harness check` run, at a seeded point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// The run goes undisturbed.
+    None,
+    /// SIGTERM to the check, as a CI runner's timeout sends.
+    Sigterm,
+    /// SIGINT, as Ctrl-C sends.
+    Sigint,
+    /// SIGKILL: nothing of the check runs after it; `harness reap` must clean up.
+    Sigkill,
+    /// One of the stack's containers killed from outside, mid-run.
+    ServiceKilled,
+}
+
+impl Fault {
+    /// Every fault, in the order the table prints them.
+    pub const ALL: [Fault; 5] = [Fault::None, Fault::Sigterm, Fault::Sigint, Fault::Sigkill, Fault::ServiceKilled];
+
+    fn name(self) -> &'static str {
+        match self {
+            Fault::None => "none",
+            Fault::Sigterm => "SIGTERM",
+            Fault::Sigint => "SIGINT",
+            Fault::Sigkill => "SIGKILL + reap",
+            Fault::ServiceKilled => "service killed",
+        }
+    }
+}
+
+/// One soak run: its fault, when it struck, how the check ended and what was left after.
+#[derive(Debug, Clone)]
+pub struct SoakRun {
+    /// The fault injected.
+    pub fault: Fault,
+    /// How long after the check's start the fault struck.
+    pub at: Duration,
+    /// The check's exit code, or `None` when a signal ended it.
+    pub exit: Option<i32>,
+    /// Containers, networks and volumes owned by the check's pid after it ended (after the
+    /// reap, for SIGKILL).
+    pub left: teardown::Removed,
+    /// Work directories of the check's pid still in the temp directory.
+    pub workdirs_left: usize,
+    /// From spawn to the end of the cleanup.
+    pub wall: Duration,
+}
+
+/// A deterministic draw for run `run` of a soak seeded with `seed`: the same seed gives the
+/// same faults at the same points, so a failing run can be replayed. std's `DefaultHasher`
+/// with its fixed keys is enough for spreading faults; it is no source of secrets.
+fn draw(seed: u64, run: usize, salt: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (seed, run, salt).hash(&mut h);
+    h.finish()
+}
+
+/// Runs `harness check STACK` `runs` times, each with one fault from [`Fault::ALL`] at a
+/// seeded point within `window` of its start, and counts what each run left behind after
+/// it ended (and, after a SIGKILL, after `harness reap`). `each` sees every run as it ends.
+pub async fn soak(
+    stack: &std::path::Path,
+    runs: usize,
+    seed: u64,
+    window: Duration,
+    mut each: impl FnMut(usize, &SoakRun),
+) -> Result<Vec<SoakRun>> {
+    let exe =
+        std::env::current_exe().map_err(|e| harness::Error::io("cannot find this binary", "/proc/self/exe", e))?;
+    let docker = harness::engine::connect().await?;
+    let mut out = Vec::with_capacity(runs);
+    for run in 0..runs {
+        let fault = Fault::ALL[(draw(seed, run, "fault") % Fault::ALL.len() as u64) as usize];
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let at = Duration::from_millis(draw(seed, run, "at") % window_ms);
+        let reports = tempfile::tempdir().map_err(|e| harness::Error::io("create a scratch directory", "/tmp", e))?;
+        let started = Instant::now();
+        let null = std::process::Stdio::null;
+        let mut child = spawn_check(&exe, stack, reports.path(), &[], null(), null())?;
+        let pid = child.id().unwrap_or_default();
+        let status = tokio::select! {
+            status = child.wait() => status,
+            () = tokio::time::sleep(at) => {
+                strike(&docker, fault, pid, seed, run).await;
+                child.wait().await
+            }
+        }
+        .map_err(|e| harness::Error::io("cannot wait for the check", &exe, e))?;
+        if fault == Fault::Sigkill {
+            teardown::reap(&docker).await?;
+        }
+        let left = teardown::count_labelled(&docker, &format!("{}={pid}", labels::OWNER_PID)).await?;
+        let prefix = format!("harness-{pid}.");
+        let workdirs_left = std::fs::read_dir(std::env::temp_dir())
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&prefix)).count())
+            .unwrap_or(0);
+        let r = SoakRun { fault, at, exit: status.code(), left, workdirs_left, wall: started.elapsed() };
+        each(run, &r);
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Injects `fault` into the check running as `pid`.
+async fn strike(docker: &bollard::Docker, fault: Fault, pid: u32, seed: u64, run: usize) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let signal = |s: Signal| {
+        if let Ok(p) = i32::try_from(pid) {
+            let _ = kill(Pid::from_raw(p), s);
+        }
+    };
+    match fault {
+        Fault::None => {}
+        Fault::Sigterm => signal(Signal::SIGTERM),
+        Fault::Sigint => signal(Signal::SIGINT),
+        Fault::Sigkill => signal(Signal::SIGKILL),
+        Fault::ServiceKilled => {
+            let filters: HashMap<String, Vec<String>> =
+                HashMap::from([("label".to_owned(), vec![format!("{}={pid}", labels::OWNER_PID)])]);
+            let opts = bollard::query_parameters::ListContainersOptionsBuilder::default().filters(&filters).build();
+            let running = docker.list_containers(Some(opts)).await.unwrap_or_default();
+            // Before the first container exists there is nothing to kill: the run is then
+            // undisturbed, and the table counts it under this fault all the same.
+            if !running.is_empty() {
+                let pick = &running[(draw(seed, run, "victim") % running.len() as u64) as usize];
+                if let Some(id) = &pick.id {
+                    let _ = docker.kill_container(id, None::<bollard::query_parameters::KillContainerOptions>).await;
+                }
+            }
+        }
+    }
+}
+
+/// The table `bench soak` ends with: per fault, runs, exit codes seen, and what was left.
+pub fn soak_table(runs: &[SoakRun]) -> String {
+    let mut out =
+        format!("{:<16} {:>5}  {:<22} {}\n", "fault", "runs", "exit codes seen", "left after each run (and reap)");
+    for fault in Fault::ALL {
+        let of: Vec<&SoakRun> = runs.iter().filter(|r| r.fault == fault).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let mut codes: Vec<String> =
+            of.iter().map(|r| r.exit.map_or_else(|| "signal".to_owned(), |c| c.to_string())).collect();
+        codes.sort();
+        codes.dedup();
+        let left = of.iter().fold(teardown::Removed::default(), |mut acc, r| {
+            acc += r.left;
+            acc
+        });
+        let dirs: usize = of.iter().map(|r| r.workdirs_left).sum();
+        out.push_str(&format!(
+            "{:<16} {:>5}  {:<22} {left}, {dirs} work dir(s)\n",
+            fault.name(),
+            of.len(),
+            codes.join(", ")
+        ));
+    }
+    out
 }

@@ -251,6 +251,22 @@ enum Bench {
         #[arg(last = true)]
         check_args: Vec<String>,
     },
+    /// Fault injection: RUNS checks of STACK, each with one fault (none, SIGTERM, SIGINT,
+    /// SIGKILL then reap, a service container killed) at a seeded point, counting what each
+    /// run left behind (target: nothing, every run). Exits 1 if anything was left.
+    Soak {
+        #[arg(default_value = "compose/reference")]
+        stack: PathBuf,
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+        /// Replays a soak: the same seed gives the same faults at the same points (default:
+        /// from the clock, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Faults strike within this long after a check starts.
+        #[arg(long, value_parser = duration, value_name = "DURATION", default_value = "40s")]
+        window: Duration,
+    },
     /// Time to render and write a report's four forms (target: under 1 s).
     Report {
         /// A report.json to re-render (default: the newest under target/acceptance).
@@ -525,6 +541,30 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
                     .replace(&stack.display().to_string(), &format!("<{services} services on {networks} networks>"));
             }
             println!("{measured}");
+        }
+        Bench::Soak { stack, runs, seed, window } => {
+            let seed = seed
+                .unwrap_or_else(|| SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+            println!("soak of {}: {runs} run(s), seed {seed} (replay with --seed {seed})", stack.display());
+            let done = bench::soak(&stack, runs, seed, window, |i, r| {
+                println!(
+                    "run {}/{runs}: {:?} at {}: exit {}; left {}, {} work dir(s) ({})",
+                    i + 1,
+                    r.fault,
+                    secs(r.at),
+                    r.exit.map_or_else(|| "by signal".to_owned(), |c| c.to_string()),
+                    r.left,
+                    r.workdirs_left,
+                    secs(r.wall)
+                );
+            })
+            .await?;
+            print!("{}", bench::soak_table(&done));
+            let dirty = done.iter().filter(|r| r.left != Default::default() || r.workdirs_left > 0).count();
+            println!("runs that left something: {dirty} of {}", done.len());
+            if dirty > 0 {
+                return Ok(ExitCode::from(1));
+            }
         }
         Bench::Report { report, runs } => {
             let path = match report {

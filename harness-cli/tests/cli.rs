@@ -350,15 +350,56 @@ fn nightly_a_hundred_services_on_ten_networks_boot_and_isolate() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(": exit 0 in "), "the check judged every network as its policy says: {out}");
     assert!(out.contains("verdict: GO"), "{out}");
-    let mib: f64 = out
-        .split("peak RSS ")
-        .nth(1)
-        .and_then(|r| r.split(" MiB").next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no peak RSS in {out}"));
+    let mib = peak_rss_mib(&out);
     assert!(mib < 64.0, "peak RSS {mib} MiB: {out}");
     assert!(started.elapsed() < std::time::Duration::from_secs(600), "took {:?}", started.elapsed());
     let project = out.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
     assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+}
+
+/// The peak RSS `bench footprint` printed, in MiB.
+fn peak_rss_mib(out: &str) -> f64 {
+    out.split("peak RSS ")
+        .nth(1)
+        .and_then(|r| r.split(" MiB").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {out}"))
+}
+
+/// Nightly: suites/stacks/hostile/log-flood writes 1 GiB to stdout before it reports
+/// healthy (its check waits for the marker written after the last byte). `check` judges it
+/// (no restart policy and no network policy: exit 1) while the harness stays under its
+/// 64 MiB footprint, and nothing is left.
+#[test]
+fn nightly_a_gibibyte_of_stdout_leaves_the_harness_footprint_alone() {
+    let dir = stack("suites/stacks/hostile/log-flood");
+    // The read-only families: a restart would write the gibibyte again.
+    let only = ["--", "--only", "hardening,healthcheck,resources,user,secrets,network"];
+    let mut args = vec!["bench", "footprint", dir.to_str().expect("utf-8 path")];
+    args.extend(only);
+    let (code, out, err) = harness(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": exit 1 in "), "the check judged the stack: {out}");
+    assert!(out.contains("hardening.restart x1"), "{out}");
+    let mib = peak_rss_mib(&out);
+    assert!(mib < 64.0, "peak RSS {mib} MiB: {out}");
+    let project = out.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
+    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+}
+
+/// Nightly: ten checks of the reference stack, each with one seeded fault (none, SIGTERM,
+/// SIGINT, SIGKILL then reap, a service killed from outside), leave nothing behind: no
+/// container, network, volume or work directory of any run's pid.
+#[test]
+fn nightly_a_soak_of_ten_faulted_runs_leaves_nothing() {
+    let dir = stack("compose/reference");
+    let (code, out, err) =
+        harness(&["bench", "soak", dir.to_str().expect("utf-8 path"), "--runs", "10", "--seed", "2"]);
+    assert!(out.contains("runs that left something: 0 of 10"), "{out}{err}");
+    assert_eq!(code, 0, "{out}{err}");
+    // Every fault struck at least once with this seed, so the table is not vacuous.
+    for fault in ["none", "SIGTERM", "SIGINT", "SIGKILL + reap", "service killed"] {
+        assert!(out.lines().any(|l| l.starts_with(fault)), "`{fault}` never drawn with seed 2: {out}");
+    }
 }
 
 /// A team's own `build:` service: `check` builds it with the stack's build settings (target,
@@ -615,6 +656,15 @@ fn ctrl_c_during_boot_exits_2_and_leaves_nothing() {
     assert_eq!(code, 2, "an interrupted run could not judge: {err}");
     assert!(err.contains("interrupted by SIGINT: nothing was judged (exit 2)"), "{err}");
     assert_eq!(leftovers(&project), harness::engine::teardown::Removed::default(), "{project} removed");
+    // Its work directory too: the exit after a signal runs no destructor.
+    let own = format!("harness-{}.", child.id());
+    let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .expect("temp dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&own))
+        .collect();
+    assert!(left.is_empty(), "work directories left: {left:?}");
 }
 
 /// A unix-socket relay to the real engine that can be cut, so a test can make the engine

@@ -461,15 +461,21 @@ fn on_signal(sig: i32) -> ! {
         let docker = engine::connect().await?;
         let mut removed = Removed::default();
         // A create the killed `compose up` had already sent still completes in the daemon,
-        // after the first listing: sweep again until a pass finds nothing.
-        for pass in 0..5 {
+        // after the first listing, and on a loaded host that took longer than one 500 ms
+        // pause (a CI run left a container and a volume): sweep until the engine has shown
+        // nothing new for QUIET_PASSES passes in a row (3 s), at most MAX_PASSES (12 s).
+        const QUIET_PASSES: usize = 6;
+        const MAX_PASSES: usize = 24;
+        let mut quiet = 0;
+        for _ in 0..MAX_PASSES {
             let mut found = Removed::default();
             for p in &projects {
                 found += remove_labelled(&docker, &format!("{}={p}", labels::COMPOSE_PROJECT)).await?;
             }
             found += remove_labelled(&docker, &run_label).await?;
             removed += found;
-            if pass > 0 && found == Removed::default() {
+            quiet = if found == Removed::default() { quiet + 1 } else { 0 };
+            if quiet >= QUIET_PASSES {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -480,6 +486,14 @@ fn on_signal(sig: i32) -> ! {
         Ok(removed) => crate::progress::note(format!("removed {removed}")),
         Err(e) => {
             crate::progress::note(format!("cleanup after {name} failed, the next run's reaper will finish it: {e}"))
+        }
+    }
+    // `exit` below runs no destructor, so this run's work directories (its `TempDir`s) go
+    // here: `bench soak` found one left by 3 of 5 interrupted runs.
+    let own = workdir_prefix(RunIdentity::current());
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&own)) {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
     let code = SIGNAL_EXIT.load(std::sync::atomic::Ordering::SeqCst);

@@ -1158,7 +1158,26 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
             format!("{} ({} bytes) does not start with PGDMP; nothing was destroyed", dump.display(), header.len()),
         ));
     }
-    steps.push(format!("dump verified (PGDMP header, {}) before anything was destroyed", size(header.len() as u64)));
+    // The header says what the file claims to be; reading it to the end says it is whole. A
+    // dump cut short (a full disk, a killed helper) fails here, while the data still exists.
+    let read_back = HelperRun::new("pg-verify", service, &image.image)
+        .entrypoint("pg_restore")
+        .command(["--file=/dev/null"])
+        .stdin_file(&dump)
+        .user(&image.user)
+        .timeout(HELPER_DEADLINE)
+        .hint(PG_TOOLS_HINT);
+    if let Err(e) = helper::run(stack.docker(), stack.project_name(), read_back).await {
+        return Err(fail(
+            service,
+            "the dump does not read back",
+            format!("`pg_restore --file=/dev/null` of {} failed: {e}; nothing was destroyed", dump.display()),
+        ));
+    }
+    steps.push(format!(
+        "dump verified before anything was destroyed: PGDMP header, and `pg_restore` read all {} of it back",
+        size(header.len() as u64)
+    ));
 
     let t = Instant::now();
     stack.project.run(&["stop", "--timeout", STOP_TIMEOUT, service]).await?;
