@@ -466,21 +466,35 @@ fn on_signal(sig: i32) -> ! {
         // nothing new for QUIET_PASSES passes in a row (3 s), at most MAX_PASSES (12 s).
         const QUIET_PASSES: usize = 6;
         const MAX_PASSES: usize = 24;
-        let mut quiet = 0;
+        // A refusal is no reason to stop: a volume the in-flight create is attaching is "in
+        // use" for a moment (a CI run bailed out on it and left a container and a volume),
+        // so the pass counts as not quiet and the next one tries again.
+        let labels: Vec<String> = projects
+            .iter()
+            .map(|p| format!("{}={p}", labels::COMPOSE_PROJECT))
+            .chain(std::iter::once(run_label))
+            .collect();
+        let (mut quiet, mut refused) = (0, None);
         for _ in 0..MAX_PASSES {
             let mut found = Removed::default();
-            for p in &projects {
-                found += remove_labelled(&docker, &format!("{}={p}", labels::COMPOSE_PROJECT)).await?;
+            let mut failed = false;
+            for label in &labels {
+                match remove_labelled(&docker, label).await {
+                    Ok(r) => found += r,
+                    Err(e) => {
+                        failed = true;
+                        refused = Some(e);
+                    }
+                }
             }
-            found += remove_labelled(&docker, &run_label).await?;
             removed += found;
-            quiet = if found == Removed::default() { quiet + 1 } else { 0 };
+            quiet = if found == Removed::default() && !failed { quiet + 1 } else { 0 };
             if quiet >= QUIET_PASSES {
-                break;
+                return Ok(removed);
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        Ok(removed)
+        refused.map_or(Ok(removed), Err)
     });
     match result {
         Ok(removed) => crate::progress::note(format!("removed {removed}")),
