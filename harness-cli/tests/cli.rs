@@ -657,13 +657,7 @@ fn ctrl_c_during_boot_exits_2_and_leaves_nothing() {
     assert!(err.contains("interrupted by SIGINT: nothing was judged (exit 2)"), "{err}");
     assert_eq!(leftovers(&project), harness::engine::teardown::Removed::default(), "{project} removed");
     // Its work directory too: the exit after a signal runs no destructor.
-    let own = format!("harness-{}.", child.id());
-    let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
-        .expect("temp dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&own))
-        .collect();
+    let left = harness::engine::teardown::workdirs_of(child.id());
     assert!(left.is_empty(), "work directories left: {left:?}");
 }
 

@@ -254,6 +254,17 @@ fn workdir_owner(name: &str) -> Option<(u32, u64)> {
     Some((pid.parse().ok()?, ticks.parse().ok()?))
 }
 
+/// The work directories process `pid` has under the temp directory, by name: what a test or
+/// `bench soak` counts after a run to prove it left none.
+pub fn workdirs_of(pid: u32) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return Vec::new() };
+    entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| workdir_owner(n).is_some_and(|(p, _)| p == pid))
+        .collect()
+}
+
 /// Removes the work directories under `base` whose owner is gone (no such pid, or a pid
 /// that started at another time), given a way to look up a pid's start time. Directories
 /// of live runs, of this process, and anything not named like a work directory stay.
@@ -504,12 +515,9 @@ fn on_signal(sig: i32) -> ! {
     }
     // `exit` below runs no destructor, so this run's work directories (its `TempDir`s) go
     // here: `bench soak` found one left by 3 of 5 interrupted runs.
-    let own = workdir_prefix(RunIdentity::current());
-    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
-        for e in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&own)) {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
+    // The reaper's own sweep, with this process counted as gone.
+    let me = RunIdentity::current().pid;
+    sweep_workdirs(&std::env::temp_dir(), |pid| (pid != me).then(|| labels::process_start_ticks(pid)).flatten());
     let code = SIGNAL_EXIT.load(std::sync::atomic::Ordering::SeqCst);
     if code != 0 {
         crate::progress::note(format!("interrupted by {name}: nothing was judged (exit {code})"));
@@ -570,6 +578,19 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["harness-300.3-alive1", "harness-AbC123", "unrelated"]);
+    }
+
+    #[test]
+    fn workdirs_of_finds_one_pid_s_directories_by_name() {
+        // A pid above the kernel's maximum: no real run can own these.
+        let name = "harness-4000000001.7-wdtest";
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).expect("mkdir");
+        let found = workdirs_of(4_000_000_001);
+        let none = workdirs_of(400_000_000);
+        std::fs::remove_dir_all(&path).expect("cleanup");
+        assert_eq!(found, [name]);
+        assert!(none.is_empty(), "a pid prefix is not the pid: {none:?}");
     }
 
     #[test]

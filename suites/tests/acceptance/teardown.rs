@@ -58,28 +58,17 @@ fn signal(child: &Child, sig: Signal) {
     kill(Pid::from_raw(pid), sig).expect("send signal");
 }
 
-/// The work directories (`harness-<pid>.<start>-*`) process `pid` still has in the temp dir.
-fn workdirs_of(pid: u32) -> Vec<String> {
-    let own = format!("harness-{pid}.");
-    std::fs::read_dir(std::env::temp_dir())
-        .expect("temp dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&own))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_removes_the_stack_before_exiting() {
     let (mut child, project) = hold_stack("teardown-sigterm");
     assert_eq!(leftovers(&project).await.containers, 1);
-    assert_eq!(workdirs_of(child.id()).len(), 1, "the held stack has its work directory");
+    assert_eq!(harness::engine::teardown::workdirs_of(child.id()).len(), 1, "the held stack has its work directory");
     signal(&child, Signal::SIGTERM);
     let status = wait_exit(&mut child);
     assert_eq!(status.code(), Some(128 + 15), "exit code says which signal");
     assert_eq!(leftovers(&project).await, NOTHING);
     // The exit after a signal runs no destructor: the handler removes it (found by bench soak).
-    assert_eq!(workdirs_of(child.id()), Vec::<String>::new());
+    assert_eq!(harness::engine::teardown::workdirs_of(child.id()), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -88,7 +77,7 @@ async fn sigint_removes_the_stack_before_exiting() {
     signal(&child, Signal::SIGINT);
     assert_eq!(wait_exit(&mut child).code(), Some(128 + 2));
     assert_eq!(leftovers(&project).await, NOTHING);
-    assert_eq!(workdirs_of(child.id()), Vec::<String>::new());
+    assert_eq!(harness::engine::teardown::workdirs_of(child.id()), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
