@@ -392,6 +392,7 @@ pub async fn load(
             max_duration: duration,
             timeout: Duration::from_secs(5),
             replica_header: Some(harness::load::REPLICA_HEADER.to_owned()),
+            stop: None,
         };
         // A short warm-up so connections and the app's pool exist before the timed run.
         harness::load::run(&target, &harness::load::Plan { max_duration: Duration::from_secs(1), ..plan.clone() })
@@ -692,10 +693,7 @@ pub async fn soak(
             teardown::reap(&docker).await?;
         }
         let left = teardown::count_labelled(&docker, &format!("{}={pid}", labels::OWNER_PID)).await?;
-        let prefix = format!("harness-{pid}.");
-        let workdirs_left = std::fs::read_dir(std::env::temp_dir())
-            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&prefix)).count())
-            .unwrap_or(0);
+        let workdirs_left = teardown::workdirs_of(pid).len();
         let r = SoakRun { fault, at, exit: status.code(), left, workdirs_left, wall: started.elapsed() };
         each(run, &r);
         out.push(r);

@@ -735,6 +735,7 @@ async fn check(a: CheckArgs, out: Human) -> anyhow::Result<ExitCode> {
     if let Some(m) = &catalogue.matrix {
         section.isolation = harness::report::grid(m, &policy);
     }
+    section.loads = catalogue.loads.clone();
     let written =
         write_report("check", started_at, started.elapsed(), vec![section], Some(s.docker()), &a.report_dir).await?;
     let summary = Summary::of(&catalogue.verdicts);

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::errors::{Error, Result};
@@ -68,6 +68,9 @@ pub struct Plan {
     pub timeout: Duration,
     /// The response header naming the replica that answered, if the stack sets one.
     pub replica_header: Option<String>,
+    /// Set to end the run early (no request starts after it is set): a change under load
+    /// stops the load a little after the change is done, not at `max_duration`.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Plan {
@@ -84,7 +87,13 @@ impl Plan {
             // only one that never comes is an error.
             timeout: (latency * 2).max(Duration::from_secs(2)),
             replica_header: Some(REPLICA_HEADER.to_owned()),
+            stop: None,
         }
+    }
+
+    /// The same plan, ended early when `stop` is set.
+    pub fn stopped_by(self, stop: Arc<AtomicBool>) -> Plan {
+        Plan { stop: Some(stop), ..self }
     }
 }
 
@@ -147,7 +156,10 @@ pub async fn run(target: &Target, plan: &Plan) -> Result<Vec<Sample>> {
                     tokio::time::sleep_until(at.into()).await;
                 }
                 let at = started.elapsed();
-                if at >= plan.max_duration || sent.fetch_add(1, Ordering::Relaxed) >= plan.max_requests {
+                if at >= plan.max_duration
+                    || plan.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+                    || sent.fetch_add(1, Ordering::Relaxed) >= plan.max_requests
+                {
                     break;
                 }
                 let t = Instant::now();
@@ -189,6 +201,20 @@ pub async fn run(target: &Target, plan: &Plan) -> Result<Vec<Sample>> {
     }
     samples.sort_by_key(|s| s.at);
     Ok(samples)
+}
+
+/// One load run as the report shows it: which verdict it was for, what it amounted to, and
+/// the moments the harness changed the stack during it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoadRun {
+    /// The criterion id the run was judged for (`availability.rolling_update`).
+    pub criterion: String,
+    /// The verdict's subject.
+    pub subject: String,
+    /// What the requests saw.
+    pub summary: Summary,
+    /// What the harness did when, in seconds from the run's start (`SIGKILL api b5d1...`).
+    pub marks: Vec<(f64, String)>,
 }
 
 /// What a run amounted to.
@@ -284,6 +310,18 @@ impl Summary {
     /// The longest error burst's length in seconds (0 when nothing failed).
     pub fn burst_s(&self) -> f64 {
         self.longest_burst.map_or(0.0, |(a, b)| b - a)
+    }
+
+    /// The longest error burst for a report: `0.100s at 2.5s`, or `none`.
+    pub fn burst_text(&self) -> String {
+        self.longest_burst.map_or_else(|| "none".to_owned(), |(a, b)| format!("{:.3}s at {a:.1}s", b - a))
+    }
+
+    /// Answers per replica for a report (`ae73c2660c22 149, b5d1... 150`); `None` when no
+    /// answer named its replica.
+    pub fn spread(&self) -> Option<String> {
+        let parts: Vec<String> = self.replicas.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
     }
 
     /// One line for evidence: `2000 requests in 10.0s: 99.95% ok, p50 1.2ms p95 ... ; 502 x1`.
@@ -413,6 +451,7 @@ mod tests {
             max_duration: Duration::from_secs(30),
             timeout: Duration::from_secs(2),
             replica_header: Some(REPLICA_HEADER.to_owned()),
+            stop: None,
         };
         let samples = run(&target, &plan).await.expect("runs");
         assert_eq!(samples.len(), 200);
@@ -426,7 +465,11 @@ mod tests {
         assert!((80..=110).contains(&paced.len()), "{} requests at 100 rps for 1 s", paced.len());
         server.abort();
         // Nothing listens any more: every request is a connect error, recorded as such.
-        let gone = run(&target, &Plan { max_requests: 5, ..plan }).await.expect("runs");
+        let gone = run(&target, &Plan { max_requests: 5, ..plan.clone() }).await.expect("runs");
         assert!(gone.iter().all(|s| s.answer == Answer::Error("connect")), "{gone:?}");
+        // A stop flag already set: nothing is sent, however large the bounds.
+        let stop = Arc::new(AtomicBool::new(true));
+        let stopped = run(&target, &plan.stopped_by(stop)).await.expect("runs");
+        assert!(stopped.is_empty(), "{stopped:?}");
     }
 }

@@ -476,8 +476,21 @@ impl Stack {
         })
     }
 
-    /// The id of the (first) container of `service`.
+    /// The id of a container of `service`: its first running replica, else its first.
     pub async fn container_id(&self, service: &str) -> Result<String> {
+        let replicas = self.replicas(service).await?;
+        // A running replica first: with several, any of them speaks for the service.
+        let pick = replicas.iter().find(|r| r.running).or(replicas.first());
+        pick.map(|r| r.id.clone()).ok_or_else(|| Error::UnknownService {
+            stack: self.dir.display().to_string(),
+            service: format!("{service} (declared, but it has no container)"),
+            available: self.model.service_names().join(", "),
+        })
+    }
+
+    /// A service's containers, first replica first (compose's container number), running
+    /// or not.
+    pub async fn replicas(&self, service: &str) -> Result<Vec<Replica>> {
         self.require_service(service)?;
         let f = HashMap::from([(
             "label".to_owned(),
@@ -491,10 +504,47 @@ impl Stack {
             .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
             .await
             .map_err(|e| Error::engine("list containers", service, e))?;
-        list.into_iter().find_map(|c| c.id).ok_or_else(|| Error::UnknownService {
-            stack: self.dir.display().to_string(),
-            service: format!("{service} (declared, but it has no container)"),
-            available: self.model.service_names().join(", "),
+        let mut out: Vec<Replica> = list
+            .into_iter()
+            .filter_map(|c| {
+                let id = c.id?;
+                let number = c
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::COMPOSE_CONTAINER_NUMBER))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
+                Some(Replica { hostname: id.chars().take(12).collect(), id, number, running })
+            })
+            .collect();
+        out.sort_by_key(|r| r.number);
+        Ok(out)
+    }
+
+    /// Scales one service to `n` containers with compose (`up --scale`), leaving the
+    /// containers it already has and every other service alone. Returns when compose does;
+    /// waiting for the new replicas is the caller's ([`Stack::wait_container`]).
+    pub async fn scale(&self, service: &str, n: u32) -> Result<()> {
+        self.require_service(service)?;
+        let scale = format!("{service}={n}");
+        self.project
+            .run(&["up", "-d", "--no-deps", "--no-recreate", "--no-build", "--scale", &scale, service])
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits until one container of `service` runs and passes the service's own
+    /// healthcheck, bounded by the boot timeout: for a replica started by [`Stack::scale`].
+    pub async fn wait_container(&self, service: &str, id: &str) -> Result<Waited> {
+        let w = Wait::new(WaitFor::Ready, self.boot_timeout);
+        readiness::wait(&self.docker, id, &w, |_| {}).await.map_err(|g| Error::HealthTimeout {
+            project: self.project.project.clone(),
+            service: format!("{service} (container {})", &id[..id.len().min(12)]),
+            waited: g.waited,
+            state: format!("waiting for {}: {}", g.what, g.state),
+            health_log: g.health_log,
+            last_probe: g.last_probe,
         })
     }
 
@@ -599,6 +649,20 @@ impl Prepared {
             _workdir: Some(workdir),
         })
     }
+}
+
+/// One container of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// The container id.
+    pub id: String,
+    /// Its hostname: Docker's default, the id's first 12 characters, which the reference
+    /// app sends as `x-replica`.
+    pub hostname: String,
+    /// Compose's container number (`api-2` is 2).
+    pub number: u32,
+    /// Whether it is running now.
+    pub running: bool,
 }
 
 /// Whether a service's compose entry publishes a fixed host port, which the boot moves to an
@@ -737,6 +801,7 @@ enum Note {
     },
     Ready {
         service: String,
+        container: String,
         at: Duration,
         probes: u32,
     },
@@ -851,6 +916,17 @@ async fn boot(
     let mut polled: Vec<String> = Vec::new();
     let mut last_probe: BTreeMap<String, ProbeResult> = BTreeMap::new();
     let mut containers: BTreeMap<String, String> = BTreeMap::new();
+    // A service with replicas is ready (and healthy) when its last replica is: a gateway in
+    // front of two replicas serves its full capacity only then.
+    let expected: BTreeMap<String, usize> =
+        model.services.keys().map(|n| (n.clone(), model.replicas(n).max(1) as usize)).collect();
+    let mut ready_in: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut healthy_in: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let all_of = |seen: &mut BTreeMap<String, std::collections::BTreeSet<String>>, service: &str, container: &str| {
+        let set = seen.entry(service.to_owned()).or_default();
+        set.insert(container.to_owned());
+        set.len() >= expected.get(service).copied().unwrap_or(1)
+    };
     let mut up_done = false;
     let outcome: Result<()> = loop {
         if up_done && timeline.services.values().all(ServiceTimeline::is_done) {
@@ -874,7 +950,9 @@ async fn boot(
                         s.started.get_or_insert(at);
                         if s.health.is_none() {
                             // Without a healthcheck, running is all there is to wait for.
-                            s.ready.get_or_insert(at);
+                            if all_of(&mut ready_in, &service, &container) {
+                                s.ready.get_or_insert(at);
+                            }
                         } else if !polled.contains(&container) {
                             polled.push(container.clone());
                             pollers.push(spawn_poller(
@@ -889,8 +967,10 @@ async fn boot(
                         }
                     }
                     "health_status: healthy" => {
-                        crate::progress::service(&service, "healthy", at);
-                        s.healthy.get_or_insert(at);
+                        if all_of(&mut healthy_in, &service, &container) {
+                            crate::progress::service(&service, "healthy", at);
+                            s.healthy.get_or_insert(at);
+                        }
                     }
                     "die" if s.ready.is_none() || s.health.is_none() => {
                         let code = exit_code(docker, &container).await;
@@ -906,11 +986,13 @@ async fn boot(
                     _ => {}
                 }
             }
-            Note::Ready { service, at, probes } => {
+            Note::Ready { service, container, at, probes } => {
                 if let Some(s) = timeline.services.get_mut(&service) {
-                    crate::progress::service(&service, if s.healthy.is_some() { "healthy" } else { "ready" }, at);
-                    s.ready.get_or_insert(at);
-                    s.probes = probes;
+                    s.probes = s.probes.max(probes);
+                    if all_of(&mut ready_in, &service, &container) {
+                        crate::progress::service(&service, if s.healthy.is_some() { "healthy" } else { "ready" }, at);
+                        s.ready.get_or_insert(at);
+                    }
                 }
             }
             Note::Probe { service, result } => {
@@ -976,7 +1058,7 @@ fn spawn_poller(
             let _ = tx.send(Note::Probe { service: service.clone(), result: result.clone() });
         };
         if let Ok(Waited { at, runs }) = readiness::wait(&docker, &container, &w, on_failure).await {
-            let _ = tx.send(Note::Ready { service, at: since(t0, at), probes: runs });
+            let _ = tx.send(Note::Ready { service, container, at: since(t0, at), probes: runs });
         }
     })
 }

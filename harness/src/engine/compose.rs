@@ -396,6 +396,16 @@ impl ComposeModel {
         &self.raw["services"][service]
     }
 
+    /// How many containers compose starts for a service: `deploy.replicas`, else `scale`,
+    /// else 1 (compose's own precedence).
+    pub fn replicas(&self, service: &str) -> u32 {
+        let raw = self.raw_service(service);
+        raw["deploy"]["replicas"]
+            .as_u64()
+            .or_else(|| raw["scale"].as_u64())
+            .map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     /// The service names, sorted.
     pub fn service_names(&self) -> Vec<&str> {
         self.services.keys().map(String::as_str).collect()

@@ -22,6 +22,8 @@ pub const CREATED: &str = "io.harness.created";
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 /// The service label compose itself puts on every container.
 pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+/// Compose's number of a service's container: `api-2` is 2.
+pub const COMPOSE_CONTAINER_NUMBER: &str = "com.docker.compose.container-number";
 
 /// The identity of this harness process, fixed for its lifetime.
 #[derive(Debug, Clone)]

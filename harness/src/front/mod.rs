@@ -282,6 +282,7 @@ impl RunningStack {
         if let Some(matrix) = &catalogue.matrix {
             section.isolation = report::grid(matrix, &self.policy);
         }
+        section.loads = catalogue.loads.clone();
         report::record(section)?;
         Ok(Judgement::new(&self.name, self.project(), what, catalogue.verdicts))
     }

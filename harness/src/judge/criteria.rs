@@ -26,6 +26,9 @@ pub enum Step {
     Http,
     /// SIGTERM and SIGKILL of each service.
     Lifecycle,
+    /// Changes under load: a replica killed, a rolling update, a scale out and in, each
+    /// dependency restarted, while requests go through the gateway.
+    Change,
     /// Write, restart, recreate, read back.
     Persistence,
     /// Back up, destroy, restore, compare.
@@ -41,6 +44,7 @@ impl Step {
             Step::Network => "network",
             Step::Http => "http",
             Step::Lifecycle => "lifecycle",
+            Step::Change => "change",
             Step::Persistence => "persistence",
             Step::Backup => "backup",
         }
@@ -49,7 +53,7 @@ impl Step {
     /// Whether the step stops, kills, recreates or replaces anything. The read-only
     /// catalogue (for stacks shared between tests) is everything else.
     pub fn destructive(self) -> bool {
-        matches!(self, Step::Lifecycle | Step::Persistence | Step::Backup)
+        matches!(self, Step::Lifecycle | Step::Change | Step::Persistence | Step::Backup)
     }
 }
 
@@ -111,6 +115,7 @@ macro_rules! criteria {
 criteria! {
     StartupService => ("startup.service", Startup, "RedFire 001, ZViewer 004", None, false, "each service's real readiness (its own healthcheck passing) against its budget; Docker's healthy time and the cause of any gap in the evidence", "`startup`"),
     StartupStack => ("startup.stack", Startup, "RedFire 001, ZViewer 004", None, false, "the stack's real readiness (its slowest service) against the budget", "`startup`"),
+    DeployTime => ("deploy.time", Startup, "ZViewer 004", None, false, "from `up` to the last replica Docker reports healthy (running, for a service without a healthcheck), images already present: the deployment as its orchestrator sees it", "`[deploy] time`"),
     ImageSize => ("image.size", Runtime, "RedFire 001, ZViewer 004", None, false, "image size against budget, with the largest layers", "`image_size`"),
     UserImage => ("user.image", Runtime, "all seeds", Some("4.1"), true, "the effective configured user is not root", "`non_root`"),
     UserProcess => ("user.process", Runtime, "all seeds", Some("5.24"), false, "no process in the container runs as uid 0 (real uids from `docker top`)", "`non_root`"),
@@ -138,6 +143,7 @@ criteria! {
     DiscoveryName => ("discovery.name", Network, "RedFire 001, ZViewer 004", None, false, "services reach each other by service name", "`[networks.*] reach`"),
     GatewayRoute => ("gateway.route", Http, "RedFire 001, ZViewer 004", None, false, "each route reaches its upstream through the gateway's published port", "`[gateway]`, `[[routes]]`"),
     AvailabilitySteady => ("availability.steady", Http, "ZViewer 004", None, false, "under the policy's steady load through the gateway's published port (127.0.0.1 only; bounded in requests and time): the share answered 2xx/3xx and the p99 latency against budget; failures by kind and the longest error burst in the evidence", "`[availability]`"),
+    GatewayBalance => ("gateway.balance", Http, "ZViewer 004", None, false, "under the steady load, every running replica of the route's upstream answers (the `x-replica` header), each within the tolerance of an even share, and at least the policy's replica count", "`[availability] upstream`, `replicas`, `balance`"),
     ObservabilityTargets => ("observability.targets", Http, "ZViewer 004, zigQuant 000", None, false, "Prometheus reports each listed target up", "`[observability]`"),
     ObservabilityFamilies => ("observability.families", Http, "ZViewer 004, zigQuant 000", None, false, "the metrics endpoint exposes each listed family", "`[observability]`"),
     PersistenceVolume => ("persistence.volume", Persistence, "ZViewer 004", None, false, "the data lives in a named volume, not the container layer", "`[[persistence]]`"),
@@ -148,6 +154,10 @@ criteria! {
     ResourcesMemory => ("resources.memory", Runtime, "ZViewer 004", None, false, "steady-state memory from engine stats, page cache excluded", "`memory`"),
     ShutdownGraceful => ("shutdown.graceful", Lifecycle, "harness default", None, false, "exit 0 within `stop_grace_period` on the stop signal", "`shutdown`"),
     RecoveryRestart => ("recovery.restart", Lifecycle, "ZViewer 004", Some("5.15"), false, "after SIGKILL of PID 1, healthy again within budget", "`recovery`"),
+    AvailabilityReplicaLoss => ("availability.replica_loss", Change, "ZViewer 004", None, false, "one replica of the upstream SIGKILLed under load: the share answered and the longest error burst against budget, and the replica restarted and ready within the recovery budget", "`[availability]`, `burst`, `recovery`"),
+    AvailabilityRollingUpdate => ("availability.rolling_update", Change, "ZViewer 004", None, false, "the upstream rolled one replica at a time under load (start a new one, wait until ready, stop an old one): the share answered and the longest error burst against budget, and every old replica replaced", "`[availability]`, `burst`"),
+    ScaleOut => ("scale.out", Change, "ZViewer 004", None, false, "the upstream scaled out and back in under load: the new replicas ready within the startup budget and answering through the gateway, and no error while they leave", "`[availability]`, `scale_to`, `startup`"),
+    ResilienceDependencyRestart => ("resilience.dependency_restart", Change, "RedFire 001", None, false, "each dependency of the upstream restarted under load: the upstream answers again within the budget of the dependency being back, with no restart of its own (its pool reconnects)", "`[availability] dependencies`, `reconnect`"),
 }
 
 impl Criterion {
@@ -372,11 +382,19 @@ mod tests {
     #[test]
     fn a_step_runs_only_when_one_of_its_criteria_is_selected() {
         let sel = Selection::new(vec!["backup.tar".into(), "startup".into()], vec![]).expect("valid");
-        let running: Vec<Step> =
-            [Step::Startup, Step::Runtime, Step::Network, Step::Http, Step::Lifecycle, Step::Persistence, Step::Backup]
-                .into_iter()
-                .filter(|s| sel.runs(*s))
-                .collect();
+        let running: Vec<Step> = [
+            Step::Startup,
+            Step::Runtime,
+            Step::Network,
+            Step::Http,
+            Step::Lifecycle,
+            Step::Change,
+            Step::Persistence,
+            Step::Backup,
+        ]
+        .into_iter()
+        .filter(|s| sel.runs(*s))
+        .collect();
         assert_eq!(running, [Step::Startup, Step::Backup]);
         let skip = Selection::new(vec![], vec!["network.reach".into(), "network.egress".into()]).expect("valid");
         assert!(skip.runs(Step::Network), "discovery.name still needs the probes");
@@ -398,7 +416,7 @@ mod tests {
             "unknown criterion `netwrok.reach` in --only (hint: did you mean `network.reach`?",
         );
         check_unknown(&[], &["bakup"], "in --skip (hint: did you mean `backup`?");
-        check_unknown(&["zzzzzzzz"], &[], "families: startup, image, user");
+        check_unknown(&["zzzzzzzz"], &[], "families: startup, deploy, image, user");
         check_unknown(&["backup"], &["backup"], "leaves nothing to judge");
     }
 }

@@ -657,20 +657,30 @@ pub async fn observability(cx: &Context<'_>) -> Result<Vec<Verdict>> {
 /// judged on the share of requests answered 2xx/3xx and the p99 latency. One verdict, about
 /// the gateway; nothing when the policy has no `[availability]`.
 pub async fn availability(cx: &Context<'_>) -> Result<Vec<Verdict>> {
-    let (Some(a), Some(gw)) = (&cx.policy.availability, &cx.policy.gateway) else { return Ok(Vec::new()) };
+    Ok(availability_run(cx).await?.0)
+}
+
+/// [`availability`], with the load run for the report.
+pub async fn availability_run(cx: &Context<'_>) -> Result<(Vec<Verdict>, Option<crate::load::LoadRun>)> {
+    let (Some(a), Some(gw)) = (&cx.policy.availability, &cx.policy.gateway) else { return Ok((Vec::new(), None)) };
     let base = match cx.stack.host_port(&gw.service, gw.port).await {
         Ok(addr) => addr,
         Err(e) => {
-            return Ok(vec![Verdict::not_judged(
-                Criterion::AvailabilitySteady,
-                &gw.service,
-                format!("the gateway's port {} is not published: {e}", gw.port),
-            )]);
+            return Ok((
+                vec![Verdict::not_judged(
+                    Criterion::AvailabilitySteady,
+                    &gw.service,
+                    format!("the gateway's port {} is not published: {e}", gw.port),
+                )],
+                None,
+            ));
         }
     };
     let target = match crate::load::Target::loopback(base, &a.path) {
         Ok(t) => t,
-        Err(e) => return Ok(vec![Verdict::not_judged(Criterion::AvailabilitySteady, &gw.service, e.to_string())]),
+        Err(e) => {
+            return Ok((vec![Verdict::not_judged(Criterion::AvailabilitySteady, &gw.service, e.to_string())], None));
+        }
     };
     crate::progress::note(format!(
         "availability: {} req/s for {} to {} through `{}`",
@@ -680,7 +690,99 @@ pub async fn availability(cx: &Context<'_>) -> Result<Vec<Verdict>> {
         gw.service
     ));
     let samples = crate::load::run(&target, &crate::load::Plan::steady(a.rate, a.duration, a.p99)).await?;
-    Ok(vec![steady_verdict(&gw.service, &target.url(), a, &crate::load::Summary::of(&samples))])
+    let summary = crate::load::Summary::of(&samples);
+    let mut out = vec![steady_verdict(&gw.service, &target.url(), a, &summary)];
+    out.push(match &a.upstream {
+        Some(upstream) => {
+            // Listed after the load: a replica that died during it is not owed a share.
+            let running: Vec<String> =
+                cx.stack.replicas(upstream).await?.into_iter().filter(|r| r.running).map(|r| r.hostname).collect();
+            balance_verdict(upstream, a, &running, &summary)
+        }
+        None => Verdict::not_judged(
+            Criterion::GatewayBalance,
+            &gw.service,
+            format!(
+                "no upstream for {}: name one with [availability] upstream, or add a [[routes]] entry for the path",
+                a.path
+            ),
+        ),
+    });
+    let run = crate::load::LoadRun {
+        criterion: Criterion::AvailabilitySteady.id().to_owned(),
+        subject: gw.service.clone(),
+        summary,
+        marks: Vec::new(),
+    };
+    Ok((out, Some(run)))
+}
+
+/// `gateway.balance` from the steady load's answers per replica (the `x-replica` header)
+/// and the upstream's running replicas, by hostname (pure, tested without Docker).
+pub fn balance_verdict(
+    upstream: &str,
+    a: &crate::policy::Availability,
+    running: &[String],
+    s: &crate::load::Summary,
+) -> Verdict {
+    let tagged: u64 = s.replicas.values().sum();
+    if tagged == 0 {
+        return Verdict::not_judged(
+            Criterion::GatewayBalance,
+            upstream,
+            format!(
+                "no answer of {} carried an `{}` header, so the harness cannot tell `{upstream}`'s replicas apart (hint: have the upstream send its hostname in it, and the gateway pass it on)",
+                s.requests,
+                crate::load::REPLICA_HEADER
+            ),
+        );
+    }
+    let counts: Vec<(String, u64)> =
+        running.iter().map(|h| (h.clone(), s.replicas.get(h).copied().unwrap_or(0))).collect();
+    // An even share of what the running replicas answered: one that answered and is gone
+    // (killed, replaced) is shown in the evidence but owed nothing.
+    let even = (counts.iter().map(|(_, c)| *c).sum::<u64>() as f64 / running.len().max(1) as f64).max(1.0);
+    let worst = counts.iter().map(|(_, c)| ((*c as f64 - even).abs() / even) * 100.0).fold(0.0_f64, f64::max);
+    let silent: Vec<&str> = counts.iter().filter(|(_, c)| *c == 0).map(|(h, _)| h.as_str()).collect();
+    let enough = running.len() >= a.replicas as usize;
+    let passed = enough && silent.is_empty() && worst <= a.balance;
+    let spread: Vec<String> = counts.iter().map(|(h, c)| format!("{h} {c}")).collect();
+    let others: Vec<String> = s
+        .replicas
+        .iter()
+        .filter(|(h, _)| !running.contains(h))
+        .map(|(h, c)| format!("{h} {c} (not running now)"))
+        .collect();
+    let hint = if passed {
+        None
+    } else if !enough {
+        Some(format!(
+            "`{upstream}` runs {} replica(s): give it `deploy: {{replicas: {}}}` (or more) so one can fail or be replaced while another answers",
+            running.len(),
+            a.replicas
+        ))
+    } else if !silent.is_empty() {
+        Some(format!(
+            "replicas {} got no request: the gateway resolved `{upstream}` once at startup (a fixed `proxy_pass` address); resolve it per request (nginx: `resolver 127.0.0.11 valid=1s` and a variable in `proxy_pass`)",
+            silent.join(", ")
+        ))
+    } else {
+        Some("the spread is uneven: check the gateway's balancing method (sticky sessions, weights, a keepalive pool pinned to one address)".to_owned())
+    };
+    Verdict {
+        criterion: Criterion::GatewayBalance,
+        subject: upstream.to_owned(),
+        measured: format!("{} replica(s), at most {worst:.1}% from an even share", running.len()),
+        budget: format!("at least {} replica(s), each within {}% of an even share", a.replicas, a.balance),
+        outcome: Outcome::judged(passed),
+        evidence: format!(
+            "{tagged} of {} answers named their replica: {}{}",
+            s.requests,
+            spread.join(", "),
+            if others.is_empty() { String::new() } else { format!("; also {}", others.join(", ")) }
+        ),
+        hint,
+    }
 }
 
 /// The `availability.steady` verdict from a load run's summary (pure, tested without Docker).
@@ -1099,6 +1201,78 @@ untyped_thing 3
         assert_eq!(v[0].subject, "api:8080 from backend");
     }
 
+    fn availability() -> crate::policy::Availability {
+        crate::policy::Availability {
+            path: "/api/v1/notes".into(),
+            rate: 50,
+            duration: Duration::from_secs(5),
+            success: 99.9,
+            p99: Duration::from_millis(500),
+            upstream: Some("api".into()),
+            replicas: 2,
+            balance: 25.0,
+            burst: Duration::from_secs(1),
+            dependencies: None,
+            reconnect: Duration::from_secs(5),
+            scale_to: 3,
+        }
+    }
+
+    #[track_caller]
+    fn check_balance(running: &[&str], answered: &[(&str, u64)], outcome: &str, measured: &str, fragment: &str) {
+        let mut s = summary(250, 250, 3.0, &[("200", 250)]);
+        s.replicas = answered.iter().map(|(h, n)| ((*h).to_owned(), *n)).collect();
+        let running: Vec<String> = running.iter().map(|h| (*h).to_owned()).collect();
+        let v = balance_verdict("api", &availability(), &running, &s);
+        assert_eq!((v.outcome.word(), v.measured.as_str()), (outcome, measured), "{v:?}");
+        let text = format!("{} {}", v.evidence, v.hint.clone().unwrap_or_default());
+        assert!(text.contains(fragment), "{fragment:?} not in {text}");
+    }
+
+    #[test]
+    fn balance_needs_every_replica_answering_near_an_even_share() {
+        check_balance(
+            &["a", "b"],
+            &[("a", 126), ("b", 124)],
+            "PASS",
+            "2 replica(s), at most 0.8% from an even share",
+            "a 126, b 124",
+        );
+        // 60/40 is 20% from even: inside 25%; 70/30 is 40%: outside.
+        check_balance(
+            &["a", "b"],
+            &[("a", 150), ("b", 100)],
+            "PASS",
+            "2 replica(s), at most 20.0% from an even share",
+            "b 100",
+        );
+        check_balance(
+            &["a", "b"],
+            &[("a", 175), ("b", 75)],
+            "FAIL",
+            "2 replica(s), at most 40.0% from an even share",
+            "uneven",
+        );
+        // A gateway that resolved once sends everything to one replica.
+        check_balance(
+            &["a", "b"],
+            &[("a", 250)],
+            "FAIL",
+            "2 replica(s), at most 100.0% from an even share",
+            "resolved `api` once",
+        );
+        check_balance(&["a"], &[("a", 250)], "FAIL", "1 replica(s), at most 0.0% from an even share", "replicas: 2");
+        // A replica that answered and is gone is shown, not owed a share.
+        check_balance(
+            &["a", "b"],
+            &[("a", 120), ("b", 120), ("z", 10)],
+            "PASS",
+            "2 replica(s), at most 0.0% from an even share",
+            "z 10 (not running now)",
+        );
+        check_balance(&["a", "b"], &[], "SKIP", "not measured", "cannot tell `api`'s replicas apart");
+    }
+
     fn summary(requests: u64, ok: u64, p99_ms: f64, answers: &[(&str, u64)]) -> crate::load::Summary {
         crate::load::Summary {
             requests,
@@ -1117,13 +1291,7 @@ untyped_thing 3
 
     #[track_caller]
     fn check_steady(s: &crate::load::Summary, passed: bool, measured: &str, fragment: &str) {
-        let a = crate::policy::Availability {
-            path: "/api/v1/notes".into(),
-            rate: 50,
-            duration: Duration::from_secs(5),
-            success: 99.9,
-            p99: Duration::from_millis(250),
-        };
+        let a = crate::policy::Availability { p99: Duration::from_millis(250), ..availability() };
         let v = steady_verdict("gateway", "http://127.0.0.1:4000/api/v1/notes", &a, s);
         assert_eq!((v.passed(), v.measured.as_str()), (passed, measured), "{v:?}");
         let text = format!("{} {}", v.evidence, v.hint.clone().unwrap_or_default());

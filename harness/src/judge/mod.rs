@@ -4,6 +4,7 @@
 //! Checks never boot or tear down; they read what the harness booted. Destructive checks
 //! (restart, backup, kill) are given a stack of their own by their callers.
 
+pub mod change;
 pub mod config;
 pub mod criteria;
 pub mod data;
@@ -91,6 +92,8 @@ pub struct Catalogue {
     pub timings: Vec<(&'static str, std::time::Duration)>,
     /// The network probes' results, for the report's isolation grid.
     pub matrix: Option<network::Matrix>,
+    /// Every load run, for the report's "under load" section.
+    pub loads: Vec<crate::load::LoadRun>,
 }
 
 impl Catalogue {
@@ -148,7 +151,9 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
     let j = Judging { sel, policy: cx.policy };
     if sel.runs(Step::Startup) {
         let t = std::time::Instant::now();
-        c.add("startup", t, startup::judge(&cx.stack.timeline, &startup::Budgets::from_policy(cx.policy)), j);
+        let mut v = startup::judge(&cx.stack.timeline, &startup::Budgets::from_policy(cx.policy));
+        v.push(startup::deploy_time(&cx.stack.timeline, cx.policy.deploy_time));
+        c.add("startup", t, v, j);
     }
     if sel.runs(Step::Runtime) {
         crate::progress::note(
@@ -177,8 +182,11 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         let t = std::time::Instant::now();
         let mut v = http::routes(cx).await?;
         v.extend(http::observability(cx).await?);
-        if sel.includes(Criterion::AvailabilitySteady) {
-            v.extend(http::availability(cx).await?);
+        // One load serves both: gateway.balance reads the steady load's replica counts.
+        if sel.includes(Criterion::AvailabilitySteady) || sel.includes(Criterion::GatewayBalance) {
+            let (verdicts, load) = http::availability_run(cx).await?;
+            v.extend(verdicts);
+            c.loads.extend(load);
         }
         c.add("http", t, v, j);
     }
@@ -195,6 +203,13 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
             }
         }
         c.add("lifecycle", t, v, j);
+    }
+    if sel.runs(Step::Change) {
+        let t = std::time::Instant::now();
+        let (verdicts, loads) = change::all(cx, sel).await?;
+        // Only the selected checks ran, so every load here belongs to a selected criterion.
+        c.loads.extend(loads);
+        c.add("change", t, verdicts, j);
     }
     if sel.runs(Step::Persistence) {
         crate::progress::note("persistence: write, restart, recreate keeping volumes, read back");

@@ -110,6 +110,38 @@ pub fn judge(timeline: &BootTimeline, budgets: &Budgets) -> Vec<Verdict> {
     out
 }
 
+/// `deploy.time`: from `up` to the last service done as its orchestrator sees it (Docker's
+/// healthy report, or running for a service without a healthcheck; every replica counts).
+/// The harness builds and checks images before the clock starts, so an image pull or build
+/// is not in it: ZViewer 004's 部署时间 is the deployment, not the CI build.
+pub fn deploy_time(timeline: &BootTimeline, budget: Duration) -> Verdict {
+    let done = |s: &crate::boot::timeline::ServiceTimeline| if s.health.is_some() { s.healthy } else { s.ready };
+    let last = timeline.services.values().map(|s| (done(s), s.service.as_str())).max();
+    let never: Vec<&str> =
+        timeline.services.values().filter(|s| done(s).is_none()).map(|s| s.service.as_str()).collect();
+    let at = if never.is_empty() { last.and_then(|(at, _)| at) } else { None };
+    let passed = at.is_some_and(|t| t <= budget);
+    let evidence = match (at, last) {
+        (Some(t), Some((_, service))) => format!(
+            "`up` started with every image present; the last service done was `{service}` at {} (Docker's healthy report, or running without a healthcheck); compose up returned at {}",
+            secs(t),
+            opt(timeline.up_returned)
+        ),
+        _ => format!("never done: {}", if never.is_empty() { "no service".to_owned() } else { never.join(", ") }),
+    };
+    Verdict {
+        criterion: Criterion::DeployTime,
+        subject: "stack".into(),
+        measured: opt(at),
+        budget: secs(budget),
+        outcome: Outcome::judged(passed),
+        evidence,
+        hint: (!passed).then(|| {
+            "the slowest service sets the deployment's time: shorten its healthcheck interval (Docker's first check runs one interval after start) and its depends_on chain; see startup.service".to_owned()
+        }),
+    }
+}
+
 /// A fixed-width table of the timeline, for terminals and logs.
 pub fn table(timeline: &BootTimeline) -> String {
     let mut out = format!(
@@ -213,6 +245,29 @@ mod tests {
         let v = judge(&boot(&[("api", Some(2_000))]), &Budgets::uniform(ms(30_000)));
         assert_eq!(v[0].evidence, "created 0.010s, started 0.020s, ready 2.000s (0 probe run(s)), healthy 2.500s");
         assert!(v[1].evidence.contains("last: api"), "{}", v[1].evidence);
+    }
+
+    #[track_caller]
+    fn check_deploy(t: &BootTimeline, budget_ms: u64, measured: &str, passed: bool) {
+        let v = deploy_time(t, ms(budget_ms));
+        assert_eq!((v.measured.as_str(), v.passed()), (measured, passed), "{}", v.evidence);
+    }
+
+    #[test]
+    fn deploy_time_waits_for_the_last_healthy_report() {
+        // boot(): healthy half a second after ready.
+        let mut t = boot(&[("api", Some(2000)), ("db", Some(1000))]);
+        check_deploy(&t, 3000, "2.500s", true);
+        check_deploy(&t, 2000, "2.500s", false);
+        // Without a healthcheck, running (ready here) is done.
+        t.services.get_mut("api").expect("api").health = None;
+        check_deploy(&t, 3000, "2.000s", true);
+        t.services.get_mut("db").expect("db").healthy = Some(ms(31_000));
+        check_deploy(&t, 300_000, "31.000s", true);
+        check_deploy(&t, 30_000, "31.000s", false);
+        t.services.get_mut("db").expect("db").healthy = None;
+        check_deploy(&t, 300_000, "never", false);
+        assert!(deploy_time(&t, ms(1)).evidence.contains("db"), "names what never finished");
     }
 
     #[test]

@@ -15,12 +15,13 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 
 use super::model::{
-    At, AvailabilityFile, BackupFile, DEFAULT_RATE, DEFAULT_STATUS, DEFAULT_SUCCESS, DURATION_HINT, ObservabilityFile,
-    PersistenceFile, PolicyFile, SIZE_HINT, Service, Table, TargetSpec, WaiverFile,
+    At, AvailabilityFile, BackupFile, DEFAULT_BALANCE, DEFAULT_RATE, DEFAULT_REPLICAS, DEFAULT_SCALE_TO,
+    DEFAULT_STATUS, DEFAULT_SUCCESS, DURATION_HINT, ObservabilityFile, PersistenceFile, PolicyFile, SIZE_HINT, Service,
+    Table, TargetSpec, WaiverFile,
 };
 use super::{
-    Availability, Backup, BackupMethod, DataKind, Gateway, NetworkPolicy, Observability, Persistence, Policy, Route,
-    Settings, Target, Waiver,
+    Availability, Backup, BackupMethod, DEFAULT_DEPLOY_TIME, DataKind, Gateway, NetworkPolicy, Observability,
+    Persistence, Policy, Route, Settings, Target, Waiver,
 };
 
 /// A policy file that cannot be read, parsed or resolved. One line, starting with
@@ -197,7 +198,7 @@ impl Doc<'_> {
         }
 
         let availability = match &file.availability {
-            Some(at) => Some(self.availability(at, gateway.is_some(), routes.first())?),
+            Some(at) => Some(self.availability(at, gateway.is_some(), &routes)?),
             None => None,
         };
 
@@ -215,16 +216,12 @@ impl Doc<'_> {
                 None => Observability::default(),
             },
             availability,
+            deploy_time: file.deploy.as_ref().and_then(|d| d.0.time.as_ref()).map_or(DEFAULT_DEPLOY_TIME, |d| d.0),
             waivers: file.waive.iter().map(|w| self.waiver(&w.0)).collect::<PResult<_>>()?,
         })
     }
 
-    fn availability(
-        &self,
-        at: &At<Table<AvailabilityFile>>,
-        gateway: bool,
-        first_route: Option<&Route>,
-    ) -> PResult<Availability> {
+    fn availability(&self, at: &At<Table<AvailabilityFile>>, gateway: bool, routes: &[Route]) -> PResult<Availability> {
         let a = &at.get().0;
         if !gateway {
             return Err(self.at(
@@ -232,7 +229,7 @@ impl Doc<'_> {
                 "needs a [gateway] to send the load through (hint: add [gateway] with `service` and `port`)",
             ));
         }
-        let path = match (&a.path, first_route) {
+        let path = match (&a.path, routes.first()) {
             (Some(p), _) => p.0.clone(),
             (None, Some(r)) => r.path.clone(),
             (None, None) => {
@@ -258,7 +255,42 @@ impl Doc<'_> {
             return Err(self.at(at.span(), format!("has success = {success} (hint: a percentage, e.g. 99.9)")));
         }
         let p99 = a.p99.map_or(std::time::Duration::from_millis(500), |d| d.0);
-        Ok(Availability { path, rate, duration, success, p99 })
+        let upstream = match &a.upstream {
+            Some(u) => Some(self.service(u)?),
+            None => routes.iter().find(|r| r.path == path).or(routes.first()).map(|r| r.upstream.clone()),
+        };
+        let replicas = a.replicas.unwrap_or(DEFAULT_REPLICAS);
+        if !(1..=100).contains(&replicas) {
+            return Err(self.at(at.span(), format!("has replicas = {replicas} (hint: 1 to 100)")));
+        }
+        let balance = a.balance.unwrap_or(DEFAULT_BALANCE);
+        if !(0.0..=100.0).contains(&balance) {
+            return Err(
+                self.at(at.span(), format!("has balance = {balance} (hint: a percentage of an even share, e.g. 25)"))
+            );
+        }
+        let scale_to = a.scale_to.unwrap_or(DEFAULT_SCALE_TO);
+        if !(2..=10).contains(&scale_to) {
+            return Err(self.at(at.span(), format!("has scale_to = {scale_to} (hint: 2 to 10 replicas)")));
+        }
+        let dependencies = match &a.dependencies {
+            Some(list) => Some(list.iter().map(|d| self.service(d)).collect::<PResult<Vec<_>>>()?),
+            None => None,
+        };
+        Ok(Availability {
+            path,
+            rate,
+            duration,
+            success,
+            p99,
+            upstream,
+            replicas,
+            balance,
+            burst: a.burst.map_or(std::time::Duration::from_secs(1), |d| d.0),
+            dependencies,
+            reconnect: a.reconnect.map_or(std::time::Duration::from_secs(5), |d| d.0),
+            scale_to,
+        })
     }
 
     fn persistence(&self, at: &At<Table<PersistenceFile>>) -> PResult<Persistence> {

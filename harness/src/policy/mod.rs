@@ -217,6 +217,9 @@ pub struct Route {
     pub status: u16,
 }
 
+/// `[deploy] time` unless set: 004 ZViewer's 部署时间 < 5分钟.
+pub const DEFAULT_DEPLOY_TIME: Duration = Duration::from_secs(300);
+
 /// `[availability]`: steady load through the gateway.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Availability {
@@ -230,6 +233,20 @@ pub struct Availability {
     pub success: f64,
     /// The largest allowed p99 latency.
     pub p99: Duration,
+    /// The service behind `path`; `None` when neither the policy nor a route names one.
+    pub upstream: Option<String>,
+    /// The least number of replicas that must answer.
+    pub replicas: u32,
+    /// How far from an even share a replica's share may be, in percent of that share.
+    pub balance: f64,
+    /// The longest allowed error burst while the stack changes.
+    pub burst: Duration,
+    /// The upstream's dependencies to restart; `None`: its `depends_on`.
+    pub dependencies: Option<Vec<String>>,
+    /// How soon after a dependency is back the upstream must answer again.
+    pub reconnect: Duration,
+    /// How many replicas `scale.out` scales to.
+    pub scale_to: u32,
 }
 
 /// `[observability]`: Prometheus scrapes these targets; the metrics endpoint has these families.
@@ -293,6 +310,8 @@ pub struct Policy {
     pub observability: Observability,
     /// `[availability]`; `None` when the policy has none.
     pub availability: Option<Availability>,
+    /// `[deploy] time`: from `up` to healthy.
+    pub deploy_time: Duration,
     /// `[[waive]]`: criteria deliberately not judged, in file order.
     pub waivers: Vec<Waiver>,
 }
@@ -312,6 +331,7 @@ impl Policy {
             routes: Vec::new(),
             observability: Observability::default(),
             availability: None,
+            deploy_time: DEFAULT_DEPLOY_TIME,
             waivers: Vec::new(),
         }
     }

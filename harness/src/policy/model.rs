@@ -63,6 +63,8 @@ pub(crate) struct PolicyFile {
     /// `[gateway]` (required) on its port published on 127.0.0.1, never anywhere else, and
     /// bounded by `rate` × `duration` requests.
     pub(crate) availability: Option<At<Table<AvailabilityFile>>>,
+    /// The deployment's own budget (`deploy.time`).
+    pub(crate) deploy: Option<Table<DeployFile>>,
     /// Criteria deliberately not judged, each with the reason why.
     #[serde(default)]
     pub(crate) waive: Vec<Table<WaiverFile>>,
@@ -292,6 +294,46 @@ pub(crate) struct AvailabilityFile {
     /// The largest allowed 99th-percentile latency.
     #[schemars(extend("default" = "500ms"))]
     pub(crate) p99: Option<Duration>,
+    /// The service behind `path` whose replicas are balanced, killed, rolled and scaled;
+    /// unset: the upstream of the `[[routes]]` entry with this path, else of the first route.
+    pub(crate) upstream: Option<At<Service>>,
+    /// The least number of replicas of the upstream that must answer (`gateway.balance`).
+    #[schemars(extend("default" = DEFAULT_REPLICAS))]
+    pub(crate) replicas: Option<u32>,
+    /// How far, in percent of an even share, any replica's share of the requests may be from
+    /// it (`gateway.balance`): 25 lets 2 replicas take 37.5% to 62.5% each.
+    #[schemars(extend("default" = DEFAULT_BALANCE))]
+    pub(crate) balance: Option<f64>,
+    /// The longest allowed error burst while the stack changes under load (a replica killed,
+    /// a rolling update, a scale in), from the first failed request to the last.
+    #[schemars(extend("default" = "1s"))]
+    pub(crate) burst: Option<Duration>,
+    /// The services the upstream depends on, restarted one at a time under load
+    /// (`resilience.dependency_restart`); unset: the upstream's `depends_on`.
+    pub(crate) dependencies: Option<Vec<At<Service>>>,
+    /// How soon after a restarted dependency is ready again the upstream must answer again.
+    #[schemars(extend("default" = "5s"))]
+    pub(crate) reconnect: Option<Duration>,
+    /// How many replicas `scale.out` scales the upstream to, 2 to 10; it must be more than
+    /// the compose file starts.
+    #[schemars(extend("default" = DEFAULT_SCALE_TO))]
+    pub(crate) scale_to: Option<u32>,
+}
+
+/// `[availability] replicas` unless set.
+pub(crate) const DEFAULT_REPLICAS: u32 = 2;
+/// `[availability] balance` unless set.
+pub(crate) const DEFAULT_BALANCE: f64 = 25.0;
+/// `[availability] scale_to` unless set: 004 ZViewer's "scale from 1 to 3".
+pub(crate) const DEFAULT_SCALE_TO: u32 = 3;
+
+/// `[deploy]`: the whole deployment's budget.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeployFile {
+    /// From `up` to the last replica reported healthy, images already present (`deploy.time`).
+    #[schemars(extend("default" = "5m"))]
+    pub(crate) time: Option<Duration>,
 }
 
 /// `[availability] rate` unless set.

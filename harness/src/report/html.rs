@@ -120,6 +120,12 @@ fn stack(out: &mut String, s: &StackReport) {
         out.push_str("<h3>Image sizes</h3>\n");
         out.push_str(&images_svg(s));
     }
+    if !s.loads.is_empty() {
+        out.push_str("<h3>Under load</h3><p class=\"muted\">Requests through the gateway per second: answered (green) and failed (red), with what the harness changed, and when (dashed lines).</p>\n");
+        for l in &s.loads {
+            out.push_str(&load_svg(l));
+        }
+    }
     if !s.isolation.is_empty() {
         out.push_str("<h3>Isolation matrix</h3><p class=\"muted\">From a probe on each network (row) to each service port (column): allowed and connected, denied and blocked, or (red) not what the policy says. Yellow: the policy says nothing about the network.</p>\n<table class=\"grid\"><tr><th>network</th>");
         for c in &s.isolation[0].cells {
@@ -197,6 +203,75 @@ fn grid_cell(c: &GridCell) -> (&'static str, &'static str) {
 /// A tick step that gives 5-10 ticks over `span` seconds.
 fn tick_step(span: f64) -> f64 {
     [0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0].into_iter().find(|s| span / s <= 10.0).unwrap_or(600.0)
+}
+
+/// One load run: a bar per second of the requests answered (green, up) and failed (red,
+/// stacked on top), the changes as dashed lines, and the figures underneath.
+pub fn load_svg(l: &crate::load::LoadRun) -> String {
+    const LEFT: f64 = 50.0;
+    const WIDTH: f64 = 1080.0;
+    const TOP: f64 = 34.0;
+    const PLOT_H: f64 = 90.0;
+    let m = &l.summary;
+    let seconds = (m.timeline.len() as f64).max(m.duration_s.ceil()).max(1.0);
+    let most = m.timeline.iter().map(|(ok, err)| ok + err).max().unwrap_or(0).max(1) as f64;
+    let plot = WIDTH - LEFT - 20.0;
+    let x = |s: f64| LEFT + s / seconds * plot;
+    let h = |n: u64| n as f64 / most * PLOT_H;
+    let bottom = TOP + PLOT_H;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{:.0}\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\" role=\"img\" aria-label=\"load {}\">\n<text x=\"{LEFT}\" y=\"16\" font-weight=\"bold\">{} &middot; {}</text>\n",
+        bottom + 56.0,
+        esc(&l.criterion),
+        esc(&l.criterion),
+        esc(&l.subject)
+    );
+    let bar_w = (plot / seconds - 2.0).max(1.0);
+    for (i, (ok, err)) in m.timeline.iter().enumerate() {
+        let x0 = x(i as f64) + 1.0;
+        svg.push_str(&format!(
+            "<rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{bar_w:.1}\" height=\"{:.1}\" fill=\"#2da44e\"><title>{i}s: {ok} answered</title></rect>\n",
+            bottom - h(*ok),
+            h(*ok)
+        ));
+        if *err > 0 {
+            svg.push_str(&format!(
+                "<rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{bar_w:.1}\" height=\"{:.1}\" fill=\"#cf222e\"><title>{i}s: {err} failed</title></rect>\n",
+                bottom - h(*ok) - h(*err),
+                h(*err)
+            ));
+        }
+    }
+    svg.push_str(&format!(
+        "<line x1=\"{LEFT}\" y1=\"{bottom}\" x2=\"{:.1}\" y2=\"{bottom}\" stroke=\"#57606a\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#57606a\">{most:.0}/s</text>\n",
+        LEFT + plot,
+        LEFT - 4.0,
+        TOP + 10.0
+    ));
+    for (i, (at, what)) in l.marks.iter().enumerate() {
+        svg.push_str(&format!(
+            "<line x1=\"{0:.1}\" y1=\"{TOP}\" x2=\"{0:.1}\" y2=\"{bottom}\" stroke=\"#8250df\" stroke-dasharray=\"4 3\"/><text x=\"{1:.1}\" y=\"{2:.1}\" fill=\"#8250df\">{3}</text>\n",
+            x(*at),
+            x(*at) + 3.0,
+            TOP - 4.0 + 12.0 * (i % 3) as f64,
+            esc(what)
+        ));
+    }
+    svg.push_str(&format!(
+        "<text x=\"{LEFT}\" y=\"{:.1}\">{} requests in {:.1}s: {:.2}% ok; p50 {:.1}ms, p95 {:.1}ms, p99 {:.1}ms, max {:.1}ms; longest error burst {}</text>\n<text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#57606a\">replicas: {}</text>\n</svg>\n",
+        bottom + 22.0,
+        m.requests,
+        m.duration_s,
+        m.success_percent(),
+        m.p50_ms,
+        m.p95_ms,
+        m.p99_ms,
+        m.max_ms,
+        m.burst_text(),
+        bottom + 40.0,
+        esc(&m.spread().unwrap_or_else(|| "not named (no x-replica header)".to_owned()))
+    ));
+    svg
 }
 
 /// A Gantt chart: per service, created→started (grey), started→ready (blue),

@@ -158,6 +158,27 @@ fn stack(out: &mut String, s: &StackReport) {
             ));
         }
     }
+    if !s.loads.is_empty() {
+        out.push_str("\n### Under load (through the gateway; what the harness changed, and when)\n\n| criterion | subject | requests | ok | p50 | p95 | p99 | max | longest error burst | replicas | changes |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for l in &s.loads {
+            let m = &l.summary;
+            let marks: Vec<String> = l.marks.iter().map(|(at, what)| format!("{at:.1}s {}", text(what))).collect();
+            out.push_str(&format!(
+                "| {} | {} | {} | {:.2}% | {:.1}ms | {:.1}ms | {:.1}ms | {:.1}ms | {} | {} | {} |\n",
+                text(&l.criterion),
+                text(&l.subject),
+                m.requests,
+                m.success_percent(),
+                m.p50_ms,
+                m.p95_ms,
+                m.p99_ms,
+                m.max_ms,
+                m.burst_text(),
+                text(&m.spread().unwrap_or_else(|| "-".to_owned())),
+                if marks.is_empty() { "-".to_owned() } else { marks.join(", ") }
+            ));
+        }
+    }
     out.push_str("\n### Every verdict\n\n| | criterion | subject | measured | budget | seed | CIS |\n|---|---|---|---|---|---|---|\n");
     for e in &s.verdicts {
         let v = &e.verdict;

@@ -92,6 +92,10 @@ pub struct StackReport {
     pub images: Vec<Image>,
     /// The isolation matrix, one row per network; empty when the network checks did not run.
     pub isolation: Vec<GridRow>,
+    /// Every load the run put through the gateway, steady or during a change, with what
+    /// the requests saw; empty when no load ran.
+    #[serde(default)]
+    pub loads: Vec<crate::load::LoadRun>,
     /// Seconds each family of checks took (`check` only).
     pub catalogue: Vec<(String, f64)>,
     /// The policy and compose files judged, with their hashes.
@@ -301,6 +305,11 @@ impl StackReport {
         }
         if self.isolation.is_empty() {
             self.isolation = other.isolation;
+        }
+        for l in other.loads {
+            if !self.loads.iter().any(|x| x.criterion == l.criterion && x.subject == l.subject) {
+                self.loads.push(l);
+            }
         }
         if self.files.is_empty() {
             self.files = other.files;
@@ -861,6 +870,24 @@ pub(crate) mod tests {
                 GridCell { target: "gateway:8080".into(), allowed: Some(false), connected: true },
             ],
         }];
+        good.loads = vec![crate::load::LoadRun {
+            criterion: "availability.rolling_update".into(),
+            subject: "api".into(),
+            summary: crate::load::Summary {
+                requests: 300,
+                ok: 299,
+                duration_s: 6.0,
+                p50_ms: 3.0,
+                p95_ms: 9.0,
+                p99_ms: 20.0,
+                max_ms: 1005.0,
+                longest_burst: Some((2.5, 2.6)),
+                replicas: [("b5d10ccb9cf1".to_owned(), 150), ("ae73c2660c22".to_owned(), 149)].into_iter().collect(),
+                answers: [("200".to_owned(), 299), ("502".to_owned(), 1)].into_iter().collect(),
+                timeline: vec![(50, 0), (50, 0), (49, 1), (50, 0), (50, 0), (50, 0)],
+            },
+            marks: vec![(2.0, "new replica".into()), (2.5, "stop b5d10ccb9cf1".into())],
+        }];
         let bad = StackReport::new(
             "compose/broken",
             vec![verdict("startup.stack", "stack", false), verdict("image.size", "gateway", true)],
@@ -874,6 +901,25 @@ pub(crate) mod tests {
             vec![good, bad],
             Provenance::default(),
         )
+    }
+
+    #[test]
+    fn load_runs_are_charted_and_tabulated() {
+        let r = sample();
+        let md = markdown::render(&r);
+        assert!(
+            md.contains("| availability.rolling_update | api | 300 | 99.67% | 3.0ms | 9.0ms | 20.0ms | 1005.0ms | 0.100s at 2.5s | ae73c2660c22 149, b5d10ccb9cf1 150 | 2.0s new replica, 2.5s stop b5d10ccb9cf1 |"),
+            "{md}"
+        );
+        let html = html::render(&r);
+        assert!(html.contains("<h3>Under load</h3>"), "{html}");
+        assert!(html.contains("aria-label=\"load availability.rolling_update\""), "{html}");
+        // One red bar for the one second with a failure, one dashed line per change.
+        assert_eq!(html.matches("failed</title>").count(), 1);
+        assert!(html.contains(">stop b5d10ccb9cf1</text>"), "{html}");
+        // The JSON carries the whole run.
+        let back: Report = serde_json::from_str(&serde_json::to_string(&r).expect("json")).expect("parses");
+        assert_eq!(back.stacks[0].loads, r.stacks[0].loads);
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! `availability.steady`: the policy's steady load through the gateway's published port on
 //! 127.0.0.1, on the reference stack (passes) and on `suites/stacks/shedding`, whose gateway
 //! rate-limits its route far below the promised load (fails, with the 503s in the evidence).
+//!
+//! Then the same load while the stack changes (replica killed, rolling update, scale out and
+//! in, dependencies restarted): on a reference stack of its own (passes) and on
+//! `suites/stacks/fragile` (fails each criterion).
 
+use harness::judge::criteria::Selection;
 use harness::judge::{self, Context, http};
 
 use crate::support::{boot_judged, check_fails, check_pass, find, shared_reference};
@@ -30,4 +35,63 @@ async fn a_gateway_that_sheds_load_fails_steady_availability() {
     let failed = find(&v, "availability.steady", "gateway");
     assert!(failed.hint.as_deref().is_some_and(|h| h.contains("sheds load")), "{failed:?}");
     assert!(failed.evidence.contains("longest error burst"), "{}", failed.evidence);
+}
+
+/// The change criteria and the two read-only ones that go with them, selected alone.
+fn change_selection() -> Selection {
+    let only = [
+        "deploy.time",
+        "gateway.balance",
+        "availability.replica_loss",
+        "availability.rolling_update",
+        "scale.out",
+        "resilience.dependency_restart",
+    ];
+    Selection::new(only.iter().map(|s| (*s).to_owned()).collect(), Vec::new()).expect("known ids")
+}
+
+/// 004 ZViewer's 零停机部署, 支持滚动更新, 负载均衡工作正常, 支持自动扩缩容 and 自动故障恢复,
+/// and 001 RedFire's 数据库连接池工作正常, on a reference stack of its own (the checks kill,
+/// replace and scale replicas): api runs 2 replicas behind an nginx that re-resolves and
+/// retries, and reconnects to PostgreSQL and Redis by itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_stack_keeps_answering_while_it_changes() {
+    let (stack, policy) = boot_judged("compose/reference", "change-reference").await;
+    let cx = Context { stack: &stack, policy: &policy };
+    let v = judge::full(&cx, &change_selection()).await.expect("change checks run").verdicts;
+    for (criterion, subject) in [
+        ("deploy.time", "stack"),
+        ("gateway.balance", "api"),
+        ("availability.replica_loss", "api"),
+        ("availability.rolling_update", "api"),
+        ("scale.out", "api"),
+        ("resilience.dependency_restart", "api after postgres"),
+        ("resilience.dependency_restart", "api after redis"),
+    ] {
+        check_pass(&v, criterion, subject);
+    }
+    assert_eq!(v.len(), 7, "{:#?}", v.iter().map(|v| v.line()).collect::<Vec<_>>());
+    let rolled = &find(&v, "availability.rolling_update", "api").evidence;
+    assert_eq!(rolled.matches(" replaced by ").count(), 2, "both replicas rolled: {rolled}");
+    // Every check leaves api as the compose file has it: 2 replicas, running.
+    let replicas = stack.replicas("api").await.expect("replicas");
+    assert_eq!(replicas.iter().filter(|r| r.running).count(), 2, "{replicas:?}");
+    crate::support::record_reference(&stack, &policy, &v, None);
+}
+
+/// Issue 12's broken variants, in `suites/stacks/fragile`: one replica, a gateway that
+/// resolves its upstream once and never retries, an app that exits when PostgreSQL goes.
+/// Each change criterion fails, for its own reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fragile_stack_fails_every_change_criterion() {
+    let (stack, policy) = boot_judged("suites/stacks/fragile", "change-fragile").await;
+    let cx = Context { stack: &stack, policy: &policy };
+    let v = judge::full(&cx, &change_selection()).await.expect("change checks run").verdicts;
+    check_fails(&v, "deploy.time", "stack", "the last service done was `gateway`");
+    check_fails(&v, "gateway.balance", "api", "runs 1 replica(s)");
+    check_fails(&v, "availability.replica_loss", "api", "502 x");
+    check_fails(&v, "availability.rolling_update", "api", "new replicas never answered through the gateway");
+    check_fails(&v, "scale.out", "api", "new replicas that never answered through the gateway");
+    check_fails(&v, "resilience.dependency_restart", "api after postgres", "restarted 1 time(s)");
+    assert_eq!(v.len(), 6, "{:#?}", v.iter().map(|v| v.line()).collect::<Vec<_>>());
 }

@@ -58,7 +58,7 @@ fn check_fixed_passes(stack: &str, verdicts: &[Verdict]) {
 /// Steps the read-only catalogue runs: what one shared boot can judge without stopping,
 /// killing or recreating anything.
 fn read_only_step(step: Step) -> bool {
-    !matches!(step, Step::Lifecycle | Step::Persistence | Step::Backup)
+    !step.destructive()
 }
 
 /// `lint`: the static verdicts, no boot.
