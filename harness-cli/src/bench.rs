@@ -177,6 +177,19 @@ pub async fn cleanup() -> Result<()> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn stray_report_files_are_anything_but_the_report_forms() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let run = base.path().join("a1b2");
+        std::fs::create_dir(&run).expect("mkdir");
+        for f in ["report.json", "report.md", "report.html", "junit.xml", "report.png", ".tmpXy12"] {
+            std::fs::write(run.join(f), "x").expect("write");
+        }
+        std::fs::write(base.path().join(".tmpAb34"), "").expect("write");
+        assert_eq!(stray_files(base.path()), [".tmpAb34", "a1b2/.tmpXy12"]);
+        assert!(stray_files(&base.path().join("nowhere")).is_empty());
+    }
+
     fn s(v: &[u64]) -> Vec<Duration> {
         v.iter().map(|ms| Duration::from_millis(*ms)).collect()
     }
@@ -644,6 +657,12 @@ pub struct SoakRun {
     pub left: teardown::Removed,
     /// Work directories of the check's pid still in the temp directory.
     pub workdirs_left: usize,
+    /// Untagged (dangling) images the run added to the engine: a build that replaced a tag
+    /// and left the old image behind.
+    pub dangling_images: usize,
+    /// Files in the run's report directory that are not one of a report's four forms (a
+    /// scratch file the writability probe or a write left behind).
+    pub stray_files: Vec<String>,
     /// From spawn to the end of the cleanup.
     pub wall: Duration,
 }
@@ -677,6 +696,7 @@ pub async fn soak(
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         let at = Duration::from_millis(draw(seed, run, "at") % window_ms);
         let reports = tempfile::tempdir().map_err(|e| harness::Error::io("create a scratch directory", "/tmp", e))?;
+        let dangling_before = dangling(&docker).await?;
         let started = Instant::now();
         let null = std::process::Stdio::null;
         let mut child = spawn_check(&exe, stack, reports.path(), &[], null(), null())?;
@@ -694,7 +714,18 @@ pub async fn soak(
         }
         let left = teardown::count_labelled(&docker, &format!("{}={pid}", labels::OWNER_PID)).await?;
         let workdirs_left = teardown::workdirs_of(pid).len();
-        let r = SoakRun { fault, at, exit: status.code(), left, workdirs_left, wall: started.elapsed() };
+        let dangling_images = dangling(&docker).await?.saturating_sub(dangling_before);
+        let stray_files = stray_files(reports.path());
+        let r = SoakRun {
+            fault,
+            at,
+            exit: status.code(),
+            left,
+            workdirs_left,
+            dangling_images,
+            stray_files,
+            wall: started.elapsed(),
+        };
         each(run, &r);
         out.push(r);
     }
@@ -732,6 +763,48 @@ async fn strike(docker: &bollard::Docker, fault: Fault, pid: u32, seed: u64, run
     }
 }
 
+impl SoakRun {
+    /// Whether the run left anything behind.
+    pub fn dirty(&self) -> bool {
+        self.left != teardown::Removed::default()
+            || self.workdirs_left > 0
+            || self.dangling_images > 0
+            || !self.stray_files.is_empty()
+    }
+}
+
+/// How many untagged images the engine holds.
+async fn dangling(docker: &bollard::Docker) -> Result<usize> {
+    let filters = HashMap::from([("dangling".to_owned(), vec!["true".to_owned()])]);
+    let opts = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
+    let list =
+        docker.list_images(Some(opts)).await.map_err(|e| harness::Error::engine("list images", "dangling", e))?;
+    Ok(list.len())
+}
+
+/// Files under a report directory that are not `report.json`, `report.md`, `report.html`
+/// or `junit.xml` inside a run's directory (or its screenshot), relative to `base`.
+pub fn stray_files(base: &std::path::Path) -> Vec<String> {
+    const FORMS: [&str; 5] = ["report.json", "report.md", "report.html", "junit.xml", "report.png"];
+    let mut out = Vec::new();
+    let Ok(top) = std::fs::read_dir(base) else { return out };
+    for entry in top.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            out.push(name);
+            continue;
+        }
+        for inner in std::fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+            let file = inner.file_name().to_string_lossy().into_owned();
+            if !FORMS.contains(&file.as_str()) {
+                out.push(format!("{name}/{file}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The table `bench soak` ends with: per fault, runs, exit codes seen, and what was left.
 pub fn soak_table(runs: &[SoakRun]) -> String {
     let mut out =
@@ -750,8 +823,10 @@ pub fn soak_table(runs: &[SoakRun]) -> String {
             acc
         });
         let dirs: usize = of.iter().map(|r| r.workdirs_left).sum();
+        let images: usize = of.iter().map(|r| r.dangling_images).sum();
+        let files: usize = of.iter().map(|r| r.stray_files.len()).sum();
         out.push_str(&format!(
-            "{:<16} {:>5}  {:<22} {left}, {dirs} work dir(s)\n",
+            "{:<16} {:>5}  {:<22} {left}, {dirs} work dir(s), {images} dangling image(s), {files} stray report file(s)\n",
             fault.name(),
             of.len(),
             codes.join(", ")

@@ -548,19 +548,21 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
             println!("soak of {}: {runs} run(s), seed {seed} (replay with --seed {seed})", stack.display());
             let done = bench::soak(&stack, runs, seed, window, |i, r| {
                 println!(
-                    "run {}/{runs}: {:?} at {}: exit {}; left {}, {} work dir(s) ({})",
+                    "run {}/{runs}: {:?} at {}: exit {}; left {}, {} work dir(s), {} dangling image(s), stray report files: {} ({})",
                     i + 1,
                     r.fault,
                     secs(r.at),
                     r.exit.map_or_else(|| "by signal".to_owned(), |c| c.to_string()),
                     r.left,
                     r.workdirs_left,
+                    r.dangling_images,
+                    if r.stray_files.is_empty() { "none".to_owned() } else { r.stray_files.join(", ") },
                     secs(r.wall)
                 );
             })
             .await?;
             print!("{}", bench::soak_table(&done));
-            let dirty = done.iter().filter(|r| r.left != Default::default() || r.workdirs_left > 0).count();
+            let dirty = done.iter().filter(|r| r.dirty()).count();
             println!("runs that left something: {dirty} of {}", done.len());
             if dirty > 0 {
                 return Ok(ExitCode::from(1));
