@@ -309,17 +309,30 @@ pub async fn routes(cx: &Context<'_>) -> Result<Vec<Verdict>> {
     let mut out = Vec::new();
     for route in &policy.routes {
         let url = format!("http://{base}{}", route.path);
-        let metrics = metrics_source(policy, &route.upstream);
+        let metrics = match metrics_source(policy, &route.upstream) {
+            Some((via, murl)) => Some((via, replica_urls(cx, &route.upstream, &murl).await?)),
+            None => None,
+        };
         let before = match &metrics {
-            Some((via, murl)) => fetch_first(cx, via, murl).await,
+            Some((via, murls)) => fetch_all(cx, via, murls).await,
             None => Err(format!("the policy names no metrics endpoint on {}", route.upstream)),
         };
         let answer = get(&client, &url).await;
         let proof = match (&before, &metrics) {
-            (Ok((via, before)), Some((_, murl))) => match fetch_inside(cx, via, murl).await {
-                Ok(after) => {
-                    let (hit, other) = request_delta(before, &after, &route.path);
-                    Proof::Counted { hit, other, source: format!("{murl} fetched inside {via}") }
+            (Ok((via, before)), Some((_, murls))) => match fetch_all(cx, std::slice::from_ref(via), murls).await {
+                Ok((_, after)) => {
+                    let (mut hit, mut other) = (Vec::new(), Vec::new());
+                    for (b, a) in before.iter().zip(&after) {
+                        let (h, o) = request_delta(b, a, &route.path);
+                        hit.extend(h);
+                        other.extend(o);
+                    }
+                    let source = if murls.len() == 1 {
+                        format!("{} fetched inside {via}", murls[0])
+                    } else {
+                        format!("{} (one per replica) fetched inside {via}", murls.join(", "))
+                    };
+                    Proof::Counted { hit, other, source }
                 }
                 Err(e) => Proof::Unavailable(e),
             },
@@ -329,6 +342,35 @@ pub async fn routes(cx: &Context<'_>) -> Result<Vec<Verdict>> {
         out.push(route_verdict(route, &url, answer, &proof));
     }
     Ok(out)
+}
+
+/// The metrics URL of each replica of `service`: the service's name reaches one replica
+/// (any), so with several each is asked by its hostname, which Docker's DNS resolves on
+/// the service's networks; with one, the service's own URL.
+async fn replica_urls(cx: &Context<'_>, service: &str, url: &str) -> Result<Vec<String>> {
+    let running: Vec<String> =
+        cx.stack.replicas(service).await?.into_iter().filter(|r| r.running).map(|r| r.hostname).collect();
+    let prefix = format!("http://{service}:");
+    Ok(match url.strip_prefix(&prefix) {
+        Some(rest) if running.len() > 1 => running.iter().map(|h| format!("http://{h}:{rest}")).collect(),
+        _ => vec![url.to_owned()],
+    })
+}
+
+/// Fetches every URL through the first of `via` that can fetch the first one; returns which
+/// container did, and the pages in the order of `urls`.
+async fn fetch_all(
+    cx: &Context<'_>,
+    via: &[String],
+    urls: &[String],
+) -> std::result::Result<(String, Vec<String>), String> {
+    let Some((first, rest)) = urls.split_first() else { return Err("no metrics URL".to_owned()) };
+    let (v, page) = fetch_first(cx, via, first).await?;
+    let mut pages = vec![page];
+    for u in rest {
+        pages.push(fetch_inside(cx, &v, u).await?);
+    }
+    Ok((v, pages))
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> std::result::Result<Answer, String> {
