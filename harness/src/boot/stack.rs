@@ -522,6 +522,11 @@ impl Stack {
         Ok(out)
     }
 
+    /// [`Stack::replicas`] that are running now.
+    pub async fn running_replicas(&self, service: &str) -> Result<Vec<Replica>> {
+        Ok(self.replicas(service).await?.into_iter().filter(|r| r.running).collect())
+    }
+
     /// Scales one service to `n` containers with compose (`up --scale`), leaving the
     /// containers it already has and every other service alone. Returns when compose does;
     /// waiting for the new replicas is the caller's ([`Stack::wait_container`]).

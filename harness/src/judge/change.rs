@@ -20,6 +20,7 @@ use crate::boot::stack::Replica;
 use crate::errors::{Error, Result};
 use crate::judge::Context;
 use crate::judge::criteria::Criterion;
+use crate::judge::lifecycle::inspect;
 use crate::judge::verdict::{Outcome, Verdict};
 use crate::load::{LoadRun, Sample, Summary};
 use crate::policy::Availability;
@@ -217,15 +218,6 @@ pub async fn all(cx: &Context<'_>, sel: &crate::judge::criteria::Selection) -> R
     Ok((out, loads))
 }
 
-async fn running(cx: &Context<'_>, service: &str) -> Result<Vec<Replica>> {
-    Ok(cx.stack.replicas(service).await?.into_iter().filter(|r| r.running).collect())
-}
-
-async fn inspect(cx: &Context<'_>, service: &str, id: &str) -> Result<serde_json::Value> {
-    let c = cx.docker().inspect_container(id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
-    Ok(serde_json::to_value(&c).unwrap_or_default())
-}
-
 /// What the load saw, judged on the share answered and the longest burst, plus the
 /// change's own condition (`change`: `Err` names what went wrong with it).
 fn judged(
@@ -266,7 +258,7 @@ fn judged(
 /// from the host, so the engine's restart policy applies), under load.
 async fn replica_loss(cx: &Context<'_>, s: &Setup<'_>, loads: &mut Vec<LoadRun>) -> Result<Verdict> {
     let up = &s.upstream;
-    let Some(victim) = running(cx, up).await?.into_iter().next() else {
+    let Some(victim) = cx.stack.running_replicas(up).await?.into_iter().next() else {
         return Ok(Verdict::not_judged(
             Criterion::AvailabilityReplicaLoss,
             up,
@@ -281,17 +273,12 @@ async fn replica_loss(cx: &Context<'_>, s: &Setup<'_>, loads: &mut Vec<LoadRun>)
     let pid = before["State"]["Pid"].as_i64().unwrap_or(0);
     let load = s.start().await?;
     let killed_at = load.at();
-    if pid <= 0
-        || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).is_err()
-    {
+    if let Err(e) = crate::judge::lifecycle::crash(up, pid, "change") {
         load.finish(Duration::ZERO).await?;
-        return Err(Error::Provision {
-            detail: format!("cannot SIGKILL PID 1 of `{up}` (host pid {pid})"),
-            hint: "change checks must run on the engine's host, as root".into(),
-        });
+        return Err(e);
     }
-    // Back when it runs again after a restart and passes its own healthcheck, or when a new
-    // replica took its place (an orchestrator may replace rather than restart).
+    // Back when the same container runs again after a restart (the engine's restart policy)
+    // and passes its own healthcheck.
     let deadline = budget + Duration::from_secs(10);
     let started = Instant::now();
     let mut back = None;
@@ -382,7 +369,8 @@ async fn retire(cx: &Context<'_>, service: &str, id: &str) -> Result<()> {
 async fn add_replicas(cx: &Context<'_>, service: &str, n: u32, had: &[String]) -> Result<Vec<(Replica, Duration)>> {
     let t = Instant::now();
     cx.stack.scale(service, n).await?;
-    let fresh: Vec<Replica> = running(cx, service).await?.into_iter().filter(|r| !had.contains(&r.id)).collect();
+    let fresh: Vec<Replica> =
+        cx.stack.running_replicas(service).await?.into_iter().filter(|r| !had.contains(&r.id)).collect();
     let mut out = Vec::new();
     for r in fresh {
         cx.stack.wait_container(service, &r.id).await?;
@@ -395,7 +383,7 @@ async fn add_replicas(cx: &Context<'_>, service: &str, n: u32, had: &[String]) -
 /// under load: a new replica started and ready before an old one is stopped.
 async fn rolling_update(cx: &Context<'_>, s: &Setup<'_>, loads: &mut Vec<LoadRun>) -> Result<Verdict> {
     let up = &s.upstream;
-    let old = running(cx, up).await?;
+    let old = cx.stack.running_replicas(up).await?;
     if old.is_empty() {
         return Ok(Verdict::not_judged(
             Criterion::AvailabilityRollingUpdate,
@@ -440,7 +428,7 @@ async fn rolling_update(cx: &Context<'_>, s: &Setup<'_>, loads: &mut Vec<LoadRun
     let samples = load.finish(TAIL).await?;
     // Whatever happened, the upstream ends at the compose file's count.
     cx.stack.scale(up, n).await?;
-    let now = running(cx, up).await?;
+    let now = cx.stack.running_replicas(up).await?;
     let left: Vec<&str> =
         old.iter().filter(|o| now.iter().any(|r| r.id == o.id)).map(|o| o.hostname.as_str()).collect();
     let summary = Summary::of(&samples);
@@ -472,7 +460,7 @@ async fn rolling_update(cx: &Context<'_>, s: &Setup<'_>, loads: &mut Vec<LoadRun
 /// scale-in; while they leave, no request may fail.
 async fn scale_out(cx: &Context<'_>, s: &Setup<'_>, loads: &mut Vec<LoadRun>) -> Result<Verdict> {
     let up = &s.upstream;
-    let old = running(cx, up).await?;
+    let old = cx.stack.running_replicas(up).await?;
     let n = old.len() as u32;
     if s.a.scale_to <= n {
         return Ok(Verdict::not_judged(

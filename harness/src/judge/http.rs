@@ -348,8 +348,7 @@ pub async fn routes(cx: &Context<'_>) -> Result<Vec<Verdict>> {
 /// (any), so with several each is asked by its hostname, which Docker's DNS resolves on
 /// the service's networks; with one, the service's own URL.
 async fn replica_urls(cx: &Context<'_>, service: &str, url: &str) -> Result<Vec<String>> {
-    let running: Vec<String> =
-        cx.stack.replicas(service).await?.into_iter().filter(|r| r.running).map(|r| r.hostname).collect();
+    let running: Vec<String> = cx.stack.running_replicas(service).await?.into_iter().map(|r| r.hostname).collect();
     let prefix = format!("http://{service}:");
     Ok(match url.strip_prefix(&prefix) {
         Some(rest) if running.len() > 1 => running.iter().map(|h| format!("http://{h}:{rest}")).collect(),
@@ -738,7 +737,7 @@ pub async fn availability_run(cx: &Context<'_>) -> Result<(Vec<Verdict>, Option<
         Some(upstream) => {
             // Listed after the load: a replica that died during it is not owed a share.
             let running: Vec<String> =
-                cx.stack.replicas(upstream).await?.into_iter().filter(|r| r.running).map(|r| r.hostname).collect();
+                cx.stack.running_replicas(upstream).await?.into_iter().map(|r| r.hostname).collect();
             balance_verdict(upstream, a, &running, &summary)
         }
         None => Verdict::not_judged(

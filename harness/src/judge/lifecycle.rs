@@ -16,7 +16,7 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 /// Extra time Docker waits before its own SIGKILL, so a slow exit is measured, not cut off.
 const KILL_MARGIN: Duration = Duration::from_secs(5);
 
-async fn inspect(cx: &Context<'_>, service: &str, id: &str) -> Result<serde_json::Value> {
+pub(crate) async fn inspect(cx: &Context<'_>, service: &str, id: &str) -> Result<serde_json::Value> {
     let c = cx.docker().inspect_container(id, None).await.map_err(|e| Error::engine("inspect", service, e))?;
     Ok(serde_json::to_value(&c).unwrap_or_default())
 }
@@ -65,6 +65,22 @@ pub async fn shutdown(cx: &Context<'_>, service: &str) -> Result<Verdict> {
     })
 }
 
+/// A crash, not a stop: SIGKILL to a container's PID 1 (`pid`, as the host sees it, from
+/// `State.Pid`). `docker kill` marks the container as stopped on purpose and the engine then
+/// skips its restart policy, so PID 1 is killed from the host instead. `what` names the
+/// checks that need it, for the error.
+pub(crate) fn crash(service: &str, pid: i64, what: &str) -> Result<()> {
+    let killed = pid > 0
+        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).is_ok();
+    if killed {
+        return Ok(());
+    }
+    Err(Error::Provision {
+        detail: format!("cannot SIGKILL PID 1 of `{service}` (host pid {pid})"),
+        hint: format!("{what} checks must run on the engine's host, as root"),
+    })
+}
+
 /// `recovery.restart`: SIGKILL of PID 1 (a crash); the restart policy must bring the
 /// service back, serving again (its own healthcheck command passes, run by the harness)
 /// within the policy's recovery budget, and with its data intact: for each `[[persistence]]`
@@ -85,16 +101,7 @@ pub async fn recovery(cx: &Context<'_>, service: &str) -> Result<Verdict> {
     let never_restarts = policy == "no";
     let pid = before["State"]["Pid"].as_i64().unwrap_or(0);
     let started = Instant::now();
-    // A crash, not a stop: `docker kill` marks the container as stopped on purpose and the
-    // engine then skips its restart policy, so PID 1 is killed from the host instead.
-    let killed = pid > 0
-        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).is_ok();
-    if !killed {
-        return Err(Error::Provision {
-            detail: format!("cannot SIGKILL PID 1 of `{service}` (host pid {pid})"),
-            hint: "recovery checks must run on the engine's host, as root".into(),
-        });
-    }
+    crash(service, pid, "recovery")?;
     // Poll until restarted and serving again, or the budget (plus a margin, so a late
     // recovery is measured rather than cut off) runs out. Serving is the service's own
     // healthcheck command passing, run by the harness every 250 ms: Docker would only say
