@@ -477,6 +477,7 @@ fn spawn_check(
     stack: &std::path::Path,
     reports: &std::path::Path,
     args: &[String],
+    env: &[(&str, String)],
     stdout: std::process::Stdio,
     stderr: std::process::Stdio,
 ) -> Result<tokio::process::Child> {
@@ -486,6 +487,7 @@ fn spawn_check(
         .arg("--report-dir")
         .arg(reports)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(std::process::Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
@@ -523,7 +525,7 @@ pub async fn footprint(stack: &std::path::Path, args: &[String]) -> Result<Footp
     let stdout =
         std::fs::File::create(&stdout_path).map_err(|e| harness::Error::io("open the check's log", &stdout_path, e))?;
     let stderr = stderr_file.try_clone().map_err(|e| harness::Error::io("open the check's log", &stderr_path, e))?;
-    let mut child = spawn_check(&exe, stack, reports.path(), args, stdout.into(), stderr.into())?;
+    let mut child = spawn_check(&exe, stack, reports.path(), args, &[], stdout.into(), stderr.into())?;
     let pid = child.id().unwrap_or_default();
     let (mut peak, mut fds, mut threads, mut samples) = (0, 0, 0, 0);
     let status = loop {
@@ -618,51 +620,94 @@ pub fn wide_stack(services: usize, networks: usize) -> Result<tempfile::TempDir>
 pub enum Fault {
     /// The run goes undisturbed.
     None,
+    /// A panic inside a check: at the start of a seeded catalogue step, or while a seeded
+    /// helper container runs (the `judge::step` and `helper::running` fault points).
+    Panic,
     /// SIGTERM to the check, as a CI runner's timeout sends.
     Sigterm,
     /// SIGINT, as Ctrl-C sends.
     Sigint,
     /// SIGKILL: nothing of the check runs after it; `harness reap` must clean up.
     Sigkill,
+    /// The engine goes away mid-run: the check reaches it through a relay that is cut.
+    /// Nothing can be removed while it is gone; `harness reap`, on the real engine, cleans up.
+    EngineCut,
     /// One of the stack's containers killed from outside, mid-run.
     ServiceKilled,
+    /// One of the harness's helper containers (a probe, a backup) killed from outside: the
+    /// first one running at or after the seeded point.
+    HelperKilled,
 }
 
 impl Fault {
     /// Every fault, in the order the table prints them.
-    pub const ALL: [Fault; 5] = [Fault::None, Fault::Sigterm, Fault::Sigint, Fault::Sigkill, Fault::ServiceKilled];
+    pub const ALL: [Fault; 8] = [
+        Fault::None,
+        Fault::Panic,
+        Fault::Sigterm,
+        Fault::Sigint,
+        Fault::Sigkill,
+        Fault::EngineCut,
+        Fault::ServiceKilled,
+        Fault::HelperKilled,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Fault::None => "none",
+            Fault::Panic => "panic in a check",
             Fault::Sigterm => "SIGTERM",
             Fault::Sigint => "SIGINT",
             Fault::Sigkill => "SIGKILL + reap",
+            Fault::EngineCut => "engine cut + reap",
             Fault::ServiceKilled => "service killed",
+            Fault::HelperKilled => "helper killed",
         }
     }
+
+    /// The fault of run `number` of a soak seeded with `seed`.
+    pub fn drawn(seed: u64, number: usize) -> Fault {
+        Fault::ALL[(draw(seed, number, "fault") % Fault::ALL.len() as u64) as usize]
+    }
+
+    /// Whether the process that ran the check can no longer clean up after itself, so the
+    /// soak runs `harness reap` before counting (as the next run would).
+    fn needs_reap(self) -> bool {
+        matches!(self, Fault::Sigkill | Fault::EngineCut)
+    }
 }
+
+/// Each criterion × subject a run judged, and its outcome's word (PASS, FAIL, SKIP, WAIVED).
+pub type Verdicts = BTreeMap<(String, String), &'static str>;
 
 /// One soak run: its fault, when it struck, how the check ended and what was left after.
 #[derive(Debug, Clone)]
 pub struct SoakRun {
+    /// The run's number, from 1; 0 is the quiet run the others are compared with.
+    pub number: usize,
     /// The fault injected.
     pub fault: Fault,
-    /// How long after the check's start the fault struck.
+    /// How long after the check's start the fault struck (for a panic: when it was armed).
     pub at: Duration,
+    /// The fault point and its actions, for [`Fault::Panic`] (the `FAILPOINTS` value).
+    pub failpoint: Option<String>,
     /// The check's exit code, or `None` when a signal ended it.
     pub exit: Option<i32>,
     /// Containers, networks and volumes owned by the check's pid after it ended (after the
-    /// reap, for SIGKILL).
+    /// reap, for SIGKILL and the engine cut).
     pub left: teardown::Removed,
     /// Work directories of the check's pid still in the temp directory.
     pub workdirs_left: usize,
-    /// Untagged (dangling) images the run added to the engine: a build that replaced a tag
-    /// and left the old image behind.
+    /// Untagged (dangling) images added to the engine while the run lasted: a build that
+    /// replaced a tag and left the old image behind.
     pub dangling_images: usize,
     /// Files in the run's report directory that are not one of a report's four forms (a
     /// scratch file the writability probe or a write left behind).
     pub stray_files: Vec<String>,
+    /// The verdicts of its report.json, when the run wrote one.
+    pub verdicts: Option<Verdicts>,
+    /// For an undisturbed run: how its verdicts differ from the quiet run's.
+    pub differences: Vec<String>,
     /// From spawn to the end of the cleanup.
     pub wall: Duration,
 }
@@ -677,62 +722,163 @@ fn draw(seed: u64, run: usize, salt: &str) -> u64 {
     h.finish()
 }
 
-/// Runs `harness check STACK` `runs` times, each with one fault from [`Fault::ALL`] at a
-/// seeded point within `window` of its start, and counts what each run left behind after
-/// it ended (and, after a SIGKILL, after `harness reap`). `each` sees every run as it ends.
-pub async fn soak(
-    stack: &std::path::Path,
-    runs: usize,
-    seed: u64,
-    window: Duration,
-    mut each: impl FnMut(usize, &SoakRun),
-) -> Result<Vec<SoakRun>> {
+/// How a soak runs: how many runs, the seed, the fault window, how many side by side.
+#[derive(Debug, Clone)]
+pub struct SoakPlan {
+    /// Faulted runs (the quiet run comes on top).
+    pub runs: usize,
+    /// The seed every draw derives from.
+    pub seed: u64,
+    /// Faults strike within this long after a check starts.
+    pub window: Duration,
+    /// How many runs at once on the engine (1: one after another).
+    pub concurrency: usize,
+}
+
+/// The whole soak: the quiet run first, then the faulted ones in the order they ended.
+#[derive(Debug, Clone)]
+pub struct Soak {
+    /// One undisturbed run alone on the engine, whose verdicts the others' must equal.
+    pub quiet: SoakRun,
+    /// The faulted runs.
+    pub runs: Vec<SoakRun>,
+}
+
+/// Runs `harness check STACK` once undisturbed and alone (the quiet run), then
+/// `plan.runs` more, `plan.concurrency` at a time, each with one fault from [`Fault::ALL`]
+/// at a seeded point within `plan.window` of its start. Counts what each run left behind
+/// after it ended (and, when its process could not clean up, after `harness reap`), and
+/// compares every undisturbed run's verdicts with the quiet run's. `each` sees every run
+/// as it ends.
+pub async fn soak(stack: &std::path::Path, plan: &SoakPlan, each: impl FnMut(&SoakRun)) -> Result<Soak> {
     let exe =
         std::env::current_exe().map_err(|e| harness::Error::io("cannot find this binary", "/proc/self/exe", e))?;
     let docker = harness::engine::connect().await?;
-    let mut out = Vec::with_capacity(runs);
-    for run in 0..runs {
-        let fault = Fault::ALL[(draw(seed, run, "fault") % Fault::ALL.len() as u64) as usize];
-        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-        let at = Duration::from_millis(draw(seed, run, "at") % window_ms);
-        let reports = tempfile::tempdir().map_err(|e| harness::Error::io("create a scratch directory", "/tmp", e))?;
-        let dangling_before = dangling(&docker).await?;
-        let started = Instant::now();
-        let null = std::process::Stdio::null;
-        let mut child = spawn_check(&exe, stack, reports.path(), &[], null(), null())?;
-        let pid = child.id().unwrap_or_default();
-        let status = tokio::select! {
-            status = child.wait() => status,
-            () = tokio::time::sleep(at) => {
-                strike(&docker, fault, pid, seed, run).await;
-                child.wait().await
+    let each = std::sync::Mutex::new(each);
+    let report = |r: &SoakRun| {
+        if let Ok(mut f) = each.lock() {
+            f(r);
+        }
+    };
+    let quiet = soak_run(&docker, &exe, stack, plan, 0, Fault::None, None).await?;
+    report(&quiet);
+    // Lanes: run i goes to lane i % K; each lane runs its share one after another.
+    let lanes = plan.concurrency.clamp(1, plan.runs.max(1));
+    let lane = |l: usize| {
+        let (docker, exe, quiet, report) = (&docker, &exe, &quiet, &report);
+        async move {
+            let mut done = Vec::new();
+            for number in (1..=plan.runs).filter(|n| (n - 1) % lanes == l) {
+                let fault = Fault::drawn(plan.seed, number);
+                let r = soak_run(docker, exe, stack, plan, number, fault, quiet.verdicts.as_ref()).await?;
+                report(&r);
+                done.push(r);
             }
+            Ok::<_, harness::Error>(done)
         }
-        .map_err(|e| harness::Error::io("cannot wait for the check", &exe, e))?;
-        if fault == Fault::Sigkill {
-            teardown::reap(&docker).await?;
-        }
-        let left = teardown::count_labelled(&docker, &format!("{}={pid}", labels::OWNER_PID)).await?;
-        let workdirs_left = teardown::workdirs_of(pid).len();
-        let dangling_images = dangling(&docker).await?.saturating_sub(dangling_before);
-        let stray_files = stray_files(reports.path());
-        let r = SoakRun {
-            fault,
-            at,
-            exit: status.code(),
-            left,
-            workdirs_left,
-            dangling_images,
-            stray_files,
-            wall: started.elapsed(),
-        };
-        each(run, &r);
-        out.push(r);
+    };
+    let mut runs = Vec::with_capacity(plan.runs);
+    for done in futures_util::future::join_all((0..lanes).map(lane)).await {
+        runs.extend(done?);
     }
-    Ok(out)
+    runs.sort_by_key(|r| r.number);
+    Ok(Soak { quiet, runs })
 }
 
-/// Injects `fault` into the check running as `pid`.
+/// One run of a soak: spawn the check (through a relay for the engine cut, with a fault
+/// point armed for the panic), strike, wait, reap where needed, count, compare.
+async fn soak_run(
+    docker: &bollard::Docker,
+    exe: &std::path::Path,
+    stack: &std::path::Path,
+    plan: &SoakPlan,
+    number: usize,
+    fault: Fault,
+    quiet: Option<&Verdicts>,
+) -> Result<SoakRun> {
+    let window_ms = u64::try_from(plan.window.as_millis()).unwrap_or(u64::MAX).max(1);
+    let at = Duration::from_millis(draw(plan.seed, number, "at") % window_ms);
+    let scratch = tempfile::tempdir().map_err(|e| harness::Error::io("create a scratch directory", "/tmp", e))?;
+    let reports = scratch.path().join("reports");
+    let relay = match fault {
+        Fault::EngineCut => Some(
+            crate::relay::Relay::start(&scratch.path().join("engine.sock"))
+                .map_err(|e| harness::Error::io("start the engine relay", scratch.path(), e))?,
+        ),
+        _ => None,
+    };
+    // The panic's place: the start of catalogue step 1-6, or inside helper container 1-4.
+    let failpoint = (fault == Fault::Panic).then(|| {
+        let pick = draw(plan.seed, number, "point");
+        let (point, skip) = if pick % 2 == 0 {
+            (harness::faults::STEP, (pick / 2) % 6)
+        } else {
+            (harness::faults::HELPER, (pick / 2) % 4)
+        };
+        format!("{point}={skip}*off->panic(soak run {number}: injected panic)")
+    });
+    let mut env: Vec<(&str, String)> = Vec::new();
+    if let Some(r) = &relay {
+        env.push(("DOCKER_HOST", r.docker_host()));
+    }
+    if let Some(f) = &failpoint {
+        env.push(("FAILPOINTS", f.clone()));
+    }
+    let dangling_before = dangling(docker).await?;
+    let started = Instant::now();
+    let null = std::process::Stdio::null;
+    let mut child = spawn_check(exe, stack, &reports, &[], &env, null(), null())?;
+    let pid = child.id().unwrap_or_default();
+    let status = tokio::select! {
+        status = child.wait() => status,
+        () = tokio::time::sleep(at) => {
+            match fault {
+                Fault::EngineCut => { if let Some(r) = &relay { r.cut(); } }
+                Fault::HelperKilled => {
+                    // Helpers come and go within seconds: keep looking until one runs or
+                    // the check ends.
+                    let hunt = async { while !kill_owned(docker, pid, true, plan.seed, number).await {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    } };
+                    tokio::select! { () = hunt => {}, _ = child.wait() => {} }
+                }
+                _ => strike(docker, fault, pid, plan.seed, number).await,
+            }
+            child.wait().await
+        }
+    }
+    .map_err(|e| harness::Error::io("cannot wait for the check", exe, e))?;
+    drop(relay);
+    if fault.needs_reap() {
+        teardown::reap(docker).await?;
+    }
+    let left = teardown::count_labelled(docker, &format!("{}={pid}", labels::OWNER_PID)).await?;
+    let workdirs_left = teardown::workdirs_of(pid).len();
+    let dangling_images = dangling(docker).await?.saturating_sub(dangling_before);
+    let stray_files = stray_files(&reports);
+    let verdicts = read_verdicts(&reports);
+    let differences = match (fault, quiet, &verdicts) {
+        (Fault::None, Some(q), Some(v)) => verdict_differences(q, v),
+        (Fault::None, Some(_), None) => vec!["wrote no report.json".to_owned()],
+        _ => Vec::new(),
+    };
+    Ok(SoakRun {
+        number,
+        fault,
+        at,
+        failpoint,
+        exit: status.code(),
+        left,
+        workdirs_left,
+        dangling_images,
+        stray_files,
+        verdicts,
+        differences,
+        wall: started.elapsed(),
+    })
+}
+
+/// Injects a signal or a service kill into the check running as `pid`.
 async fn strike(docker: &bollard::Docker, fault: Fault, pid: u32, seed: u64, run: usize) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
@@ -742,25 +888,65 @@ async fn strike(docker: &bollard::Docker, fault: Fault, pid: u32, seed: u64, run
         }
     };
     match fault {
-        Fault::None => {}
         Fault::Sigterm => signal(Signal::SIGTERM),
         Fault::Sigint => signal(Signal::SIGINT),
         Fault::Sigkill => signal(Signal::SIGKILL),
+        // Before the first container exists there is nothing to kill: the run is then
+        // undisturbed, and the table counts it under this fault all the same.
         Fault::ServiceKilled => {
-            let filters: HashMap<String, Vec<String>> =
-                HashMap::from([("label".to_owned(), vec![format!("{}={pid}", labels::OWNER_PID)])]);
-            let opts = bollard::query_parameters::ListContainersOptionsBuilder::default().filters(&filters).build();
-            let running = docker.list_containers(Some(opts)).await.unwrap_or_default();
-            // Before the first container exists there is nothing to kill: the run is then
-            // undisturbed, and the table counts it under this fault all the same.
-            if !running.is_empty() {
-                let pick = &running[(draw(seed, run, "victim") % running.len() as u64) as usize];
-                if let Some(id) = &pick.id {
-                    let _ = docker.kill_container(id, None::<bollard::query_parameters::KillContainerOptions>).await;
-                }
-            }
+            kill_owned(docker, pid, false, seed, run).await;
         }
+        Fault::None | Fault::Panic | Fault::EngineCut | Fault::HelperKilled => {}
     }
+}
+
+/// Kills one running container of the check `pid`: a helper (`helper`) or a service, drawn
+/// by the seed. Whether there was one to kill.
+async fn kill_owned(docker: &bollard::Docker, pid: u32, helper: bool, seed: u64, run: usize) -> bool {
+    let filters: HashMap<String, Vec<String>> =
+        HashMap::from([("label".to_owned(), vec![format!("{}={pid}", labels::OWNER_PID)])]);
+    let opts = bollard::query_parameters::ListContainersOptionsBuilder::default().filters(&filters).build();
+    let running: Vec<_> = docker
+        .list_containers(Some(opts))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.labels.as_ref().is_some_and(|l| l.contains_key(labels::HELPER_ROLE)) == helper)
+        .collect();
+    let Some(pick) = running.get((draw(seed, run, "victim") % running.len().max(1) as u64) as usize) else {
+        return false;
+    };
+    if let Some(id) = &pick.id {
+        let _ = docker.kill_container(id, None::<bollard::query_parameters::KillContainerOptions>).await;
+    }
+    true
+}
+
+/// The verdicts of the report.json under `reports` (one run's report directory).
+fn read_verdicts(reports: &std::path::Path) -> Option<Verdicts> {
+    let file =
+        std::fs::read_dir(reports).ok()?.flatten().map(|e| e.path().join("report.json")).find(|p| p.is_file())?;
+    let report = harness::report::read(&file).ok()?;
+    Some(
+        report
+            .stacks
+            .iter()
+            .flat_map(|s| &s.verdicts)
+            .map(|e| ((e.verdict.criterion.id().to_owned(), e.verdict.subject.clone()), e.verdict.outcome.word()))
+            .collect(),
+    )
+}
+
+/// Each criterion × subject whose outcome differs between the quiet run and `other`, one
+/// line each (`gateway.route api: PASS -> FAIL`); a verdict only one of them has counts.
+pub fn verdict_differences(quiet: &Verdicts, other: &Verdicts) -> Vec<String> {
+    let keys: std::collections::BTreeSet<_> = quiet.keys().chain(other.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (a, b) = (quiet.get(k).copied().unwrap_or("(none)"), other.get(k).copied().unwrap_or("(none)"));
+            (a != b).then(|| format!("{} {}: {a} -> {b}", k.0, k.1))
+        })
+        .collect()
 }
 
 impl SoakRun {
@@ -805,10 +991,13 @@ pub fn stray_files(base: &std::path::Path) -> Vec<String> {
     out
 }
 
-/// The table `bench soak` ends with: per fault, runs, exit codes seen, and what was left.
+/// The table `bench soak` ends with: per fault, runs, exit codes seen, what was left, and
+/// (for undisturbed runs) how many differed from the quiet run's verdicts.
 pub fn soak_table(runs: &[SoakRun]) -> String {
-    let mut out =
-        format!("{:<16} {:>5}  {:<22} {}\n", "fault", "runs", "exit codes seen", "left after each run (and reap)");
+    let mut out = format!(
+        "{:<18} {:>5}  {:<16} {:<8} {}\n",
+        "fault", "runs", "exit codes seen", "differ", "left after each run (and reap)"
+    );
     for fault in Fault::ALL {
         let of: Vec<&SoakRun> = runs.iter().filter(|r| r.fault == fault).collect();
         if of.is_empty() {
@@ -825,12 +1014,87 @@ pub fn soak_table(runs: &[SoakRun]) -> String {
         let dirs: usize = of.iter().map(|r| r.workdirs_left).sum();
         let images: usize = of.iter().map(|r| r.dangling_images).sum();
         let files: usize = of.iter().map(|r| r.stray_files.len()).sum();
+        // Only undisturbed runs are compared: a fault may rightly change a verdict.
+        let differ = if fault == Fault::None {
+            of.iter().filter(|r| !r.differences.is_empty()).count().to_string()
+        } else {
+            "-".to_owned()
+        };
         out.push_str(&format!(
-            "{:<16} {:>5}  {:<22} {left}, {dirs} work dir(s), {images} dangling image(s), {files} stray report file(s)\n",
+            "{:<18} {:>5}  {:<16} {:<8} {left}, {dirs} work dir(s), {images} dangling image(s), {files} stray report file(s)\n",
             fault.name(),
             of.len(),
-            codes.join(", ")
+            codes.join(", "),
+            differ,
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod soak_tests {
+    use super::*;
+
+    /// The nightly soak (10 runs, seed 43) must strike with every fault, or its table proves
+    /// less than it claims; a change to the draw or to the list of faults shows here first.
+    #[test]
+    fn the_nightly_seed_draws_every_fault_in_ten_runs() {
+        let drawn: std::collections::BTreeSet<Fault> = (1..=10).map(|n| Fault::drawn(43, n)).collect();
+        assert_eq!(drawn.len(), Fault::ALL.len(), "{drawn:?}");
+    }
+
+    fn verdicts(list: &[(&str, &str, &'static str)]) -> Verdicts {
+        list.iter().map(|(c, s, w)| (((*c).to_owned(), (*s).to_owned()), *w)).collect()
+    }
+
+    #[test]
+    fn differences_name_each_changed_missing_or_extra_verdict() {
+        let quiet = verdicts(&[
+            ("gateway.route", "api", "PASS"),
+            ("startup.service", "db", "PASS"),
+            ("user.process", "api", "FAIL"),
+        ]);
+        assert!(verdict_differences(&quiet, &quiet).is_empty());
+        let other = verdicts(&[
+            ("gateway.route", "api", "FAIL"),
+            ("user.process", "api", "FAIL"),
+            ("image.size", "api", "SKIP"),
+        ]);
+        assert_eq!(
+            verdict_differences(&quiet, &other),
+            vec![
+                "gateway.route api: PASS -> FAIL".to_owned(),
+                "image.size api: (none) -> SKIP".to_owned(),
+                "startup.service db: PASS -> (none)".to_owned(),
+            ]
+        );
+    }
+
+    fn run(fault: Fault, differences: &[&str]) -> SoakRun {
+        SoakRun {
+            number: 1,
+            fault,
+            at: Duration::ZERO,
+            failpoint: None,
+            exit: Some(0),
+            left: teardown::Removed::default(),
+            workdirs_left: 0,
+            dangling_images: 0,
+            stray_files: Vec::new(),
+            verdicts: None,
+            differences: differences.iter().map(|d| (*d).to_owned()).collect(),
+            wall: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_table_counts_differing_undisturbed_runs_only() {
+        let table =
+            soak_table(&[run(Fault::None, &[]), run(Fault::None, &["x y: PASS -> FAIL"]), run(Fault::Panic, &[])]);
+        let none = table.lines().find(|l| l.starts_with("none")).expect("a row for none");
+        // fault, runs, exit codes, differ: 2 runs, both exit 0, one differs.
+        assert_eq!(none.split_whitespace().take(4).collect::<Vec<_>>(), ["none", "2", "0", "1"], "{table}");
+        let panic = table.lines().find(|l| l.starts_with("panic in a check")).expect("a row for the panic");
+        assert_eq!(panic.split_whitespace().nth(6), Some("-"), "faulted runs are not compared: {table}");
+    }
 }

@@ -5,4 +5,5 @@
 pub mod bench;
 pub mod board;
 pub mod doctor;
+pub mod relay;
 pub mod screenshot;

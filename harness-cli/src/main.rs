@@ -251,9 +251,11 @@ enum Bench {
         #[arg(last = true)]
         check_args: Vec<String>,
     },
-    /// Fault injection: RUNS checks of STACK, each with one fault (none, SIGTERM, SIGINT,
-    /// SIGKILL then reap, a service container killed) at a seeded point, counting what each
-    /// run left behind (target: nothing, every run). Exits 1 if anything was left.
+    /// Fault injection: one quiet check of STACK, then RUNS checks, each with one fault (none,
+    /// a panic in a check, SIGTERM, SIGINT, SIGKILL then reap, the engine cut then reap, a
+    /// service or a helper container killed) at a seeded point, counting what each run left
+    /// behind (target: nothing, every run) and comparing each undisturbed run's verdicts with
+    /// the quiet run's. Exits 1 if anything was left or a verdict differed.
     Soak {
         #[arg(default_value = "compose/reference")]
         stack: PathBuf,
@@ -266,6 +268,9 @@ enum Bench {
         /// Faults strike within this long after a check starts.
         #[arg(long, value_parser = duration, value_name = "DURATION", default_value = "40s")]
         window: Duration,
+        /// Runs this many checks side by side on the engine (the quiet run is always alone).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+        concurrency: u16,
     },
     /// Time to render and write a report's four forms (target: under 1 s).
     Report {
@@ -349,14 +354,30 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = runtime.block_on(run(cli.command));
+    // Armed only when FAILPOINTS names a point (`bench soak`'s panic fault).
+    let _faults = harness::faults::setup();
+    // A panic is a bug of the harness, not a verdict: it unwinds through the run, whose
+    // guards remove what it started, and ends as "could not judge" (2), not Rust's 101.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run(cli.command))));
     // An interrupt makes the work in flight fail too; its cleanup decides how we exit.
     teardown::wait_for_signal_cleanup();
     let code = match outcome {
-        Ok(code) => code,
-        Err(e) => {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
             // The error may quote a stack's output (a health log, a build step).
             eprintln!("error: {}", harness::report::terminal(&format!("{e:#}")));
+            ExitCode::from(2)
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            eprintln!(
+                "error: the harness panicked: {} (hint: this is a bug in the harness, not a verdict on the stack; what the run started was removed; rerun with RUST_BACKTRACE=1 and report the message)",
+                harness::report::terminal(what)
+            );
             ExitCode::from(2)
         }
     };
@@ -542,29 +563,48 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
             }
             println!("{measured}");
         }
-        Bench::Soak { stack, runs, seed, window } => {
+        Bench::Soak { stack, runs, seed, window, concurrency } => {
             let seed = seed
                 .unwrap_or_else(|| SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
-            println!("soak of {}: {runs} run(s), seed {seed} (replay with --seed {seed})", stack.display());
-            let done = bench::soak(&stack, runs, seed, window, |i, r| {
+            let plan = bench::SoakPlan { runs, seed, window, concurrency: usize::from(concurrency) };
+            println!(
+                "soak of {}: a quiet run, then {runs} run(s), {concurrency} at a time, seed {seed} (replay with --seed {seed})",
+                stack.display()
+            );
+            let started = Instant::now();
+            let done = bench::soak(&stack, &plan, |r| {
+                let label = if r.number == 0 { "quiet run".to_owned() } else { format!("run {}/{runs}", r.number) };
+                let fault = match &r.failpoint {
+                    Some(f) => format!("{:?} ({f})", r.fault),
+                    None => format!("{:?} at {}", r.fault, secs(r.at)),
+                };
                 println!(
-                    "run {}/{runs}: {:?} at {}: exit {}; left {}, {} work dir(s), {} dangling image(s), stray report files: {} ({})",
-                    i + 1,
-                    r.fault,
-                    secs(r.at),
+                    "{label}: {fault}: exit {}; left {}, {} work dir(s), {} dangling image(s), stray report files: {}; {} verdict(s){} ({})",
                     r.exit.map_or_else(|| "by signal".to_owned(), |c| c.to_string()),
                     r.left,
                     r.workdirs_left,
                     r.dangling_images,
                     if r.stray_files.is_empty() { "none".to_owned() } else { r.stray_files.join(", ") },
+                    r.verdicts.as_ref().map_or(0, std::collections::BTreeMap::len),
+                    if r.differences.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; DIFFERS from the quiet run: {}", r.differences.join("; "))
+                    },
                     secs(r.wall)
                 );
             })
             .await?;
-            print!("{}", bench::soak_table(&done));
-            let dirty = done.iter().filter(|r| r.dirty()).count();
-            println!("runs that left something: {dirty} of {}", done.len());
-            if dirty > 0 {
+            let all: Vec<bench::SoakRun> =
+                std::iter::once(done.quiet.clone()).chain(done.runs.iter().cloned()).collect();
+            print!("{}", bench::soak_table(&all));
+            let dirty = all.iter().filter(|r| r.dirty()).count();
+            let differ = done.runs.iter().filter(|r| !r.differences.is_empty()).count();
+            let undisturbed = done.runs.iter().filter(|r| r.fault == bench::Fault::None).count();
+            println!("runs that left something: {dirty} of {}", all.len());
+            println!("undisturbed runs whose verdicts differ from the quiet run's: {differ} of {undisturbed}");
+            println!("wall time: {}", secs(started.elapsed()));
+            if dirty > 0 || differ > 0 {
                 return Ok(ExitCode::from(1));
             }
         }

@@ -386,20 +386,36 @@ fn nightly_a_gibibyte_of_stdout_leaves_the_harness_footprint_alone() {
     assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
 }
 
-/// Nightly: ten checks of the reference stack, each with one seeded fault (none, SIGTERM,
-/// SIGINT, SIGKILL then reap, a service killed from outside), leave nothing behind: no
-/// container, network, volume or work directory of any run's pid.
+/// Nightly: a quiet check of the reference stack, then ten checks, two at a time, each with
+/// one seeded fault (none, a panic inside a check, SIGTERM, SIGINT, SIGKILL then reap, the
+/// engine cut then reap, a service or a helper killed from outside), leave nothing behind:
+/// no container, network, volume or work directory of any run's pid; and every undisturbed
+/// run judges exactly as the quiet run did.
 #[test]
 fn nightly_a_soak_of_ten_faulted_runs_leaves_nothing() {
     let dir = stack("compose/reference");
-    let (code, out, err) =
-        harness(&["bench", "soak", dir.to_str().expect("utf-8 path"), "--runs", "10", "--seed", "2"]);
-    assert!(out.contains("runs that left something: 0 of 10"), "{out}{err}");
+    let args =
+        ["bench", "soak", dir.to_str().expect("utf-8 path"), "--runs", "10", "--seed", "43", "--concurrency", "2"];
+    let (code, out, err) = harness(&args);
+    assert!(out.contains("runs that left something: 0 of 11"), "{out}{err}");
+    assert!(out.contains("undisturbed runs whose verdicts differ from the quiet run's: 0 of"), "{out}{err}");
     assert_eq!(code, 0, "{out}{err}");
-    // Every fault struck at least once with this seed, so the table is not vacuous.
-    for fault in ["none", "SIGTERM", "SIGINT", "SIGKILL + reap", "service killed"] {
-        assert!(out.lines().any(|l| l.starts_with(fault)), "`{fault}` never drawn with seed 2: {out}");
+    // Every fault struck at least once with this seed (a unit test pins the draw), so the
+    // table is not vacuous.
+    for fault in [
+        "none",
+        "panic in a check",
+        "SIGTERM",
+        "SIGINT",
+        "SIGKILL + reap",
+        "engine cut + reap",
+        "service killed",
+        "helper killed",
+    ] {
+        assert!(out.lines().any(|l| l.starts_with(fault)), "`{fault}` never drawn with seed 43: {out}");
     }
+    // A panic is a bug of the harness, reported as "could not judge", never Rust's 101.
+    assert!(out.lines().any(|l| l.contains("Panic (") && l.contains("exit 2")), "{out}");
 }
 
 /// A team's own `build:` service: `check` builds it with the stack's build settings (target,
@@ -645,6 +661,27 @@ fn leftovers(project: &str) -> harness::engine::teardown::Removed {
     })
 }
 
+/// A panic inside a check (armed through the `helper::running` fault point, while the
+/// network probe's helper container runs) is a harness bug, not a verdict: exit 2 with a
+/// message that says so, and the stack and the helper are removed as the panic unwinds.
+#[test]
+fn a_panic_inside_a_check_exits_2_and_leaves_nothing() {
+    let dir = stack("suites/stacks/tiny");
+    let reports = report_dir("panic");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["check", dir.to_str().expect("utf-8 path"), "--only", "network", "--report-dir"])
+        .arg(&reports)
+        .env("FAILPOINTS", "helper::running=panic(injected by the test)")
+        .output()
+        .expect("run harness");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("error: the harness panicked: injected by the test"), "{stderr}");
+    assert!(stderr.contains("a bug in the harness, not a verdict"), "{stderr}");
+    let project = stdout.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
+    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+}
+
 /// Ctrl-C during boot: exit 2 (nothing was judged), and the stack is gone.
 #[test]
 fn ctrl_c_during_boot_exits_2_and_leaves_nothing() {
@@ -661,68 +698,12 @@ fn ctrl_c_during_boot_exits_2_and_leaves_nothing() {
     assert!(left.is_empty(), "work directories left: {left:?}");
 }
 
-/// A unix-socket relay to the real engine that can be cut, so a test can make the engine
-/// "go away" for one harness process without touching the daemon others use.
-struct Relay {
-    path: PathBuf,
-    streams: std::sync::Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
-    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Relay {
-    fn start(name: &str) -> Relay {
-        use std::os::unix::net::{UnixListener, UnixStream};
-        let path = tempfile_dir("relays").join(format!("{name}-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).expect("bind relay socket");
-        let streams = std::sync::Arc::new(std::sync::Mutex::new(Vec::<UnixStream>::new()));
-        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (s, c) = (streams.clone(), cut.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                if c.load(std::sync::atomic::Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else { continue };
-                let pairs = [(client.try_clone(), engine.try_clone()), (engine.try_clone(), client.try_clone())];
-                if let Ok(mut all) = s.lock() {
-                    all.extend([client, engine]);
-                }
-                for pair in pairs {
-                    if let (Ok(mut from), Ok(mut to)) = pair {
-                        std::thread::spawn(move || {
-                            let _ = std::io::copy(&mut from, &mut to);
-                            let _ = to.shutdown(std::net::Shutdown::Write);
-                        });
-                    }
-                }
-            }
-        });
-        Relay { path, streams, cut }
-    }
-
-    fn docker_host(&self) -> String {
-        format!("unix://{}", self.path.display())
-    }
-
-    /// The engine disappears: open connections are closed and new ones refused.
-    fn cut(&self) {
-        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _ = std::fs::remove_file(&self.path);
-        if let Ok(all) = self.streams.lock() {
-            for s in all.iter() {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
-        }
-    }
-}
-
 /// The engine goes away mid-boot: exit 2 with a message that names the engine and what
 /// to do; what the run created is removed by the reaper once the engine is back.
 #[test]
 fn an_engine_that_goes_away_mid_run_exits_2_and_is_reaped_after() {
-    let relay = Relay::start("engine-gone");
+    let sock = tempfile_dir("relays").join(format!("engine-gone-{}.sock", std::process::id()));
+    let relay = harness_cli::relay::Relay::start(&sock).expect("bind relay socket");
     let host = relay.docker_host();
     let (mut child, project, stderr) =
         start_check_until_created("compose/reference", &[("DOCKER_HOST", host.as_str())]);

@@ -33,6 +33,7 @@
 pub mod boot;
 pub mod engine;
 pub mod errors;
+pub mod faults;
 pub mod front;
 pub mod judge;
 pub mod load;

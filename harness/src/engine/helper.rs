@@ -31,8 +31,7 @@ use crate::engine::labels::{self, RunIdentity};
 use crate::errors::tail_lines;
 use crate::units::secs;
 
-/// Marks the harness's own helper containers, for anyone reading `docker ps`.
-pub(crate) const ROLE_LABEL: &str = "io.harness.role";
+use crate::engine::labels::HELPER_ROLE as ROLE_LABEL;
 /// Bounds a helper that names no deadline of its own: test-sized data takes seconds.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 /// Helpers handle test-sized data (a probe batch, a tar of a few MB, a small dump).
@@ -372,6 +371,8 @@ async fn drive(docker: &Docker, id: &str, req: &HelperRun, seen: &mut Streamed) 
     let AttachContainerResults { mut output, mut input } =
         docker.attach_container(id, Some(opts)).await.map_err(req.engine("attach"))?;
     docker.start_container(id, None).await.map_err(req.engine("start"))?;
+    // Fault injection (`bench soak`): a panic while a helper container runs. See `crate::faults`.
+    fail::fail_point!(crate::faults::HELPER);
     let feed = async {
         if let Some(path) = &req.stdin {
             let mut file = tokio::fs::File::open(path).await.map_err(req.io("cannot open the helper's input", path))?;

@@ -18,6 +18,9 @@ pub const OWNER_START: &str = "io.harness.owner-start";
 pub const OWNER_HOST: &str = "io.harness.owner-host";
 /// The label holding the creation time, in seconds since the Unix epoch.
 pub const CREATED: &str = "io.harness.created";
+/// Marks the harness's own helper containers (probes, backups), with their role as the
+/// value, for anyone reading `docker ps` and for `bench soak`'s helper fault.
+pub const HELPER_ROLE: &str = "io.harness.role";
 /// The compose project label compose itself puts on everything it creates.
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 /// The service label compose itself puts on every container.

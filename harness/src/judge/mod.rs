@@ -149,13 +149,21 @@ pub fn apply_waivers(verdicts: impl IntoIterator<Item = Verdict>, policy: &Polic
 pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
     let mut c = Catalogue::default();
     let j = Judging { sel, policy: cx.policy };
-    if sel.runs(Step::Startup) {
+    let sel_runs = |step| {
+        let runs = sel.runs(step);
+        if runs {
+            // Fault injection (`bench soak`): a panic as a step begins. See `crate::faults`.
+            fail::fail_point!(crate::faults::STEP);
+        }
+        runs
+    };
+    if sel_runs(Step::Startup) {
         let t = std::time::Instant::now();
         let mut v = startup::judge(&cx.stack.timeline, &startup::Budgets::from_policy(cx.policy));
         v.push(startup::deploy_time(&cx.stack.timeline, cx.policy.deploy_time));
         c.add("startup", t, v, j);
     }
-    if sel.runs(Step::Runtime) {
+    if sel_runs(Step::Runtime) {
         crate::progress::note(
             "judging configuration and runtime (inspect, docker top, stats, one timed healthcheck each)",
         );
@@ -169,7 +177,7 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         }));
         c.add("runtime", t, v, j);
     }
-    if sel.runs(Step::Network) {
+    if sel_runs(Step::Network) {
         crate::progress::note("probing reachability: one probe container per network");
         let t = std::time::Instant::now();
         let matrix = network::probe(cx).await?;
@@ -178,7 +186,7 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         c.matrix = Some(matrix);
         c.add("network", t, v, j);
     }
-    if sel.runs(Step::Http) {
+    if sel_runs(Step::Http) {
         let t = std::time::Instant::now();
         let mut v = http::routes(cx).await?;
         v.extend(http::observability(cx).await?);
@@ -190,7 +198,7 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         }
         c.add("http", t, v, j);
     }
-    if sel.runs(Step::Lifecycle) {
+    if sel_runs(Step::Lifecycle) {
         let t = std::time::Instant::now();
         let mut v = Vec::new();
         for service in cx.stack.model.services.keys() {
@@ -204,19 +212,19 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         }
         c.add("lifecycle", t, v, j);
     }
-    if sel.runs(Step::Change) {
+    if sel_runs(Step::Change) {
         let t = std::time::Instant::now();
         let (verdicts, loads) = change::all(cx, sel).await?;
         // Only the selected checks ran, so every load here belongs to a selected criterion.
         c.loads.extend(loads);
         c.add("change", t, verdicts, j);
     }
-    if sel.runs(Step::Persistence) {
+    if sel_runs(Step::Persistence) {
         crate::progress::note("persistence: write, restart, recreate keeping volumes, read back");
         let t = std::time::Instant::now();
         c.add("persistence", t, data::persistence(cx).await?, j);
     }
-    if sel.runs(Step::Backup) {
+    if sel_runs(Step::Backup) {
         crate::progress::note("backup: back up, destroy, restore, boot, compare");
         let t = std::time::Instant::now();
         c.add("backup", t, data::backup(cx).await?, j);
