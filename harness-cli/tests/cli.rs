@@ -305,6 +305,34 @@ fn a_health_check_that_never_returns_is_bounded_by_the_harness() {
     assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
 }
 
+/// suites/stacks/hostile/fork-bomb: a real fork bomb under `pids_limit: 64`, and 1,500
+/// processes in a service with no pids limit. The harness reads every process of both
+/// (`user.process`, through `docker top`) and judges the limits: a clear NO-GO (exit 1),
+/// within a bound, with nothing left behind.
+#[test]
+fn fork_bombs_get_a_clear_verdict_in_bounded_time_and_leave_nothing() {
+    let started = std::time::Instant::now();
+    let (code, out, err, _) = on_stack(
+        "check",
+        "suites/stacks/hostile/fork-bomb",
+        "fork-bomb",
+        &["--only", "hardening.pids_limit,user.process"],
+    );
+    let took = started.elapsed();
+    assert_eq!(code, 1, "a NO-GO, not a harness error: {out}{err}");
+    for line in [
+        "PASS hardening.pids_limit capped",
+        "FAIL hardening.pids_limit uncapped",
+        "PASS user.process capped",
+        "PASS user.process uncapped",
+    ] {
+        assert!(out.contains(line), "`{line}` in: {out}");
+    }
+    assert!(took < std::time::Duration::from_secs(120), "took {took:?}");
+    let project = out.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
+    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+}
+
 /// suites/stacks/hostile/host-mounts: the engine socket, the host's `/` and `/etc`, and a
 /// named volume whose driver_opts bind `/etc`, are failures both in lint (from the file) and
 /// in check (from the engine); the policy's tar backup of that volume is refused (not
