@@ -408,11 +408,15 @@ fn kill_children(pids: &[u32]) {
 /// The exit code after a signal's cleanup; 0 means the shell convention, 128 + signal.
 static SIGNAL_EXIT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-/// Makes the process exit with `code` after a signal's cleanup instead of 128 + signal.
-/// The CLI uses 2: an interrupted run judged nothing, and its exit codes promise that 2
-/// means "could not judge" (so a gate does not page anyone about the stack).
+/// Makes the process exit with `code` after a signal's cleanup instead of 128 + signal, and
+/// installs the handler now rather than at the first stack. The CLI uses 2: an interrupted
+/// run judged nothing, and its exit codes promise that 2 means "could not judge" (so a gate
+/// does not page anyone about the stack). Installing it at once closes a window: a run's
+/// work directory exists before its first stack, and a SIGINT there (0.76 s into a soak
+/// run) killed the process by default and left the directory behind.
 pub fn exit_code_on_signal(code: i32) {
     SIGNAL_EXIT.store(code, std::sync::atomic::Ordering::SeqCst);
+    install_signal_handler();
 }
 
 pub(crate) fn install_signal_handler() {
