@@ -708,6 +708,8 @@ pub struct SoakRun {
     pub verdicts: Option<Verdicts>,
     /// For an undisturbed run: how its verdicts differ from the quiet run's.
     pub differences: Vec<String>,
+    /// The check's last `error:` line, when it ended with one (exit 2): why it could not judge.
+    pub error: Option<String>,
     /// From spawn to the end of the cleanup.
     pub wall: Duration,
 }
@@ -826,8 +828,11 @@ async fn soak_run(
     }
     let dangling_before = dangling(docker).await?;
     let started = Instant::now();
-    let null = std::process::Stdio::null;
-    let mut child = spawn_check(exe, stack, &reports, &[], &env, null(), null())?;
+    // stderr to a file: an exit 2 says why in its last `error:` line, which the soak shows.
+    let stderr_path = scratch.path().join("stderr.log");
+    let stderr = std::fs::File::create(&stderr_path)
+        .map_err(|e| harness::Error::io("create the check's stderr file", &stderr_path, e))?;
+    let mut child = spawn_check(exe, stack, &reports, &[], &env, std::process::Stdio::null(), stderr.into())?;
     let pid = child.id().unwrap_or_default();
     let status = tokio::select! {
         status = child.wait() => status,
@@ -857,6 +862,7 @@ async fn soak_run(
     let dangling_images = dangling(docker).await?.saturating_sub(dangling_before);
     let stray_files = stray_files(&reports);
     let verdicts = read_verdicts(&reports);
+    let error = last_error_line(&stderr_path);
     let differences = match (fault, quiet, &verdicts) {
         (Fault::None, Some(q), Some(v)) => verdict_differences(q, v),
         (Fault::None, Some(_), None) => vec!["wrote no report.json".to_owned()],
@@ -874,8 +880,21 @@ async fn soak_run(
         stray_files,
         verdicts,
         differences,
+        error,
         wall: started.elapsed(),
     })
+}
+
+/// The last line starting with `error:` in the file at `path` (a check's stderr), read from
+/// its last 64 KiB only: a run that printed a flood must not cost the soak its memory.
+fn last_error_line(path: &std::path::Path) -> Option<String> {
+    use std::io::{Read as _, Seek as _};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(std::io::SeekFrom::Start(len.saturating_sub(64 * 1024))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    String::from_utf8_lossy(&tail).lines().rev().find(|l| l.starts_with("error:")).map(str::to_owned)
 }
 
 /// Injects a signal or a service kill into the check running as `pid`.
@@ -1070,6 +1089,19 @@ mod soak_tests {
         );
     }
 
+    #[test]
+    fn the_last_error_line_is_found_in_a_long_stderr() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stderr.log");
+        let mut text = String::from("error: an early one\n");
+        text.push_str(&"[ 1.0s] progress\n".repeat(10_000));
+        text.push_str("error: lost the docker engine (hint: ...)\n[ 9.0s] interrupted\n");
+        std::fs::write(&path, text).expect("write");
+        assert_eq!(last_error_line(&path).as_deref(), Some("error: lost the docker engine (hint: ...)"));
+        std::fs::write(&path, "[ 1.0s] all well\n").expect("write");
+        assert_eq!(last_error_line(&path), None);
+    }
+
     fn run(fault: Fault, differences: &[&str]) -> SoakRun {
         SoakRun {
             number: 1,
@@ -1083,6 +1115,7 @@ mod soak_tests {
             stray_files: Vec::new(),
             verdicts: None,
             differences: differences.iter().map(|d| (*d).to_owned()).collect(),
+            error: None,
             wall: Duration::ZERO,
         }
     }

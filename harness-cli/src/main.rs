@@ -593,6 +593,9 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
                     },
                     secs(r.wall)
                 );
+                if let Some(e) = &r.error {
+                    println!("    {}", harness::report::terminal(e));
+                }
             })
             .await?;
             let all: Vec<bench::SoakRun> =
