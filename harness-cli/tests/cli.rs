@@ -329,8 +329,7 @@ fn fork_bombs_get_a_clear_verdict_in_bounded_time_and_leave_nothing() {
         assert!(out.contains(line), "`{line}` in: {out}");
     }
     assert!(took < std::time::Duration::from_secs(120), "took {took:?}");
-    let project = out.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
-    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+    assert_nothing_left_by(&out);
 }
 
 /// suites/stacks/hostile/host-mounts: the engine socket, the host's `/` and `/etc`, and a
@@ -363,8 +362,7 @@ fn host_mounts_fail_and_no_helper_follows_a_volume_onto_the_host() {
         out.contains("SKIP backup.tar hidden: not judged: volume `hostetc` keeps its data in the host path /etc"),
         "{out}"
     );
-    let project = out.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
-    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+    assert_nothing_left_by(&out);
 }
 
 /// Nightly: 100 services on 10 networks (`harness bench footprint --wide 100,10`, the
@@ -381,8 +379,7 @@ fn nightly_a_hundred_services_on_ten_networks_boot_and_isolate() {
     let mib = peak_rss_mib(&out);
     assert!(mib < 64.0, "peak RSS {mib} MiB: {out}");
     assert!(started.elapsed() < std::time::Duration::from_secs(600), "took {:?}", started.elapsed());
-    let project = out.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
-    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+    assert_nothing_left_by(&out);
 }
 
 /// The peak RSS `bench footprint` printed, in MiB.
@@ -410,8 +407,7 @@ fn nightly_a_gibibyte_of_stdout_leaves_the_harness_footprint_alone() {
     assert!(out.contains("hardening.restart x1"), "{out}");
     let mib = peak_rss_mib(&out);
     assert!(mib < 64.0, "peak RSS {mib} MiB: {out}");
-    let project = out.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
-    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+    assert_nothing_left_by(&out);
 }
 
 /// Nightly: a quiet check of the reference stack, then ten checks, one at a time, each with
@@ -680,6 +676,13 @@ fn wait_exit(child: &mut std::process::Child, limit: std::time::Duration) -> i32
 
 /// What the engine still holds for a compose project (containers, networks, volumes),
 /// counted by the same labelled listing the harness's teardown uses.
+/// The project a `check` named on stdout (`stack ... (project NAME)`) left nothing behind.
+#[track_caller]
+fn assert_nothing_left_by(stdout: &str) {
+    let project = stdout.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
+    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+}
+
 fn leftovers(project: &str) -> harness::engine::teardown::Removed {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -707,8 +710,7 @@ fn a_panic_inside_a_check_exits_2_and_leaves_nothing() {
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(stderr.contains("error: the harness panicked: injected by the test"), "{stderr}");
     assert!(stderr.contains("a bug in the harness, not a verdict"), "{stderr}");
-    let project = stdout.split("(project ").nth(1).and_then(|r| r.split(')').next()).expect("project named");
-    assert_eq!(leftovers(project), harness::engine::teardown::Removed::default(), "{project} left resources");
+    assert_nothing_left_by(&stdout);
 }
 
 /// Ctrl-C during boot: exit 2 (nothing was judged), and the stack is gone.
