@@ -687,7 +687,8 @@ pub struct SoakRun {
     pub number: usize,
     /// The fault injected.
     pub fault: Fault,
-    /// How long after the check's start the fault struck (for a panic: when it was armed).
+    /// How long after the check's start the fault struck; drawn but unused for a panic,
+    /// whose place is [`SoakRun::failpoint`].
     pub at: Duration,
     /// The fault point and its actions, for [`Fault::Panic`] (the `FAILPOINTS` value).
     pub failpoint: Option<String>,
