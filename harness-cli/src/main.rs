@@ -67,6 +67,15 @@ enum Format {
     Json,
 }
 
+/// `--engine`: what runs the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Engine {
+    /// `docker compose up`.
+    Compose,
+    /// `docker stack deploy` on Docker Swarm, with the translations printed.
+    Swarm,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Build or find the images, boot the stack, judge it, print timings and a verdict, tear down.
@@ -93,6 +102,10 @@ enum Command {
         /// When to pull images that no recipe builds: missing (default), always or never.
         #[arg(long, default_value = "missing", value_parser = pull_policy)]
         pull: images::Pull,
+        /// Where the stack runs: `compose` (default), or `swarm`: `docker stack deploy` on a
+        /// single-node swarm the harness starts (and leaves) when the engine is in none.
+        #[arg(long, value_enum, default_value_t = Engine::Compose)]
+        engine: Engine,
         #[command(flatten)]
         select: Select,
         /// Where reports go: <DIR>/<run-id>/report.{json,md,html} and junit.xml.
@@ -403,6 +416,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             keep,
             profiles,
             pull,
+            engine,
             select,
             report_dir,
             format,
@@ -417,6 +431,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 keep,
                 profiles,
                 pull,
+                engine,
                 selection,
                 report_dir,
             };
@@ -744,6 +759,7 @@ struct CheckArgs {
     keep: bool,
     profiles: Vec<String>,
     pull: images::Pull,
+    engine: Engine,
     selection: Selection,
     report_dir: PathBuf,
 }
@@ -754,13 +770,18 @@ async fn check(a: CheckArgs, out: Human) -> anyhow::Result<ExitCode> {
     harness::report::ensure_writable(&a.report_dir)?;
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let cfg = stack_config(&a.stack, "check", a.overrides, a.boot_timeout).with_profiles(&a.profiles).with_pull(a.pull);
+    let cfg = stack_config(&a.stack, "check", a.overrides.clone(), a.boot_timeout)
+        .with_profiles(&a.profiles)
+        .with_pull(a.pull);
     harness::progress::note(format!("booting {}", a.stack.display()));
     let failed_boot = || format!("failed to boot {}", a.stack.display());
     let prepared = Stack::prepare(&cfg).await.with_context(failed_boot)?;
     // The policy is read before `up`: a policy naming what the stack does not have is an
     // input error that must not cost a boot.
     let mut policy = harness::judge::load_policy_for(&prepared.dir, &prepared.model, &prepared.project.files)?;
+    if a.engine == Engine::Swarm {
+        return check_swarm(a, out, cfg, prepared, policy, started_at, started).await;
+    }
     let mut s = prepared.start(&cfg).await.with_context(failed_boot)?;
     out.line(format_args!("stack {} (project {})", a.stack.display(), s.project_name()));
     out.print(startup::table(&s.timeline));
@@ -769,26 +790,79 @@ async fn check(a: CheckArgs, out: Human) -> anyhow::Result<ExitCode> {
     }
     let cx = harness::judge::Context { stack: &s, policy: &policy };
     let catalogue = harness::judge::full(&cx, &a.selection).await?;
+    let summary = report_check(&a, out, &catalogue, &s.record(), &policy, (started_at, started), s.docker()).await?;
+    if a.keep {
+        s.keep();
+        print_keep_hint(out, &s);
+    } else {
+        let removed = s.down().await?;
+        harness::progress::note(format!("removed {removed}"));
+    }
+    Ok(exit(summary))
+}
+
+/// A check's verdicts printed and its report written, on either engine; the summary decides
+/// the exit code.
+async fn report_check(
+    a: &CheckArgs,
+    out: Human,
+    catalogue: &harness::judge::Catalogue,
+    record: &harness::boot::stack::RunRecord,
+    policy: &harness::policy::Policy,
+    (started_at, started): (SystemTime, Instant),
+    docker: &bollard::Docker,
+) -> anyhow::Result<Summary> {
     print_verdicts(out, &catalogue.verdicts);
     out.line(catalogue.timing_line());
-
     let mut section = StackReport::new(&harness::report::display_path(&a.stack), catalogue.verdicts.clone(), None)
-        .with_run(&s.record(), &policy);
+        .with_run(record, policy);
     section.only = a.selection.only.clone();
     section.skip = a.selection.skip.clone();
     section.catalogue = catalogue.timings.iter().map(|(f, d)| ((*f).to_owned(), d.as_secs_f64())).collect();
     if let Some(m) = &catalogue.matrix {
-        section.isolation = harness::report::grid(m, &policy);
+        section.isolation = harness::report::grid(m, policy);
     }
     section.loads = catalogue.loads.clone();
     let written =
-        write_report("check", started_at, started.elapsed(), vec![section], Some(s.docker()), &a.report_dir).await?;
+        write_report("check", started_at, started.elapsed(), vec![section], Some(docker), &a.report_dir).await?;
     let summary = Summary::of(&catalogue.verdicts);
     out.line(format_args!("verdict: {summary}"));
     out.report(&written)?;
+    Ok(summary)
+}
+
+/// `check --engine swarm`: the prepared stack deployed on Swarm and judged there
+/// (`harness::judge::swarm`), with the same report files and exit codes.
+async fn check_swarm(
+    a: CheckArgs,
+    out: Human,
+    cfg: StackConfig,
+    prepared: harness::boot::stack::Prepared,
+    mut policy: harness::policy::Policy,
+    started_at: SystemTime,
+    started: Instant,
+) -> anyhow::Result<ExitCode> {
+    let mut s = harness::boot::swarm::SwarmStack::deploy(prepared, &cfg)
+        .await
+        .with_context(|| format!("failed to deploy {} on swarm", a.stack.display()))?;
+    out.line(format_args!(
+        "stack {} (swarm stack {}{})",
+        a.stack.display(),
+        s.name,
+        if s.started_swarm { ", on a single-node swarm the harness started" } else { "" }
+    ));
+    out.print(startup::table(&s.timeline));
+    if let Some(b) = a.budget {
+        policy.defaults.startup = b;
+    }
+    let catalogue = harness::judge::swarm::full(&s, &policy, &a.selection).await?;
+    let summary = report_check(&a, out, &catalogue, &s.record(), &policy, (started_at, started), s.docker()).await?;
     if a.keep {
         s.keep();
-        print_keep_hint(out, &s);
+        out.line(format_args!(
+            "kept: swarm stack {} (docker stack ps {}); remove it with `harness down {}`",
+            s.name, s.name, s.name
+        ));
     } else {
         let removed = s.down().await?;
         harness::progress::note(format!("removed {removed}"));

@@ -8,4 +8,5 @@ pub mod shared;
 #[cfg(feature = "single")]
 pub mod single;
 pub mod stack;
+pub mod swarm;
 pub mod timeline;

@@ -205,6 +205,41 @@ pub struct RecordedImage {
     pub budget_bytes: Option<u64>,
 }
 
+/// The [`RunRecord`] of a booted stack, on either engine.
+pub(crate) fn record_of(
+    project: &ComposeProject,
+    dir: &std::path::Path,
+    model: &ComposeModel,
+    timeline: &BootTimeline,
+    images: &[ImageStatus],
+    warnings: &[String],
+) -> RunRecord {
+    let images = model
+        .services
+        .iter()
+        .filter_map(|(service, svc)| {
+            let reference = svc.image.as_ref()?;
+            let i = images.iter().find(|i| &i.reference == reference)?;
+            Some(RecordedImage {
+                service: service.clone(),
+                reference: reference.clone(),
+                id: i.id.clone(),
+                size_bytes: i.size_bytes,
+                budget_bytes: i.budget_bytes,
+            })
+        })
+        .collect();
+    RunRecord {
+        project: project.project.clone(),
+        dir: dir.to_path_buf(),
+        files: project.files.clone(),
+        services: model.service_names().iter().map(|s| (*s).to_owned()).collect(),
+        timeline: timeline.clone(),
+        images,
+        warnings: warnings.to_vec(),
+    }
+}
+
 /// A stack resolved and with its images ready, not yet started.
 #[derive(Debug)]
 pub struct Prepared {
@@ -220,8 +255,8 @@ pub struct Prepared {
     pub warnings: Vec<String>,
     /// The Dockerfiles and stand-ins, read while preparing.
     pub file_facts: FileFacts,
-    docker: Docker,
-    workdir: Arc<tempfile::TempDir>,
+    pub(crate) docker: Docker,
+    pub(crate) workdir: Arc<tempfile::TempDir>,
 }
 
 /// What a stack's own files say beyond compose's model, read once per stack and shared by
@@ -259,31 +294,7 @@ impl FileFacts {
 impl Stack {
     /// The boot as plain data, for the report.
     pub fn record(&self) -> RunRecord {
-        let images = self
-            .model
-            .services
-            .iter()
-            .filter_map(|(service, svc)| {
-                let reference = svc.image.as_ref()?;
-                let i = self.images.iter().find(|i| &i.reference == reference)?;
-                Some(RecordedImage {
-                    service: service.clone(),
-                    reference: reference.clone(),
-                    id: i.id.clone(),
-                    size_bytes: i.size_bytes,
-                    budget_bytes: i.budget_bytes,
-                })
-            })
-            .collect();
-        RunRecord {
-            project: self.project.project.clone(),
-            dir: self.dir.clone(),
-            files: self.project.files.clone(),
-            services: self.model.service_names().iter().map(|s| (*s).to_owned()).collect(),
-            timeline: self.timeline.clone(),
-            images,
-            warnings: self.warnings.clone(),
-        }
+        record_of(&self.project, &self.dir, &self.model, &self.timeline, &self.images, &self.warnings)
     }
 
     /// Resolves, builds images, boots and waits. See the module docs for the steps.

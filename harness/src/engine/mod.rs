@@ -16,6 +16,7 @@ pub(crate) mod helper;
 pub mod images;
 pub mod labels;
 pub mod provision;
+pub mod swarm;
 pub mod teardown;
 
 use bollard::Docker;

@@ -24,6 +24,7 @@ use tokio::sync::OnceCell;
 
 use crate::engine;
 use crate::engine::labels::{self, RunIdentity};
+use crate::engine::swarm;
 use crate::errors::{Error, Result};
 
 /// Projects this process has booted and not yet removed, with the pids of compose
@@ -107,11 +108,20 @@ pub struct Removed {
     pub networks: usize,
     /// Volumes removed.
     pub volumes: usize,
+    /// Swarm services removed (a Swarm run's).
+    pub services: usize,
+    /// Swarm secrets and configs removed.
+    pub swarm_objects: usize,
 }
 
 impl std::fmt::Display for Removed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} container(s), {} network(s), {} volume(s)", self.containers, self.networks, self.volumes)
+        write!(f, "{} container(s), {} network(s), {} volume(s)", self.containers, self.networks, self.volumes)?;
+        // Said only when there were any, so a compose run's line reads as it always did.
+        if self.services + self.swarm_objects > 0 {
+            write!(f, ", {} swarm service(s), {} secret(s)/config(s)", self.services, self.swarm_objects)?;
+        }
+        Ok(())
     }
 }
 
@@ -120,23 +130,46 @@ impl std::ops::AddAssign for Removed {
         self.containers += o.containers;
         self.networks += o.networks;
         self.volumes += o.volumes;
+        self.services += o.services;
+        self.swarm_objects += o.swarm_objects;
     }
 }
 
-/// Removes everything compose made for `project`.
+/// The labels that find everything of a project: compose's project label, and the stack
+/// namespace `docker stack deploy` puts on a Swarm run's services, containers and networks.
+pub fn project_labels(project: &str) -> [String; 2] {
+    [format!("{}={project}", labels::COMPOSE_PROJECT), format!("{}={project}", swarm::STACK_NAMESPACE)]
+}
+
+/// Removes everything compose (or `docker stack deploy`) made for `project`.
 pub async fn remove_project(docker: &Docker, project: &str) -> Result<Removed> {
-    let filter = format!("{}={project}", labels::COMPOSE_PROJECT);
-    let removed = remove_labelled(docker, &filter).await?;
-    let left = count_labelled(docker, &filter).await?;
-    if left != Removed::default() {
-        return Err(Error::TeardownIncomplete { project: project.to_owned(), left: left.to_string() });
+    let mut removed = Removed::default();
+    for filter in project_labels(project) {
+        removed += remove_labelled(docker, &filter).await?;
+        let mut left = count_labelled(docker, &filter).await?;
+        // A Swarm network keeps its last task's endpoint for a moment after the container
+        // has gone (seen: about a second on this engine): try again before calling it left.
+        for _ in 0..20 {
+            if left == Removed::default() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            removed += remove_labelled(docker, &filter).await.unwrap_or_default();
+            left = count_labelled(docker, &filter).await?;
+        }
+        if left != Removed::default() {
+            return Err(Error::TeardownIncomplete { project: project.to_owned(), left: left.to_string() });
+        }
     }
     Ok(removed)
 }
 
 async fn remove_project_by_label(project: String) -> Result<Removed> {
     let docker = engine::connect().await?;
-    remove_project(&docker, &project).await
+    let removed = remove_project(&docker, &project).await?;
+    // A swarm this run started goes with its last service.
+    swarm::leave_if_ours(&docker).await?;
+    Ok(removed)
 }
 
 fn filters(label: &str) -> HashMap<String, Vec<String>> {
@@ -177,6 +210,15 @@ pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
     // One resource the engine refuses does not keep the rest: everything removable goes,
     // then the first refusal is the error.
     let mut failed: Option<Error> = None;
+    // Swarm services first: while one exists, Swarm replaces any task container removed.
+    let objects = swarm::list_labelled(docker, label).await?;
+    for (id, _) in &objects.services {
+        match docker.delete_service(id).await {
+            Ok(()) => removed.services += 1,
+            Err(e) if is_gone(&e) => {}
+            Err(e) => failed = failed.or(Some(Error::engine("remove service", id.clone(), e))),
+        }
+    }
     let found = list_labelled(docker, label).await?;
     for c in found.containers {
         let Some(id) = c.id else { continue };
@@ -203,6 +245,17 @@ pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
             Err(e) => failed = failed.or(Some(Error::engine("remove volume", v.name, e))),
         }
     }
+    // Secrets and configs last: Swarm refuses to remove one a service still uses.
+    for (kind, ids) in [("secret", &objects.secrets), ("config", &objects.configs)] {
+        for id in ids {
+            let result = if kind == "secret" { docker.delete_secret(id).await } else { docker.delete_config(id).await };
+            match result {
+                Ok(()) => removed.swarm_objects += 1,
+                Err(e) if is_gone(&e) => {}
+                Err(e) => failed = failed.or(Some(Error::engine("remove swarm object", format!("{kind} {id}"), e))),
+            }
+        }
+    }
     match failed {
         Some(e) => Err(e),
         None => Ok(removed),
@@ -212,7 +265,14 @@ pub async fn remove_labelled(docker: &Docker, label: &str) -> Result<Removed> {
 /// Counts what still carries `label`.
 pub async fn count_labelled(docker: &Docker, label: &str) -> Result<Removed> {
     let found = list_labelled(docker, label).await?;
-    Ok(Removed { containers: found.containers.len(), networks: found.networks.len(), volumes: found.volumes.len() })
+    let objects = swarm::list_labelled(docker, label).await?;
+    Ok(Removed {
+        containers: found.containers.len(),
+        networks: found.networks.len(),
+        volumes: found.volumes.len(),
+        services: objects.services.len(),
+        swarm_objects: objects.secrets.len() + objects.configs.len(),
+    })
 }
 
 /// A resource removed between listing and removing is not an error, and neither is one
@@ -235,6 +295,8 @@ pub struct ReapReport {
     pub owners: Vec<u32>,
     /// Work directories (override files) of dead runs removed from the temp directory.
     pub workdirs: usize,
+    /// Whether it left a swarm that a dead harness run had started.
+    pub left_swarm: bool,
 }
 
 /// The name prefix of a run's work directory under the temp directory:
@@ -327,6 +389,7 @@ async fn reap_runs(docker: &Docker, spare: &[String]) -> Result<ReapReport> {
     found.containers.into_iter().for_each(|c| consider(c.labels));
     found.networks.into_iter().for_each(|n| consider(n.labels));
     found.volumes.into_iter().for_each(|v| consider(Some(v.labels)));
+    swarm::list_labelled(docker, labels::OWNER_PID).await?.services.into_iter().for_each(|(_, l)| consider(Some(l)));
 
     let mut report = ReapReport {
         workdirs: sweep_workdirs(&std::env::temp_dir(), labels::process_start_ticks),
@@ -336,6 +399,8 @@ async fn reap_runs(docker: &Docker, spare: &[String]) -> Result<ReapReport> {
         report.removed += remove_labelled(docker, &format!("{}={run}", labels::RUN_ID)).await?;
         report.owners.push(pid);
     }
+    // A swarm a dead run started, with nothing left on it, is left again.
+    report.left_swarm = swarm::leave_if_ours(docker).await?;
     Ok(report)
 }
 
@@ -350,7 +415,7 @@ pub async fn reap_once(docker: &Docker) -> Result<()> {
         // keep a stale endpoint on a network whose container is gone, and then refuses to
         // remove the network) is said, and this run goes on; it never blocks a boot.
         match reap_runs(docker, &kept).await {
-            Ok(report) if report.removed != Removed::default() || report.workdirs > 0 => {
+            Ok(report) if report.removed != Removed::default() || report.workdirs > 0 || report.left_swarm => {
                 crate::progress::note(format!(
                     "reaped {} and {} work directory(ies) left by dead run(s) (pids {:?})",
                     report.removed, report.workdirs, report.owners
@@ -484,11 +549,8 @@ fn on_signal(sig: i32) -> ! {
         // A refusal is no reason to stop: a volume the in-flight create is attaching is "in
         // use" for a moment (a CI run bailed out on it and left a container and a volume),
         // so the pass counts as not quiet and the next one tries again.
-        let labels: Vec<String> = projects
-            .iter()
-            .map(|p| format!("{}={p}", labels::COMPOSE_PROJECT))
-            .chain(std::iter::once(run_label))
-            .collect();
+        let labels: Vec<String> =
+            projects.iter().flat_map(|p| project_labels(p)).chain(std::iter::once(run_label)).collect();
         let (mut quiet, mut refused) = (0, None);
         for _ in 0..MAX_PASSES {
             let mut found = Removed::default();
@@ -505,9 +567,16 @@ fn on_signal(sig: i32) -> ! {
             removed += found;
             quiet = if found == Removed::default() && !failed { quiet + 1 } else { 0 };
             if quiet >= QUIET_PASSES {
-                return Ok(removed);
+                break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        // A swarm this run started goes with its last service.
+        if let Err(e) = swarm::leave_if_ours(&docker).await {
+            crate::progress::note(format!("could not leave the swarm this run started: {e}"));
+        }
+        if quiet >= QUIET_PASSES {
+            return Ok(removed);
         }
         refused.map_or(Ok(removed), Err)
     });
@@ -536,9 +605,14 @@ mod tests {
 
     #[test]
     fn removed_adds_up_and_prints() {
-        let mut r = Removed { containers: 1, networks: 2, volumes: 0 };
-        r += Removed { containers: 4, networks: 0, volumes: 3 };
+        let mut r = Removed { containers: 1, networks: 2, ..Removed::default() };
+        r += Removed { containers: 4, volumes: 3, ..Removed::default() };
         assert_eq!(r.to_string(), "5 container(s), 2 network(s), 3 volume(s)");
+        r += Removed { services: 2, swarm_objects: 1, ..Removed::default() };
+        assert_eq!(
+            r.to_string(),
+            "5 container(s), 2 network(s), 3 volume(s), 2 swarm service(s), 1 secret(s)/config(s)"
+        );
     }
 
     #[test]

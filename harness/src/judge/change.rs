@@ -27,10 +27,10 @@ use crate::policy::Availability;
 use crate::units::secs;
 
 /// Load before the change starts, so the evidence shows the stack answering first.
-const LEAD: Duration = Duration::from_secs(2);
+pub(crate) const LEAD: Duration = Duration::from_secs(2);
 /// Load after the change is done, so a late failure (a gateway still sending to a gone
 /// replica) is seen.
-const TAIL: Duration = Duration::from_secs(3);
+pub(crate) const TAIL: Duration = Duration::from_secs(3);
 /// How long a rolling update waits between a new replica being ready and an old one being
 /// stopped (an orchestrator's update delay, Swarm's `update_config.delay`): a gateway that
 /// re-resolves the name every second must have the new address in its list before an old
@@ -40,8 +40,8 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// No load runs longer than this, whatever the change does: the loop is bounded by itself.
 const MAX_LOAD: Duration = Duration::from_secs(180);
 
-/// The load running in the background while a change is made.
-struct Load {
+/// The load running in the background while a change is made (on either engine).
+pub(crate) struct Load {
     t0: Instant,
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<Result<Vec<Sample>>>,
@@ -49,12 +49,12 @@ struct Load {
 
 impl Load {
     /// Time since the load started: the clock the samples use.
-    fn at(&self) -> Duration {
+    pub(crate) fn at(&self) -> Duration {
         self.t0.elapsed()
     }
 
     /// Lets the load run `tail` longer, stops it and returns every request.
-    async fn finish(mut self, tail: Duration) -> Result<Vec<Sample>> {
+    pub(crate) async fn finish(mut self, tail: Duration) -> Result<Vec<Sample>> {
         tokio::time::sleep(tail).await;
         self.stop.store(true, Ordering::Relaxed);
         match (&mut self.task).await {
@@ -107,19 +107,9 @@ impl Setup<'_> {
         *self.base.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether the stack answers through the gateway now (3 requests, one must succeed).
+    /// Whether the stack answers through the gateway now.
     async fn answers(&self) -> Result<bool> {
-        let target = crate::load::Target::loopback(self.base(), &self.a.path)?;
-        let plan = crate::load::Plan {
-            concurrency: 1,
-            rate: None,
-            max_requests: 3,
-            max_duration: Duration::from_secs(6),
-            timeout: Duration::from_secs(2),
-            replica_header: None,
-            stop: None,
-        };
-        Ok(crate::load::run(&target, &plan).await?.iter().any(|x| x.answer.ok()))
+        answers(self.base(), &self.a.path).await
     }
 
     /// Each change starts from a stack that answers: a gateway that kept a gone replica's
@@ -149,14 +139,35 @@ impl Setup<'_> {
 
     /// Starts the load and lets it run [`LEAD`] before returning.
     async fn start(&self) -> Result<Load> {
-        let target = crate::load::Target::loopback(self.base(), &self.a.path)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let plan = crate::load::Plan::steady(self.a.rate, MAX_LOAD, self.a.p99).stopped_by(stop.clone());
-        let t0 = Instant::now();
-        let task = tokio::spawn(async move { crate::load::run(&target, &plan).await });
-        tokio::time::sleep(LEAD).await;
-        Ok(Load { t0, stop, task })
+        start_load(self.base(), self.a).await
     }
+}
+
+/// Whether the stack answers `path` at `base` now (3 requests, one must succeed).
+pub(crate) async fn answers(base: std::net::SocketAddr, path: &str) -> Result<bool> {
+    let target = crate::load::Target::loopback(base, path)?;
+    let plan = crate::load::Plan {
+        concurrency: 1,
+        rate: None,
+        max_requests: 3,
+        max_duration: Duration::from_secs(6),
+        timeout: Duration::from_secs(2),
+        replica_header: None,
+        stop: None,
+    };
+    Ok(crate::load::run(&target, &plan).await?.iter().any(|x| x.answer.ok()))
+}
+
+/// Starts the policy's load on `base` in the background, bounded by [`MAX_LOAD`] and a stop
+/// flag, and lets it run [`LEAD`] before returning.
+pub(crate) async fn start_load(base: std::net::SocketAddr, a: &Availability) -> Result<Load> {
+    let target = crate::load::Target::loopback(base, &a.path)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let plan = crate::load::Plan::steady(a.rate, MAX_LOAD, a.p99).stopped_by(stop.clone());
+    let t0 = Instant::now();
+    let task = tokio::spawn(async move { crate::load::run(&target, &plan).await });
+    tokio::time::sleep(LEAD).await;
+    Ok(Load { t0, stop, task })
 }
 
 /// Every check of this step, for the criteria selected; nothing when the policy has no
@@ -220,7 +231,7 @@ pub async fn all(cx: &Context<'_>, sel: &crate::judge::criteria::Selection) -> R
 
 /// What the load saw, judged on the share answered and the longest burst, plus the
 /// change's own condition (`change`: `Err` names what went wrong with it).
-fn judged(
+pub(crate) fn judged(
     criterion: Criterion,
     subject: &str,
     a: &Availability,
@@ -342,7 +353,7 @@ async fn replica_loss(cx: &Context<'_>, s: &Setup<'_>, loads: &mut Vec<LoadRun>)
 }
 
 /// The report's record of one load run.
-fn run(criterion: Criterion, subject: &str, summary: &Summary, marks: Vec<(f64, String)>) -> LoadRun {
+pub(crate) fn run(criterion: Criterion, subject: &str, summary: &Summary, marks: Vec<(f64, String)>) -> LoadRun {
     LoadRun { criterion: criterion.id().to_owned(), subject: subject.to_owned(), summary: summary.clone(), marks }
 }
 

@@ -157,6 +157,7 @@ criteria! {
     AvailabilityReplicaLoss => ("availability.replica_loss", Change, "ZViewer 004", None, false, "one replica of the upstream SIGKILLed under load: the share answered and the longest error burst against budget, and the replica restarted and ready within the recovery budget", "`[availability]`, `burst`, `recovery`"),
     AvailabilityRollingUpdate => ("availability.rolling_update", Change, "ZViewer 004", None, false, "the upstream rolled one replica at a time under load (start a new one, wait until ready, stop an old one): the share answered and the longest error burst against budget, and every old replica replaced", "`[availability]`, `burst`"),
     ScaleOut => ("scale.out", Change, "ZViewer 004", None, false, "the upstream scaled out and back in under load: the new replicas ready within the startup budget and answering through the gateway, and no error while they leave", "`[availability]`, `scale_to`, `startup`"),
+    DeployRollback => ("deploy.rollback", Change, "RedFire 001 (回滚方案), ZViewer 004", None, false, "Swarm only: a deliberately bad version of the upstream (its healthcheck never passes) is rolled out under load, and Swarm rolls it back by itself (`update_config.failure_action: rollback`) within budget while the share answered holds; compose has no rollback, so a compose run judges it only when named with --only", "`[deploy] rollback`, `[availability]`"),
     ResilienceDependencyRestart => ("resilience.dependency_restart", Change, "RedFire 001", None, false, "each dependency of the upstream restarted under load: the upstream answers again within the budget of the dependency being back, with no restart of its own (its pool reconnects)", "`[availability] dependencies`, `reconnect`"),
 }
 
@@ -305,6 +306,12 @@ impl Selection {
     pub fn includes(&self, c: Criterion) -> bool {
         let hit = |list: &[String]| list.iter().any(|e| e == c.id() || e == c.family());
         (self.only.is_empty() || hit(&self.only)) && !hit(&self.skip)
+    }
+
+    /// Whether `--only` names criterion `c` by its id (not only its family): what a criterion
+    /// one engine cannot judge needs before that engine reports it as not judged.
+    pub fn names(&self, c: Criterion) -> bool {
+        self.only.iter().any(|e| e == c.id()) && self.includes(c)
     }
 
     /// Whether any criterion `step` judges is selected, i.e. whether the step runs.

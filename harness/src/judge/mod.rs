@@ -15,6 +15,7 @@ pub mod lint;
 pub mod network;
 pub mod runtime;
 pub mod startup;
+pub mod swarm;
 pub mod verdict;
 
 use std::path::Path;
@@ -214,9 +215,19 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
     }
     if sel_runs(Step::Change) {
         let t = std::time::Instant::now();
-        let (verdicts, loads) = change::all(cx, sel).await?;
+        let (mut verdicts, loads) = change::all(cx, sel).await?;
         // Only the selected checks ran, so every load here belongs to a selected criterion.
         c.loads.extend(loads);
+        // Compose has no rollback of its own: said when asked for by name, else not listed.
+        if sel.names(Criterion::DeployRollback) {
+            let subject =
+                cx.policy.availability.as_ref().and_then(|a| a.upstream.clone()).unwrap_or_else(|| "stack".into());
+            verdicts.push(Verdict::not_judged(
+                Criterion::DeployRollback,
+                &subject,
+                "compose has no rollback of its own: run `harness check --engine swarm` to judge it",
+            ));
+        }
         c.add("change", t, verdicts, j);
     }
     if sel_runs(Step::Persistence) {

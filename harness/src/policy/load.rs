@@ -20,8 +20,8 @@ use super::model::{
     Table, TargetSpec, WaiverFile,
 };
 use super::{
-    Availability, Backup, BackupMethod, DEFAULT_DEPLOY_TIME, DataKind, Gateway, NetworkPolicy, Observability,
-    Persistence, Policy, Route, Settings, Target, Waiver,
+    Availability, Backup, BackupMethod, DEFAULT_DEPLOY_ROLLBACK, DEFAULT_DEPLOY_TIME, DataKind, Gateway, NetworkPolicy,
+    Observability, Persistence, Policy, Route, Settings, Target, Waiver,
 };
 
 /// A policy file that cannot be read, parsed or resolved. One line, starting with
@@ -217,6 +217,11 @@ impl Doc<'_> {
             },
             availability,
             deploy_time: file.deploy.as_ref().and_then(|d| d.0.time.as_ref()).map_or(DEFAULT_DEPLOY_TIME, |d| d.0),
+            deploy_rollback: file
+                .deploy
+                .as_ref()
+                .and_then(|d| d.0.rollback.as_ref())
+                .map_or(DEFAULT_DEPLOY_ROLLBACK, |d| d.0),
             waivers: file.waive.iter().map(|w| self.waiver(&w.0)).collect::<PResult<_>>()?,
         })
     }

@@ -219,6 +219,10 @@ pub struct Route {
 
 /// `[deploy] time` unless set: 004 ZViewer's 部署时间 < 5分钟.
 pub const DEFAULT_DEPLOY_TIME: Duration = Duration::from_secs(300);
+/// `[deploy] rollback` unless set: a bad version's healthcheck fails within seconds, Swarm's
+/// monitor and the old version's start-first restart add seconds more; two minutes bounds a
+/// rollback that does not happen at all.
+pub const DEFAULT_DEPLOY_ROLLBACK: Duration = Duration::from_secs(120);
 
 /// `[availability]`: steady load through the gateway.
 #[derive(Debug, Clone, PartialEq)]
@@ -312,6 +316,8 @@ pub struct Policy {
     pub availability: Option<Availability>,
     /// `[deploy] time`: from `up` to healthy.
     pub deploy_time: Duration,
+    /// `[deploy] rollback`: on Swarm, from a bad version's rollout to its rollback done.
+    pub deploy_rollback: Duration,
     /// `[[waive]]`: criteria deliberately not judged, in file order.
     pub waivers: Vec<Waiver>,
 }
@@ -332,6 +338,7 @@ impl Policy {
             observability: Observability::default(),
             availability: None,
             deploy_time: DEFAULT_DEPLOY_TIME,
+            deploy_rollback: DEFAULT_DEPLOY_ROLLBACK,
             waivers: Vec::new(),
         }
     }

@@ -334,6 +334,10 @@ pub(crate) struct DeployFile {
     /// From `up` to the last replica reported healthy, images already present (`deploy.time`).
     #[schemars(extend("default" = "5m"))]
     pub(crate) time: Option<Duration>,
+    /// On Swarm, from a bad version's rollout to Swarm having rolled it back by itself
+    /// (`deploy.rollback`).
+    #[schemars(extend("default" = "2m"))]
+    pub(crate) rollback: Option<Duration>,
 }
 
 /// `[availability] rate` unless set.

@@ -7,6 +7,7 @@
 //! `suites/stacks/fragile` (fails each criterion).
 
 use harness::judge::criteria::Selection;
+use harness::judge::verdict::{Outcome, Verdict};
 use harness::judge::{self, Context, http};
 
 use crate::support::{boot_judged, check_fails, check_pass, find, shared_reference};
@@ -94,4 +95,76 @@ async fn the_fragile_stack_fails_every_change_criterion() {
     check_fails(&v, "scale.out", "api", "new replicas that never answered through the gateway");
     check_fails(&v, "resilience.dependency_restart", "api after postgres", "restarted 1 time(s)");
     assert_eq!(v.len(), 6, "{:#?}", v.iter().map(|v| v.line()).collect::<Vec<_>>());
+}
+
+/// The change criteria Swarm judges, and the two read-only ones that go with them.
+fn swarm_change_selection() -> Selection {
+    let only = [
+        "gateway.balance",
+        "availability.replica_loss",
+        "availability.rolling_update",
+        "scale.out",
+        "deploy.rollback",
+        "network.reach",
+    ];
+    Selection::new(only.iter().map(|s| (*s).to_owned()).collect(), Vec::new()).expect("known ids")
+}
+
+/// Deploys a stack on Swarm (`--engine swarm`) and judges the swarm selection; returns the
+/// verdicts and the stack name, after the stack (and the swarm, when the test started it)
+/// is gone.
+async fn on_swarm(rel: &str, name: &str) -> (Vec<Verdict>, String) {
+    use harness::boot::stack::{Stack, StackConfig};
+    let cfg = StackConfig::new(crate::support::workspace(rel)).with_name(name);
+    let prepared = Stack::prepare(&cfg).await.expect("prepares");
+    let policy = judge::load_policy(&prepared.dir, &prepared.model.service_names()).expect("policy loads");
+    let stack = harness::boot::swarm::SwarmStack::deploy(prepared, &cfg).await.expect("deploys on swarm");
+    assert!(!stack.translations.is_empty(), "every translation is said");
+    let v = judge::swarm::full(&stack, &policy, &swarm_change_selection()).await.expect("swarm checks run").verdicts;
+    let name = stack.name.clone();
+    let left_swarm = stack.started_swarm;
+    stack.down().await.expect("the stack goes");
+    if left_swarm {
+        let docker = harness::engine::connect().await.expect("engine");
+        let m = harness::engine::swarm::membership(&docker).await.expect("membership");
+        assert_eq!(m, harness::engine::swarm::Membership::Inactive, "the swarm the run started is left");
+    }
+    (v, name)
+}
+
+/// Issue 12 on Docker Swarm: the reference stack deployed with `docker stack deploy` keeps
+/// answering while Swarm replaces a killed task, rolls the api one task at a time, scales it
+/// and rolls a bad version back by itself. What Swarm is not asked here is not judged, with
+/// the reason, never passed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_stack_keeps_answering_while_it_changes_on_swarm() {
+    let (v, name) = on_swarm("compose/reference", "swarm-reference").await;
+    for criterion in
+        ["gateway.balance", "availability.replica_loss", "availability.rolling_update", "scale.out", "deploy.rollback"]
+    {
+        check_pass(&v, criterion, "api");
+    }
+    let rolled = &find(&v, "deploy.rollback", "api").evidence;
+    assert!(rolled.contains("`rollback_completed`") && rolled.contains("the previous spec runs again"), "{rolled}");
+    let skipped = find(&v, "network.reach", "stack");
+    assert!(
+        matches!(&skipped.outcome, Outcome::NotJudged { reason } if reason.contains("--engine swarm")),
+        "{skipped:?}"
+    );
+    assert_eq!(v.len(), 6, "{:#?}", v.iter().map(|v| v.line()).collect::<Vec<_>>());
+    assert_eq!(crate::support::swarm_leftovers(&name).await, crate::support::NOTHING, "nothing of {name} is left");
+}
+
+/// The fragile stack on Swarm fails each change criterion for its own reason; its api
+/// pauses a failed update instead of rolling back.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fragile_stack_fails_every_change_criterion_on_swarm() {
+    let (v, name) = on_swarm("suites/stacks/fragile", "swarm-fragile").await;
+    check_fails(&v, "gateway.balance", "api", "runs 1 replica(s)");
+    check_fails(&v, "availability.replica_loss", "api", "504 x");
+    check_fails(&v, "availability.rolling_update", "api", "new tasks never answered through the gateway");
+    check_fails(&v, "scale.out", "api", "new tasks that never answered through the gateway");
+    check_fails(&v, "deploy.rollback", "api", "update `paused`");
+    assert_eq!(v.len(), 6, "{:#?}", v.iter().map(|v| v.line()).collect::<Vec<_>>());
+    assert_eq!(crate::support::swarm_leftovers(&name).await, crate::support::NOTHING, "nothing of {name} is left");
 }

@@ -14,7 +14,7 @@ use harness::policy::Policy;
 use harness::report::StackReport;
 
 /// What the engine holds for a project whose stack is gone.
-pub const NOTHING: Removed = Removed { containers: 0, networks: 0, volumes: 0 };
+pub const NOTHING: Removed = Removed { containers: 0, networks: 0, volumes: 0, services: 0, swarm_objects: 0 };
 
 /// A path under the workspace root.
 pub fn workspace(rel: &str) -> PathBuf {
@@ -54,6 +54,15 @@ pub async fn shared_reference() -> harness::boot::shared::SharedStack {
 pub async fn leftovers(project: &str) -> Removed {
     let docker = harness::engine::connect().await.expect("engine reachable");
     harness::engine::teardown::count_labelled(&docker, &format!("com.docker.compose.project={project}"))
+        .await
+        .expect("count resources")
+}
+
+/// What the engine still holds for a Swarm stack: its services, task containers, networks,
+/// volumes, secrets and configs.
+pub async fn swarm_leftovers(stack: &str) -> Removed {
+    let docker = harness::engine::connect().await.expect("engine reachable");
+    harness::engine::teardown::count_labelled(&docker, &format!("{}={stack}", harness::engine::swarm::STACK_NAMESPACE))
         .await
         .expect("count resources")
 }

@@ -18,7 +18,11 @@ async fn dropping_a_stack_removes_containers_networks_and_volumes() {
     let stack = boot(StackConfig::new(test_stack("tiny")).with_name("teardown-drop")).await;
     let project = stack.project_name().to_owned();
     let before = leftovers(&project).await;
-    assert_eq!(before, Removed { containers: 1, networks: 1, volumes: 1 }, "the stack is really up");
+    assert_eq!(
+        before,
+        Removed { containers: 1, networks: 1, volumes: 1, ..Removed::default() },
+        "the stack is really up"
+    );
     drop(stack);
     assert_eq!(leftovers(&project).await, NOTHING);
 }
@@ -86,7 +90,7 @@ async fn after_sigkill_the_next_run_reaps_what_was_left() {
     signal(&child, Signal::SIGKILL);
     wait_exit(&mut child);
     // SIGKILL runs no handler: everything is still there...
-    assert_eq!(leftovers(&project).await, Removed { containers: 1, networks: 1, volumes: 1 });
+    assert_eq!(leftovers(&project).await, Removed { containers: 1, networks: 1, volumes: 1, ..Removed::default() });
     // ...until a reaper (run at the start of every harness run) finds the dead owner.
     let docker = harness::engine::connect().await.expect("engine");
     let report = harness::engine::teardown::reap(&docker).await.expect("reap");
