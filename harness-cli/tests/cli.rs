@@ -750,3 +750,59 @@ fn an_engine_that_goes_away_mid_run_exits_2_and_is_reaped_after() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(leftovers(&project), harness::engine::teardown::Removed::default(), "{project} reaped: {out}");
 }
+
+/// A `check --engine swarm` SIGKILLed as soon as its stack is deployed: no handler runs,
+/// so the services, their task containers, networks, volumes and secrets stay, and so does
+/// the swarm the run started. The next `harness reap` removes all of it and leaves the
+/// swarm (its node carries the dead run's owner labels).
+#[test]
+fn a_swarm_run_killed_with_sigkill_is_reaped_and_its_swarm_left() {
+    use std::io::BufRead;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let membership = || {
+        runtime.block_on(async {
+            let docker = harness::engine::connect().await.expect("engine reachable");
+            harness::engine::swarm::membership(&docker).await.expect("membership")
+        })
+    };
+    let was_inactive = membership() == harness::engine::swarm::Membership::Inactive;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["check", "--engine", "swarm", stack("suites/stacks/tiny").to_str().expect("utf-8"), "--report-dir"])
+        .arg(report_dir("swarm-sigkill"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start harness");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let mut name = String::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.expect("stderr line");
+        // Printed once `docker stack deploy` has returned: the services exist.
+        if let Some(rest) = line.split("] booting hx").nth(1) {
+            name = format!("hx{}", rest.split(':').next().unwrap_or_default());
+            break;
+        }
+    }
+    assert!(!name.is_empty(), "the deploy started");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped by the test");
+    let left = |name: &str| {
+        runtime.block_on(async {
+            let docker = harness::engine::connect().await.expect("engine reachable");
+            let label = format!("{}={name}", harness::engine::swarm::STACK_NAMESPACE);
+            harness::engine::teardown::count_labelled(&docker, &label).await.expect("count resources")
+        })
+    };
+    assert!(left(&name).services > 0, "SIGKILL runs no handler: the services are still there");
+    let (code, out, err) = harness(&["reap"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(left(&name), harness::engine::teardown::Removed::default(), "{name} reaped: {out}{err}");
+    if was_inactive {
+        assert_eq!(membership(), harness::engine::swarm::Membership::Inactive, "the dead run's swarm is left: {err}");
+        let bridge = runtime.block_on(async {
+            let docker = harness::engine::connect().await.expect("engine reachable");
+            docker.inspect_network(harness::engine::swarm::GWBRIDGE, None).await.is_ok()
+        });
+        assert!(!bridge, "docker_gwbridge, which a swarm leave leaves behind, is removed too");
+    }
+}

@@ -522,13 +522,26 @@ pub async fn leave_if_ours(docker: &Docker) -> Result<bool> {
     }
     let opts = bollard::query_parameters::LeaveSwarmOptionsBuilder::default().force(true).build();
     docker.leave_swarm(Some(opts)).await.map_err(|e| Error::engine("leave swarm", "the engine", e))?;
-    // The bridge goes once its last endpoint has; a moment after the leave on a busy host.
-    for _ in 0..20 {
+    // The bridge goes once its last endpoint has. A swarm left seconds after it started
+    // keeps the ingress sandbox's endpoint on it for good (measured: `gateway_ingress-sbox`,
+    // "has active endpoints", with no swarm left), so after a few tries its endpoints are
+    // disconnected by force.
+    for attempt in 0..20 {
         match docker.remove_network(GWBRIDGE).await {
             Ok(()) => break,
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => break,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+            Err(_) if attempt >= 4 => {
+                let endpoints =
+                    docker.inspect_network(GWBRIDGE, None).await.ok().and_then(|n| n.containers).unwrap_or_default();
+                for (id, endpoint) in endpoints {
+                    let container = endpoint.name.unwrap_or(id);
+                    let request = bollard::models::NetworkDisconnectRequest { container, force: Some(true) };
+                    let _ = docker.disconnect_network(GWBRIDGE, request).await;
+                }
+            }
+            Err(_) => {}
         }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     crate::progress::note("left the swarm the harness had started, and removed docker_gwbridge");
     Ok(true)
