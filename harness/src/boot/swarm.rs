@@ -66,6 +66,9 @@ pub struct SwarmStack {
     pub started_swarm: bool,
     /// The replica count each service was deployed with.
     pub replicas: BTreeMap<String, u64>,
+    /// Where each task ran when the deploy was done, `service: task <id> on node <name>
+    /// (<node id>)`: on a multi-node swarm the report says which node served what.
+    pub placements: Vec<String>,
     project: compose::ComposeProject,
     images: Vec<crate::engine::images::ImageStatus>,
     warnings: Vec<String>,
@@ -148,6 +151,7 @@ impl SwarmStack {
             translations: std::mem::take(&mut t.notes),
             started_swarm,
             replicas,
+            placements: Vec::new(),
             project: prepared.project,
             images: prepared.images,
             warnings: prepared.warnings,
@@ -157,6 +161,10 @@ impl SwarmStack {
             _workdir: prepared.workdir,
         };
         stack.wait_all(t0, cfg.cadence).await?;
+        stack.placements = stack.placements().await?;
+        for p in &stack.placements {
+            crate::progress::note(format!("swarm: {p}"));
+        }
         Ok(stack)
     }
 
@@ -165,7 +173,25 @@ impl SwarmStack {
     pub fn record(&self) -> crate::boot::stack::RunRecord {
         let mut warnings = self.warnings.clone();
         warnings.extend(self.translations.iter().map(|t| format!("swarm translation: {t}")));
+        warnings.extend(self.placements.iter().map(|p| format!("swarm placement: {p}")));
         crate::boot::stack::record_of(&self.project, &self.dir, &self.model, &self.timeline, &self.images, &warnings)
+    }
+
+    /// Every running task's node, by name where the node can be read.
+    async fn placements(&self) -> Result<Vec<String>> {
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut out = Vec::new();
+        for service in self.model.services.keys() {
+            for t in self.running_tasks(service).await? {
+                if !names.contains_key(&t.node) {
+                    let name = self.docker.inspect_node(&t.node).await.ok().and_then(|n| n.description?.hostname);
+                    names.insert(t.node.clone(), name.unwrap_or_else(|| "(unknown)".into()));
+                }
+                let short: String = t.node.chars().take(12).collect();
+                out.push(format!("{service}: task {} on node {} ({short})", t.hostname, names[&t.node]));
+            }
+        }
+        Ok(out)
     }
 
     /// The engine connection.
