@@ -288,10 +288,7 @@ impl SwarmStack {
 
     /// The service's current spec.
     pub async fn spec(&self, service: &str) -> Result<ServiceSpec> {
-        let full = self.service_name(service);
-        let s =
-            self.docker.inspect_service(&full, None).await.map_err(|e| Error::engine("inspect service", &full, e))?;
-        Ok(s.spec.unwrap_or_default())
+        Ok(inspect_spec(&self.docker, &self.service_name(service)).await?.1)
     }
 
     /// Waits until `service` runs its full replica count, every task ready (and healthy where
@@ -476,14 +473,40 @@ pub async fn tasks_of(docker: &Docker, service: &str) -> Result<Vec<Task>> {
 
 /// Reads a service's spec, changes it and sends it back at the version read.
 async fn update_spec(docker: &Docker, service: &str, change: impl FnOnce(&mut ServiceSpec)) -> Result<()> {
-    let current =
-        docker.inspect_service(service, None).await.map_err(|e| Error::engine("inspect service", service, e))?;
-    let version = current.version.and_then(|v| v.index).unwrap_or(0);
-    let mut spec = current.spec.unwrap_or_default();
+    let (version, mut spec) = inspect_spec(docker, service).await?;
     change(&mut spec);
-    let opts = bollard::query_parameters::UpdateServiceOptionsBuilder::default().version(version as i32).build();
+    let opts = bollard::query_parameters::UpdateServiceOptionsBuilder::default().version(version).build();
     docker.update_service(service, spec, opts, None).await.map_err(|e| Error::engine("update service", service, e))?;
     Ok(())
+}
+
+/// A service's spec version and spec, whole. The engine names the healthcheck `Healthcheck`
+/// and bollard reads `HealthCheck` (the API document's spelling; Go's JSON is
+/// case-insensitive, serde is not), so a typed read drops it, and an update sent back
+/// from that read removed every service's healthcheck (found on the ZViewer seed: its tasks
+/// were never reported healthy). It is read apart, through the CLI's raw JSON, and put back.
+async fn inspect_spec(docker: &Docker, service: &str) -> Result<(i32, ServiceSpec)> {
+    let current =
+        docker.inspect_service(service, None).await.map_err(|e| Error::engine("inspect service", service, e))?;
+    let version = current.version.and_then(|v| v.index).unwrap_or(0) as i32;
+    let mut spec = current.spec.unwrap_or_default();
+    let out = tokio::process::Command::new("docker")
+        .args(["service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}", service])
+        .output()
+        .await
+        .map_err(|e| Error::Spawn {
+            program: "docker service inspect".into(),
+            hint: "install the docker CLI".into(),
+            source: e,
+        })?;
+    let raw = String::from_utf8_lossy(&out.stdout);
+    if let Ok(health) = serde_json::from_str::<Option<bollard::models::HealthConfig>>(raw.trim())
+        && let Some(c) = spec.task_template.as_mut().and_then(|t| t.container_spec.as_mut())
+        && c.health_check.is_none()
+    {
+        c.health_check = health;
+    }
+    Ok((version, spec))
 }
 
 /// Every tmpfs mount of the spec replaced by a per-task tmpfs volume with the compose
