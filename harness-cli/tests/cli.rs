@@ -365,6 +365,77 @@ fn host_mounts_fail_and_no_helper_follows_a_volume_onto_the_host() {
     assert_nothing_left_by(&out);
 }
 
+/// suites/stacks/hostile/full-disk: a tar backup whose archive (8 MiB of random bytes) does
+/// not fit on the disk it is written to (TMPDIR on a 2 MiB tmpfs). backup.tar fails, naming
+/// the full disk and TMPDIR; nothing was destroyed, so the data written before the backup
+/// reads back intact from the service, which runs again; and nothing is left behind, the
+/// partial archive included.
+#[test]
+fn a_backup_that_fills_its_disk_fails_and_destroys_nothing() {
+    let tmp = Tmpfs::mount("2m");
+    let dir = stack("suites/stacks/hostile/full-disk");
+    let reports = report_dir("full-disk");
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["check", dir.to_str().expect("utf-8 path"), "--report-dir", reports.to_str().expect("utf-8")])
+        .args(["--only", "backup"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("run harness");
+    let took = started.elapsed();
+    let (code, out, err) =
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(code, 1, "a NO-GO, not a harness error: {out}{err}");
+    for part in [
+        "FAIL backup.tar store: no usable backup after",
+        "original data: 1/1 files identical",
+        "No space left on device",
+        "nothing destroyed; `store` started again",
+        "the disk the archive is written to filled up",
+        "(TMPDIR)",
+    ] {
+        assert!(out.contains(part), "`{part}` in: {out}");
+    }
+    assert!(took < std::time::Duration::from_secs(120), "took {took:?}");
+    assert_nothing_left_by(&out);
+    // The image build locks stay by design: removing a lock file another process may be
+    // about to take is a race. The archive, partial or not, and the work directory go.
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("read the tmpfs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !(name.starts_with("harness-image-") && name.ends_with(".lock")))
+        .collect();
+    assert!(left.is_empty(), "the run left files in its TMPDIR: {left:?}");
+}
+
+/// A tmpfs of `size` on a fresh directory, unmounted and removed on drop: a disk that fills
+/// up on cue. Mounting needs root, as the engine's socket does on this machine class.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount a {size} tmpfs on {} (this test needs root): {status}", dir.path().display());
+        Tmpfs(dir)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
 /// Nightly: 100 services on 10 networks (`harness bench footprint --wide 100,10`, the
 /// network family only). It boots, the isolation matrix finds each network reaching exactly
 /// its ten members (exit 0), the harness stays under its 64 MiB footprint, and nothing is
@@ -449,12 +520,20 @@ fn nightly_a_soak_of_ten_faulted_runs_leaves_nothing() {
 /// citing the Dockerfile line, and the built images stay under one stable tag per service.
 #[tokio::test]
 async fn check_builds_a_build_service_and_judges_the_image_it_built() {
+    // A real build, not the cache: the images the last run built go first (their untagged
+    // stages with them), and no other test builds these two stacks.
+    let docker = harness::engine::connect().await.expect("engine reachable");
+    for dir in ["suites/stacks/built", "suites/stacks/built-root"] {
+        let tag = harness::boot::stack::build_tag(&stack(dir), "web");
+        let _ = docker.remove_image(&tag, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+    }
     let (code, out, err, _) = on_stack("check", "suites/stacks/built", "built", &[]);
     assert_eq!(code, 0, "GO: {out}\n{err}");
     assert!(err.contains("docker build suites/stacks/built/web/Dockerfile for service `web`"), "build progress: {err}");
     assert!(out.contains("PASS user.image web: user 101:101"), "{out}");
     assert!(out.contains("docker inspect (Dockerfile:10 USER 101:101) of `web`"), "{out}");
     assert!(out.contains("PASS image.size web"), "the built image is judged: {out}");
+    assert_eq!(untagged_debug_stages().await, Vec::<String>::new(), "the skipped `debug` stage was left untagged");
 
     let (code, out, err, _) = on_stack("check", "suites/stacks/built-root", "built-root", &["--only", "user"]);
     assert_eq!(code, 1, "NO-GO: {out}\n{err}");
@@ -467,6 +546,27 @@ async fn check_builds_a_build_service_and_judges_the_image_it_built() {
         out.contains("FAIL user.process web") && out.contains("the configured user comes from Dockerfile:2 USER root"),
         "{out}"
     );
+}
+
+/// Untagged images made from `harness/nginx:1.22-bookworm` by one `USER root` step: what
+/// suites/stacks/built's `debug` stage, which the legacy builder builds although the target
+/// skips it, leaves on the engine when a build does not clean up after itself.
+async fn untagged_debug_stages() -> Vec<String> {
+    let docker = harness::engine::connect().await.expect("engine reachable");
+    let base = docker.inspect_image("harness/nginx:1.22-bookworm").await.expect("the base image").id;
+    let filters = std::collections::HashMap::from([("dangling".to_owned(), vec!["true".to_owned()])]);
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
+    let mut found = Vec::new();
+    for image in docker.list_images(Some(options)).await.expect("list images") {
+        if Some(&image.parent_id) != base.as_ref() {
+            continue;
+        }
+        let Ok(inspected) = docker.inspect_image(&image.id).await else { continue };
+        if inspected.config.and_then(|c| c.user).as_deref() == Some("root") {
+            found.push(image.id);
+        }
+    }
+    found
 }
 
 /// A failing Dockerfile step is an input error: exit 2, one line naming the service, the

@@ -277,6 +277,21 @@ pub struct HelperError {
 }
 
 impl HelperError {
+    /// The helper ran and its job did not get done: its command failed or hung, or what it
+    /// wrote could not be kept (a full disk). The engine doing its part is not in doubt, so
+    /// a caller may judge this; an engine error never is.
+    pub(crate) fn job_failed(&self) -> bool {
+        matches!(
+            self.kind,
+            HelperErrorKind::Io { .. } | HelperErrorKind::Exited { .. } | HelperErrorKind::Timeout { .. }
+        )
+    }
+
+    /// The file the helper's output went to could not take it: the disk is full.
+    pub(crate) fn disk_full(&self) -> bool {
+        matches!(&self.kind, HelperErrorKind::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull)
+    }
+
     /// The helper was never created (image missing, engine refused): nothing ran.
     pub(crate) fn never_created(&self) -> bool {
         matches!(self.kind, HelperErrorKind::Create { .. })
@@ -390,11 +405,18 @@ async fn drive(docker: &Docker, id: &str, req: &HelperRun, seen: &mut Streamed) 
             )),
             None => None,
         };
+        // A write that fails (a full disk) ends the file, not the stream: the helper is
+        // drained to its end so it exits by itself rather than block on a pipe nobody reads
+        // until the deadline, and the write's own error is what the caller sees.
+        let mut unwritten = None;
         while let Some(frame) = output.next().await {
             match frame.map_err(req.engine("attach"))? {
                 LogOutput::StdOut { message } => match &mut sink {
+                    Some(_) if unwritten.is_some() => {}
                     Some((path, file)) => {
-                        file.write_all(&message).await.map_err(req.io("cannot write the helper's output", path))?;
+                        if let Err(e) = file.write_all(&message).await {
+                            unwritten = Some(req.io("cannot write the helper's output", path)(e));
+                        }
                     }
                     None => seen.stdout.extend_from_slice(&message),
                 },
@@ -410,6 +432,9 @@ async fn drive(docker: &Docker, id: &str, req: &HelperRun, seen: &mut Streamed) 
                 }
                 _ => {}
             }
+        }
+        if let Some(e) = unwritten {
+            return Err(e);
         }
         if let Some((path, mut file)) = sink {
             file.flush().await.map_err(req.io("cannot write the helper's output", path))?;

@@ -438,6 +438,9 @@ pub async fn build_service(
     if let Some(old) = before.filter(|old| *old != id) {
         remove_if_dangling(docker, &old, tag).await;
     }
+    // The legacy builder builds every stage before `--target`, the ones the target skips
+    // too, and leaves each one's last image untagged (suites/stacks/built's `debug` stage).
+    remove_build_leftovers(docker, &dangling_before).await;
     Ok(ImageStatus {
         reference: tag.to_owned(),
         id,

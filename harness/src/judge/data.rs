@@ -1013,8 +1013,25 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
         .tar_helper("tar-backup", service, volume, TarJob::Archive)
         .command(["czf", "-", "--numeric-owner", "-C", &volume.target, "."])
         .stdout_file(&archive);
-    helper::run(stack.docker(), stack.project_name(), backup).await?;
+    let taken = helper::run(stack.docker(), stack.project_name(), backup).await;
     let backup_took = t.elapsed();
+    let failed = |why: String, steps: Vec<String>, disk_full: bool| Unbacked {
+        criterion: Criterion::BackupTar,
+        archive: &archive,
+        why,
+        backup_took,
+        steps,
+        stopped: true,
+        disk_full,
+    };
+    match taken {
+        Ok(_) => {}
+        Err(e) if e.job_failed() => {
+            let why = format!("`tar czf` of volume {} failed after {}: {}", volume.name, secs(backup_took), chain(&e));
+            return no_backup(stack, service, &store, sample, failed(why, steps, e.disk_full())).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
     steps.push(format!("`tar czf` of volume {} through a helper in {}", volume.name, secs(backup_took)));
 
     // Nothing is destroyed until the archive is known to be readable: a backup that cannot
@@ -1029,17 +1046,7 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
                 Ok(_) => "the archive holds no entries".to_owned(),
                 Err(e) => format!("the archive is not a readable tar.gz: {e}"),
             };
-            up(stack, service).await?;
-            steps.push(format!("nothing destroyed; `{service}` started again"));
-            let restored = Err(fail(service, "the backup is unreadable", why));
-            let run = Finished {
-                criterion: Criterion::BackupTar,
-                archive: &archive,
-                backup_took,
-                restore_took: Duration::ZERO,
-                steps,
-            };
-            return conclude(stack, service, volume, &store, sample, restored, run).await;
+            return no_backup(stack, service, &store, sample, failed(why, steps, false)).await;
         }
     };
     steps.push(format!(
@@ -1077,6 +1084,62 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
     });
     let run = Finished { criterion: Criterion::BackupTar, archive: &archive, backup_took, restore_took, steps };
     conclude(stack, service, volume, &store, sample, restored, run).await
+}
+
+/// A backup that was not taken, or not one: why, and what was done before.
+struct Unbacked<'a> {
+    criterion: Criterion,
+    /// Where the archive was being written; it may hold a partial one, or nothing.
+    archive: &'a Path,
+    why: String,
+    backup_took: Duration,
+    steps: Vec<String>,
+    /// The method stopped the service for the backup (tar): it is started again.
+    stopped: bool,
+    /// The archive's file could not take it: the disk it is on is full.
+    disk_full: bool,
+}
+
+/// The verdict when there is no usable backup: a failure, whatever the cause (the tool
+/// failed, the disk the archive goes to filled up, the archive does not read back).
+/// Nothing was destroyed, which is the point of verifying before destroying: the service
+/// is started again if the method stopped it, and the data written before the backup is
+/// read back through the real client, so the verdict also says that it survived.
+async fn no_backup(stack: &Stack, service: &str, store: &Store, sample: Sample, u: Unbacked<'_>) -> Result<Verdict> {
+    let Unbacked { criterion, archive, why, backup_took, mut steps, stopped, disk_full } = u;
+    steps.push(why.clone());
+    if stopped {
+        up(stack, service).await?;
+        steps.push(format!("nothing destroyed; `{service}` started again"));
+    } else {
+        steps.push("nothing destroyed".to_owned());
+    }
+    let n = sample.items.len();
+    let unit = sample.unit;
+    let kept = match store.read(stack, service, &sample).await {
+        Ok(read) => Comparison::of(&sample.items, &read).measured(unit),
+        Err(e) => format!("original data unreadable: {}", chain(&e)),
+    };
+    // A partial archive is evidence of how far the backup got; none at all is too.
+    let partial = std::fs::metadata(archive).map(|m| m.len()).unwrap_or(0);
+    let hint = if disk_full {
+        format!(
+            "the disk the archive is written to filled up: the harness writes it under {} (TMPDIR); give it room for the volume's archive, or point TMPDIR at a larger disk",
+            std::env::temp_dir().display()
+        )
+    } else {
+        "there is no usable backup to restore: fix what stopped it (above) and run again; nothing was destroyed"
+            .to_owned()
+    };
+    Ok(Verdict {
+        criterion,
+        subject: service.to_owned(),
+        measured: format!("no usable backup after {}; original data: {kept}", secs(backup_took)),
+        budget: format!("{n}/{n} {unit} identical after restore"),
+        outcome: Outcome::judged(false),
+        evidence: format!("wrote {}; {}; {} bytes of archive written", sample.describe(), steps.join("; "), partial),
+        hint: Some(hint),
+    })
 }
 
 /// What the harness read out of a backup archive.
@@ -1145,18 +1208,32 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
     let id = stack.container_id(service).await?;
     let dump_cmd = pg_command(&password_file, "pg_dump", user, database, &["--format=custom"]);
     let req = image.pg_helper("pg-dump", service, &id, &password)?.command(dump_cmd).stdout_file(&dump);
-    helper::run(stack.docker(), stack.project_name(), req).await?;
+    let taken = helper::run(stack.docker(), stack.project_name(), req).await;
     let backup_took = t.elapsed();
+    let failed = |why: String, steps: Vec<String>, disk_full: bool| Unbacked {
+        criterion: Criterion::BackupPgDump,
+        archive: &dump,
+        why,
+        backup_took,
+        steps,
+        stopped: false,
+        disk_full,
+    };
+    match taken {
+        Ok(_) => {}
+        Err(e) if e.job_failed() => {
+            let why = format!("`pg_dump` failed after {}: {}", secs(backup_took), chain(&e));
+            return no_backup(stack, service, &store, sample, failed(why, steps, e.disk_full())).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
     steps.push(format!("`pg_dump --format=custom` through a helper in {}", secs(backup_took)));
 
     // As for tar: nothing is destroyed before the dump is known to be one.
     let header = std::fs::read(&dump).map_err(|e| Error::io("cannot read the dump", &dump, e))?;
     if !header.starts_with(b"PGDMP") {
-        return Err(fail(
-            service,
-            "the dump is not a pg_dump archive",
-            format!("{} ({} bytes) does not start with PGDMP; nothing was destroyed", dump.display(), header.len()),
-        ));
+        let why = format!("the dump ({} bytes) does not start with PGDMP: it is not a pg_dump archive", header.len());
+        return no_backup(stack, service, &store, sample, failed(why, steps, false)).await;
     }
     // The header says what the file claims to be; reading it to the end says it is whole. A
     // dump cut short (a full disk, a killed helper) fails here, while the data still exists.
@@ -1167,12 +1244,13 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
         .user(&image.user)
         .timeout(HELPER_DEADLINE)
         .hint(PG_TOOLS_HINT);
-    if let Err(e) = helper::run(stack.docker(), stack.project_name(), read_back).await {
-        return Err(fail(
-            service,
-            "the dump does not read back",
-            format!("`pg_restore --file=/dev/null` of {} failed: {e}; nothing was destroyed", dump.display()),
-        ));
+    match helper::run(stack.docker(), stack.project_name(), read_back).await {
+        Ok(_) => {}
+        Err(e) if e.job_failed() => {
+            let why = format!("the dump does not read back: `pg_restore --file=/dev/null` failed: {}", chain(&e));
+            return no_backup(stack, service, &store, sample, failed(why, steps, e.disk_full())).await;
+        }
+        Err(e) => return Err(e.into()),
     }
     steps.push(format!(
         "dump verified before anything was destroyed: PGDMP header, and `pg_restore` read all {} of it back",
