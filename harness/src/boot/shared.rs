@@ -73,7 +73,76 @@ impl Drop for Lease {
 
 /// The state directory for a stack within a run, e.g. `/tmp/harness-shared/<run>/<name>`.
 pub fn state_dir(run: &str, cfg: &StackConfig) -> PathBuf {
-    std::env::temp_dir().join("harness-shared").join(run).join(project_name("", &cfg.name))
+    runs_dir().join(run).join(project_name("", &cfg.name))
+}
+
+/// Where every run's state directories live: `<temp>/harness-shared`.
+pub fn runs_dir() -> PathBuf {
+    std::env::temp_dir().join("harness-shared")
+}
+
+/// How long a run's state must have been untouched before a later run removes it.
+const FINISHED_AFTER: Duration = Duration::from_secs(600);
+
+/// Removes the state directories of nextest runs that are over: not `current`, with no
+/// live holder and no live lease in any of its stacks, and nothing written for
+/// [`FINISHED_AFTER`]. Nothing else says a run is over (nextest leaves no marker), and the
+/// quiet period keeps this from removing the directory of a live run between two tests that
+/// share a stack. Each run left one (about 20 KB: a lock, a holder log); they piled up.
+/// Returns how many run directories went. `start_of` looks up a pid's start time.
+pub fn sweep_finished_runs(
+    base: &Path,
+    current: Option<&str>,
+    now: std::time::SystemTime,
+    start_of: impl Fn(u32) -> Option<u64>,
+) -> usize {
+    let Ok(runs) = std::fs::read_dir(base) else { return 0 };
+    let mut removed = 0;
+    for run in runs.flatten() {
+        if current.is_some_and(|c| run.file_name().to_str() == Some(c)) || !run.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if run_is_over(&run.path(), now, &start_of) && std::fs::remove_dir_all(run.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// A run directory whose stacks have no live holder or lease and whose newest entry is older
+/// than [`FINISHED_AFTER`]. Anything unreadable counts as in use.
+fn run_is_over(run: &Path, now: std::time::SystemTime, start_of: &impl Fn(u32) -> Option<u64>) -> bool {
+    let quiet = |meta: &std::fs::Metadata| {
+        meta.modified().ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age >= FINISHED_AFTER)
+    };
+    let Ok(stacks) = std::fs::read_dir(run) else { return false };
+    for stack in stacks.flatten() {
+        let Ok(meta) = stack.metadata() else { return false };
+        if !quiet(&meta) {
+            return false;
+        }
+        let Ok(entries) = std::fs::read_dir(stack.path()) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !e.metadata().is_ok_and(|m| quiet(&m)) {
+                return false;
+            }
+            if let Some(rest) = name.strip_prefix("lease-")
+                && lease_alive(rest, start_of)
+            {
+                return false;
+            }
+            if name == "holder.pid"
+                && std::fs::read_to_string(e.path())
+                    .ok()
+                    .and_then(|p| p.trim().parse::<u32>().ok())
+                    .is_some_and(|pid| start_of(pid).is_some())
+            {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> Error + 'p {
@@ -284,6 +353,42 @@ mod tests {
     fn check(name: &str, alive: &[(u32, u64)], expected: bool) {
         let table: std::collections::HashMap<u32, u64> = alive.iter().copied().collect();
         assert_eq!(lease_alive(name, |p| table.get(&p).copied()), expected, "{name}");
+    }
+
+    /// A run directory `base/<run>/<stack>` holding `files`, all last written `age` ago.
+    fn run_dir(base: &Path, run: &str, files: &[(&str, &str)], age: Duration) {
+        let stack = base.join(run).join("hxref");
+        std::fs::create_dir_all(&stack).expect("mkdir");
+        let when = std::time::SystemTime::now() - age;
+        for (name, text) in files {
+            let f = std::fs::File::create(stack.join(name)).expect("create");
+            std::io::Write::write_all(&mut &f, text.as_bytes()).expect("write");
+            f.set_modified(when).expect("mtime");
+        }
+        std::fs::File::open(&stack).and_then(|d| d.set_modified(when)).expect("dir mtime");
+    }
+
+    #[test]
+    fn only_runs_that_are_over_are_swept() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let old = Duration::from_secs(3600);
+        let fresh = Duration::from_secs(5);
+        run_dir(base.path(), "over", &[("lock", ""), ("holder.log", "idle")], old);
+        run_dir(base.path(), "dead-holder", &[("lock", ""), ("holder.pid", "10")], old);
+        run_dir(base.path(), "live-holder", &[("lock", ""), ("holder.pid", "11")], old);
+        run_dir(base.path(), "live-lease", &[("lock", ""), ("lease-11-500-0", "")], old);
+        run_dir(base.path(), "recent", &[("lock", "")], fresh);
+        run_dir(base.path(), "current", &[("lock", "")], old);
+        let start_of = |pid: u32| (pid == 11).then_some(500);
+        let swept = sweep_finished_runs(base.path(), Some("current"), std::time::SystemTime::now(), start_of);
+        assert_eq!(swept, 2);
+        let mut left: Vec<String> = std::fs::read_dir(base.path())
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["current", "live-holder", "live-lease", "recent"]);
     }
 
     #[test]

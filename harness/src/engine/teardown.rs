@@ -293,7 +293,8 @@ pub struct ReapReport {
     pub removed: Removed,
     /// The pids of the dead owners whose resources were removed.
     pub owners: Vec<u32>,
-    /// Work directories (override files) of dead runs removed from the temp directory.
+    /// Work directories (override files) of dead runs, and the shared-stack state of nextest
+    /// runs that are over, removed from the temp directory.
     pub workdirs: usize,
     /// Whether it left a swarm that a dead harness run had started.
     pub left_swarm: bool,
@@ -391,8 +392,15 @@ async fn reap_runs(docker: &Docker, spare: &[String]) -> Result<ReapReport> {
     found.volumes.into_iter().for_each(|v| consider(Some(v.labels)));
     swarm::list_labelled(docker, labels::OWNER_PID).await?.services.into_iter().for_each(|(_, l)| consider(Some(l)));
 
+    let current = std::env::var("NEXTEST_RUN_ID").ok();
+    let finished = crate::boot::shared::sweep_finished_runs(
+        &crate::boot::shared::runs_dir(),
+        current.as_deref(),
+        std::time::SystemTime::now(),
+        labels::process_start_ticks,
+    );
     let mut report = ReapReport {
-        workdirs: sweep_workdirs(&std::env::temp_dir(), labels::process_start_ticks),
+        workdirs: sweep_workdirs(&std::env::temp_dir(), labels::process_start_ticks) + finished,
         ..Default::default()
     };
     for (pid, run) in dead {
