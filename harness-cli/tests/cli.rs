@@ -50,6 +50,7 @@ fn on_stack(command: &str, rel: &str, report: &str, extra: &[&str]) -> (i32, Str
 #[case::service_not_in_compose("bad-policy-service", &["acceptance.toml:2", "database", "idle"])]
 #[case::volume_not_in_compose("bad-policy-volume", &["acceptance.toml:6", "volume `dta`", "volumes there: data"])]
 #[case::network_not_in_compose("bad-policy-network", &["acceptance.toml:3", "network `outer`", "networks there: inner"])]
+#[case::availability_with_no_way_in("no-way-in", &["acceptance.toml:5", "`gateway`", "no way in", "port 8080 is not published", "no network the stack creates"])]
 fn malformed_policies_exit_2_naming_file_line_and_key(#[case] stack_name: &str, #[case] fragments: &[&str]) {
     check_error(&format!("suites/stacks/{stack_name}"), fragments);
 }

@@ -82,6 +82,9 @@ struct Setup<'a> {
     /// The gateway's published address. A restart of the gateway gives its ephemeral host
     /// port a new number, so [`Setup::serving`] updates it.
     base: std::sync::Mutex<std::net::SocketAddr>,
+    /// The forwarder load goes through when the gateway publishes no port (its address does
+    /// not change when the gateway restarts: it resolves the gateway's name per connection).
+    forwarded: Option<crate::judge::way_in::WayIn>,
 }
 
 /// The setup, or the reason none of these checks can be judged.
@@ -93,13 +96,14 @@ async fn setup<'a>(cx: &Context<'a>) -> std::result::Result<Option<Setup<'a>>, S
             a.path
         ));
     };
-    let base = cx
-        .stack
-        .host_port(&gw.service, gw.port)
-        .await
-        .map_err(|e| format!("the gateway's port {} is not published: {e}", gw.port))?;
-    crate::load::Target::loopback(base, &a.path).map_err(|e| e.to_string())?;
-    Ok(Some(Setup { a, gateway: gw.service.clone(), upstream, base: std::sync::Mutex::new(base) }))
+    let way = crate::judge::way_in::way_in(cx, &gw.service, gw.port).await?;
+    let base = way.base;
+    if let Err(e) = crate::load::Target::loopback(base, &a.path) {
+        way.close().await;
+        return Err(e.to_string());
+    }
+    let forwarded = way.via.is_some().then_some(way);
+    Ok(Some(Setup { a, gateway: gw.service.clone(), upstream, base: std::sync::Mutex::new(base), forwarded }))
 }
 
 impl Setup<'_> {
@@ -121,7 +125,7 @@ impl Setup<'_> {
             return Ok(Ok(None));
         }
         cx.stack.restart_service(&self.gateway).await?;
-        if let Some(gw) = &cx.policy.gateway {
+        if let Some(gw) = cx.policy.gateway.as_ref().filter(|_| self.forwarded.is_none()) {
             let base = cx.stack.host_port(&gw.service, gw.port).await?;
             *self.base.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = base;
         }
@@ -225,6 +229,9 @@ pub async fn all(cx: &Context<'_>, sel: &crate::judge::criteria::Selection) -> R
             v.evidence = format!("{note}; {}", v.evidence);
         }
         out.push(v);
+    }
+    if let Some(way) = s.forwarded {
+        way.close().await;
     }
     Ok((out, loads))
 }
@@ -358,7 +365,11 @@ pub(crate) fn run(criterion: Criterion, subject: &str, summary: &Summary, marks:
 }
 
 fn load_url(s: &Setup<'_>) -> String {
-    format!("http://{}{}", s.base(), s.a.path)
+    let url = format!("http://{}{}", s.base(), s.a.path);
+    match &s.forwarded {
+        Some(way) => way.describe(&url),
+        None => url,
+    }
 }
 
 /// Stops a container within its grace period and removes it with its anonymous volumes.

@@ -704,35 +704,28 @@ pub async fn availability(cx: &Context<'_>) -> Result<Vec<Verdict>> {
 /// [`availability`], with the load run for the report.
 pub async fn availability_run(cx: &Context<'_>) -> Result<(Vec<Verdict>, Option<crate::load::LoadRun>)> {
     let (Some(a), Some(gw)) = (&cx.policy.availability, &cx.policy.gateway) else { return Ok((Vec::new(), None)) };
-    let base = match cx.stack.host_port(&gw.service, gw.port).await {
-        Ok(addr) => addr,
-        Err(e) => {
-            return Ok((
-                vec![Verdict::not_judged(
-                    Criterion::AvailabilitySteady,
-                    &gw.service,
-                    format!("the gateway's port {} is not published: {e}", gw.port),
-                )],
-                None,
-            ));
-        }
+    let way = match crate::judge::way_in::way_in(cx, &gw.service, gw.port).await {
+        Ok(way) => way,
+        Err(why) => return Ok((vec![Verdict::not_judged(Criterion::AvailabilitySteady, &gw.service, why)], None)),
     };
-    let target = match crate::load::Target::loopback(base, &a.path) {
+    let target = match crate::load::Target::loopback(way.base, &a.path) {
         Ok(t) => t,
         Err(e) => {
+            way.close().await;
             return Ok((vec![Verdict::not_judged(Criterion::AvailabilitySteady, &gw.service, e.to_string())], None));
         }
     };
+    let url = way.describe(&target.url());
     crate::progress::note(format!(
-        "availability: {} req/s for {} to {} through `{}`",
+        "availability: {} req/s for {} to {url} through `{}`",
         a.rate,
         secs(a.duration),
-        target.url(),
         gw.service
     ));
-    let samples = crate::load::run(&target, &crate::load::Plan::steady(a.rate, a.duration, a.p99)).await?;
-    let summary = crate::load::Summary::of(&samples);
-    let mut out = vec![steady_verdict(&gw.service, &target.url(), a, &summary)];
+    let samples = crate::load::run(&target, &crate::load::Plan::steady(a.rate, a.duration, a.p99)).await;
+    way.close().await;
+    let summary = crate::load::Summary::of(&samples?);
+    let mut out = vec![steady_verdict(&gw.service, &url, a, &summary)];
     out.push(match &a.upstream {
         Some(upstream) => {
             // Listed after the load: a replica that died during it is not owed a share.

@@ -17,6 +17,7 @@ pub mod runtime;
 pub mod startup;
 pub mod swarm;
 pub mod verdict;
+mod way_in;
 
 use std::path::Path;
 
@@ -81,7 +82,33 @@ pub fn load_policy_for(
             return Err(missing("network", network, networks.iter().collect(), format!("networks.{network}")));
         }
     }
+    if let (Some(_), Some(gw)) = (&policy.availability, &policy.gateway)
+        && let Some(why) = no_way_in(model, &gw.service, gw.port)
+    {
+        return Err(crate::Error::from(policy::PolicyError::Invalid {
+            path: policy.path.clone(),
+            line: line_of("[availability]"),
+            message: format!(
+                "asks for load through `{}`, which has no way in: {why} (hint: publish the port, or put `{}` on a network of the stack, where the harness loads it through a forwarder)",
+                gw.service, gw.service
+            ),
+        }));
+    }
     Ok(policy)
+}
+
+/// Why load cannot reach `service`'s container port `port`, if it cannot: the port is not
+/// published and the service is on no network the stack creates, which a forwarder could
+/// join (`judge::way_in`). A `network_mode` service is left to the run to find out.
+fn no_way_in(model: &crate::engine::compose::ComposeModel, service: &str, port: u16) -> Option<String> {
+    let svc = model.services.get(service)?;
+    if !model.raw_service(service)["network_mode"].is_null() {
+        return None;
+    }
+    let published =
+        svc.ports.iter().any(|p| p["target"].as_u64() == Some(u64::from(port)) && !p["published"].is_null());
+    let own = svc.networks.keys().any(|n| model.networks.get(n).is_some_and(|net| !net.external));
+    (!published && !own).then(|| format!("its port {port} is not published and it is on no network the stack creates"))
 }
 
 /// The verdicts of a catalogue run, with the time each family of checks took.

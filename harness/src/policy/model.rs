@@ -60,8 +60,9 @@ pub(crate) struct PolicyFile {
     /// What monitoring must show.
     pub(crate) observability: Option<Table<ObservabilityFile>>,
     /// The stack keeps answering under steady load (`availability.steady`): sent through the
-    /// `[gateway]` (required) on its port published on 127.0.0.1, never anywhere else, and
-    /// bounded by `rate` × `duration` requests.
+    /// `[gateway]` (required) on its port published on 127.0.0.1, or, when it publishes none,
+    /// through a forwarder on a network of the stack (a gateway with neither is an input
+    /// error); never anywhere else, and bounded by `rate` × `duration` requests.
     pub(crate) availability: Option<At<Table<AvailabilityFile>>>,
     /// The deployment's own budget (`deploy.time`).
     pub(crate) deploy: Option<Table<DeployFile>>,

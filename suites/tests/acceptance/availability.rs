@@ -1,6 +1,8 @@
 //! `availability.steady`: the policy's steady load through the gateway's published port on
 //! 127.0.0.1, on the reference stack (passes) and on `suites/stacks/shedding`, whose gateway
 //! rate-limits its route far below the promised load (fails, with the 503s in the evidence).
+//! The same gateway with its port unpublished is loaded through a forwarder inside the
+//! stack, and judged the same way.
 //!
 //! Then the same load while the stack changes (replica killed, rolling update, scale out and
 //! in, dependencies restarted): on a reference stack of its own (passes) and on
@@ -10,7 +12,9 @@ use harness::judge::criteria::Selection;
 use harness::judge::verdict::{Outcome, Verdict};
 use harness::judge::{self, Context, http};
 
-use crate::support::{boot_judged, check_fails, check_pass, find, shared_reference};
+use harness::boot::stack::StackConfig;
+
+use crate::support::{boot, boot_judged, check_fails, check_pass, find, shared_reference, workspace};
 
 /// 004 ZViewer's 服务可用性 > 99.9%: 250 requests through nginx to the api and PostgreSQL,
 /// every one answered. Read-only: on the run's shared reference stack.
@@ -36,6 +40,44 @@ async fn a_gateway_that_sheds_load_fails_steady_availability() {
     let failed = find(&v, "availability.steady", "gateway");
     assert!(failed.hint.as_deref().is_some_and(|h| h.contains("sheds load")), "{failed:?}");
     assert!(failed.evidence.contains("longest error burst"), "{}", failed.evidence);
+}
+
+/// A gateway that publishes no port is loaded through a forwarder the harness starts on the
+/// stack's own network, judged as if published: the shedding gateway's rate limit fails
+/// steady availability through it, the route nginx answers itself passes, the evidence says
+/// which way the load went, and the forwarder is gone after each run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_with_no_published_port_is_loaded_through_a_forwarder_inside_the_stack() {
+    let cfg = StackConfig::new(workspace("suites/stacks/shedding"))
+        .with_name("availability-forwarded")
+        .with_override(workspace("suites/stacks/shedding/compose.unpublished.yaml"));
+    let stack = boot(cfg).await;
+    assert!(stack.host_port("gateway", 8080).await.is_err(), "the override unpublishes the gateway");
+    let mut policy = judge::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
+    let forwarders = || async {
+        let docker = harness::engine::connect().await.expect("engine reachable");
+        let labels = vec![
+            format!("com.docker.compose.project={}", stack.project_name()),
+            format!("{}=forwarder", harness::engine::labels::HELPER_ROLE),
+        ];
+        let filters = std::collections::HashMap::from([("label".to_owned(), labels)]);
+        let options =
+            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        docker.list_containers(Some(options)).await.expect("list containers").len()
+    };
+
+    let v = http::availability(&Context { stack: &stack, policy: &policy }).await.expect("load runs");
+    check_fails(&v, "availability.steady", "gateway", "503 x");
+    let evidence = &find(&v, "availability.steady", "gateway").evidence;
+    assert!(evidence.contains("a forwarder on network") && evidence.contains("to gateway:8080"), "{evidence}");
+    assert_eq!(forwarders().await, 0, "the forwarder is removed after the load");
+
+    policy.availability.as_mut().expect("[availability]").path = "/healthz".to_owned();
+    let v = http::availability(&Context { stack: &stack, policy: &policy }).await.expect("load runs");
+    check_pass(&v, "availability.steady", "gateway");
+    let evidence = &find(&v, "availability.steady", "gateway").evidence;
+    assert!(evidence.contains("a forwarder on network") && evidence.contains("100.00% ok"), "{evidence}");
+    assert_eq!(forwarders().await, 0, "the forwarder is removed after the load");
 }
 
 /// The change criteria and the two read-only ones that go with them, selected alone.
@@ -114,8 +156,8 @@ fn swarm_change_selection() -> Selection {
 /// verdicts and the stack name, after the stack (and the swarm, when the test started it)
 /// is gone.
 async fn on_swarm(rel: &str, name: &str) -> (Vec<Verdict>, String) {
-    use harness::boot::stack::{Stack, StackConfig};
-    let cfg = StackConfig::new(crate::support::workspace(rel)).with_name(name);
+    use harness::boot::stack::Stack;
+    let cfg = StackConfig::new(workspace(rel)).with_name(name);
     let prepared = Stack::prepare(&cfg).await.expect("prepares");
     let policy = judge::load_policy(&prepared.dir, &prepared.model.service_names()).expect("policy loads");
     let stack = harness::boot::swarm::SwarmStack::deploy(prepared, &cfg).await.expect("deploys on swarm");
