@@ -12,7 +12,13 @@ fn stack(rel: &str) -> PathBuf {
 
 /// Runs `harness ARGS`, returning exit code, stdout and stderr.
 fn harness(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_harness")).args(args).output().expect("run harness");
+    harness_env(args, &[])
+}
+
+/// [`harness`] with environment variables set for the run.
+fn harness_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> (i32, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_harness")).args(args).envs(env.iter().copied()).output().expect("run harness");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -377,15 +383,16 @@ fn a_backup_that_fills_its_disk_fails_and_destroys_nothing() {
     let dir = stack("suites/stacks/hostile/full-disk");
     let reports = report_dir("full-disk");
     let started = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["check", dir.to_str().expect("utf-8 path"), "--report-dir", reports.to_str().expect("utf-8")])
-        .args(["--only", "backup"])
-        .env("TMPDIR", tmp.path())
-        .output()
-        .expect("run harness");
+    let args = [
+        "check",
+        dir.to_str().expect("utf-8 path"),
+        "--report-dir",
+        reports.to_str().expect("utf-8"),
+        "--only",
+        "backup",
+    ];
+    let (code, out, err) = harness_env(&args, &[("TMPDIR", tmp.path())]);
     let took = started.elapsed();
-    let (code, out, err) =
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(code, 1, "a NO-GO, not a harness error: {out}{err}");
     for part in [
         "FAIL backup.tar store: no usable backup after",

@@ -132,17 +132,17 @@ fn run_is_over(run: &Path, now: std::time::SystemTime, start_of: &impl Fn(u32) -
             {
                 return false;
             }
-            if name == "holder.pid"
-                && std::fs::read_to_string(e.path())
-                    .ok()
-                    .and_then(|p| p.trim().parse::<u32>().ok())
-                    .is_some_and(|pid| start_of(pid).is_some())
-            {
-                return false;
-            }
+        }
+        if holder_pid(&stack.path()).is_some_and(|pid| start_of(pid).is_some()) {
+            return false;
         }
     }
     true
+}
+
+/// The pid the stack directory `dir` records for its holder, if any.
+fn holder_pid(dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(dir.join("holder.pid")).ok().and_then(|p| p.trim().parse().ok())
 }
 
 fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> Error + 'p {
@@ -219,10 +219,7 @@ pub async fn acquire(cfg: StackConfig) -> Result<SharedStack> {
 
     {
         let _lock = lock(&dir).await?;
-        let holder_running = std::fs::read_to_string(dir.join("holder.pid"))
-            .ok()
-            .and_then(|p| p.trim().parse::<u32>().ok())
-            .is_some_and(alive);
+        let holder_running = holder_pid(&dir).is_some_and(alive);
         if read_state(&dir).is_none() && !holder_running {
             spawn_holder(&bin, &dir, &cfg)?;
         }
@@ -239,7 +236,7 @@ pub async fn acquire(cfg: StackConfig) -> Result<SharedStack> {
             let stack = Stack::attach(project, state.dir, state.timeline).await?;
             return Ok(SharedStack { stack, _lease: Some(lease) });
         }
-        let holder = std::fs::read_to_string(dir.join("holder.pid")).ok().and_then(|p| p.trim().parse::<u32>().ok());
+        let holder = holder_pid(&dir);
         if holder.is_none_or(|p| !alive(p)) || Instant::now() > deadline {
             let log = std::fs::read_to_string(dir.join("holder.log")).unwrap_or_default();
             return Err(Error::Provision {

@@ -262,6 +262,27 @@ impl Running {
     pub(crate) async fn remove(self) {
         remove(&self.docker, &self.id).await;
     }
+
+    /// The host address and port each binding of its container port `port` (`"9/tcp"`)
+    /// got; an error when the engine says none.
+    pub(crate) async fn published_ports(&self, port: &str) -> Result<std::collections::BTreeMap<IpAddr, u16>, String> {
+        let inspect = self
+            .docker
+            .inspect_container(&self.id, None)
+            .await
+            .map_err(|e| format!("cannot inspect helper {}: {e}", self.id))?;
+        let json = serde_json::to_value(&inspect).unwrap_or_default();
+        let ports: std::collections::BTreeMap<IpAddr, u16> = json["NetworkSettings"]["Ports"][port]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| Some((b["HostIp"].as_str()?.parse().ok()?, b["HostPort"].as_str()?.parse().ok()?)))
+            .collect();
+        if ports.is_empty() {
+            return Err(format!("helper {} published no port for {port}", self.id));
+        }
+        Ok(ports)
+    }
 }
 
 /// A helper container that could not do its job, naming which one and what it ran.

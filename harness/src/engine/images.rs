@@ -405,7 +405,6 @@ pub async fn build_service(
         }
         None => context.join(build["dockerfile"].as_str().unwrap_or("Dockerfile")),
     };
-    let before = inspect(docker, tag).await?.map(|(id, _, _)| id);
     let started = Instant::now();
     let mut cmd = Command::new("docker");
     // Not --quiet: "Step N/M" lines are the progress, and name the step that failed.
@@ -419,10 +418,12 @@ pub async fn build_service(
     cmd.arg("--label").arg(format!("{SERVICE_BUILD_LABEL}={owner}")).arg("-t").arg(tag).arg(&context);
     crate::progress::note(format!("  docker build {} for service `{service}`", workspace::display_path(&dockerfile)));
     let dangling_before = dangling(docker).await;
-    if let Err(detail) = run_step(cmd, Some(&format!("docker build {service}"))).await {
-        // The legacy builder keeps the last good step's image, untagged; a failed build
-        // leaves nothing behind.
-        remove_build_leftovers(docker, &dangling_before).await;
+    let built = run_step(cmd, Some(&format!("docker build {service}"))).await;
+    // Every image the build left untagged goes: the one the new tag replaced, a failed
+    // build's last good step, and the last image of each stage `--target` skips (the legacy
+    // builder builds those too: suites/stacks/built's `debug` stage).
+    remove_build_leftovers(docker, &dangling_before).await;
+    if let Err(detail) = built {
         let (step, detail) = match detail.split_once(" || ") {
             Some((step, rest)) => (step.to_owned(), rest.to_owned()),
             None => ("docker build".to_owned(), detail),
@@ -435,12 +436,6 @@ pub async fn build_service(
         step: "docker build".to_owned(),
         detail: format!("the build succeeded but {tag} is not on the engine"),
     })?;
-    if let Some(old) = before.filter(|old| *old != id) {
-        remove_if_dangling(docker, &old, tag).await;
-    }
-    // The legacy builder builds every stage before `--target`, the ones the target skips
-    // too, and leaves each one's last image untagged (suites/stacks/built's `debug` stage).
-    remove_build_leftovers(docker, &dangling_before).await;
     Ok(ImageStatus {
         reference: tag.to_owned(),
         id,

@@ -82,9 +82,10 @@ struct Setup<'a> {
     /// The gateway's published address. A restart of the gateway gives its ephemeral host
     /// port a new number, so [`Setup::serving`] updates it.
     base: std::sync::Mutex<std::net::SocketAddr>,
-    /// The forwarder load goes through when the gateway publishes no port (its address does
-    /// not change when the gateway restarts: it resolves the gateway's name per connection).
-    forwarded: Option<crate::judge::way_in::WayIn>,
+    /// The way in: the published port, or a forwarder when the gateway publishes none (its
+    /// address does not change when the gateway restarts: it resolves the gateway's name per
+    /// connection).
+    way: crate::judge::way_in::WayIn,
 }
 
 /// The setup, or the reason none of these checks can be judged.
@@ -102,8 +103,7 @@ async fn setup<'a>(cx: &Context<'a>) -> std::result::Result<Option<Setup<'a>>, S
         way.close().await;
         return Err(e.to_string());
     }
-    let forwarded = way.via.is_some().then_some(way);
-    Ok(Some(Setup { a, gateway: gw.service.clone(), upstream, base: std::sync::Mutex::new(base), forwarded }))
+    Ok(Some(Setup { a, gateway: gw.service.clone(), upstream, base: std::sync::Mutex::new(base), way }))
 }
 
 impl Setup<'_> {
@@ -125,7 +125,7 @@ impl Setup<'_> {
             return Ok(Ok(None));
         }
         cx.stack.restart_service(&self.gateway).await?;
-        if let Some(gw) = cx.policy.gateway.as_ref().filter(|_| self.forwarded.is_none()) {
+        if let Some(gw) = cx.policy.gateway.as_ref().filter(|_| self.way.via.is_none()) {
             let base = cx.stack.host_port(&gw.service, gw.port).await?;
             *self.base.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = base;
         }
@@ -230,9 +230,7 @@ pub async fn all(cx: &Context<'_>, sel: &crate::judge::criteria::Selection) -> R
         }
         out.push(v);
     }
-    if let Some(way) = s.forwarded {
-        way.close().await;
-    }
+    s.way.close().await;
     Ok((out, loads))
 }
 
@@ -365,11 +363,7 @@ pub(crate) fn run(criterion: Criterion, subject: &str, summary: &Summary, marks:
 }
 
 fn load_url(s: &Setup<'_>) -> String {
-    let url = format!("http://{}{}", s.base(), s.a.path);
-    match &s.forwarded {
-        Some(way) => way.describe(&url),
-        None => url,
-    }
+    s.way.describe(&format!("http://{}{}", s.base(), s.a.path))
 }
 
 /// Stops a container within its grace period and removes it with its anonymous volumes.

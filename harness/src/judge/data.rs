@@ -1024,13 +1024,9 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
         stopped: true,
         disk_full,
     };
-    match taken {
-        Ok(_) => {}
-        Err(e) if e.job_failed() => {
-            let why = format!("`tar czf` of volume {} failed after {}: {}", volume.name, secs(backup_took), chain(&e));
-            return no_backup(stack, service, &store, sample, failed(why, steps, e.disk_full())).await;
-        }
-        Err(e) => return Err(e.into()),
+    if let Some(e) = job_failure(taken)? {
+        let why = format!("`tar czf` of volume {} failed after {}: {}", volume.name, secs(backup_took), chain(&e));
+        return no_backup(stack, service, &store, sample, failed(why, steps, e.disk_full())).await;
     }
     steps.push(format!("`tar czf` of volume {} through a helper in {}", volume.name, secs(backup_took)));
 
@@ -1084,6 +1080,16 @@ async fn tar_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Volume
     });
     let run = Finished { criterion: Criterion::BackupTar, archive: &archive, backup_took, restore_took, steps };
     conclude(stack, service, volume, &store, sample, restored, run).await
+}
+
+/// A backup helper's outcome: `None` when it did its job, the error when the job failed
+/// (judged: there is no backup), an `Err` when the engine did not do its part (not judged).
+fn job_failure<T>(outcome: std::result::Result<T, helper::HelperError>) -> Result<Option<helper::HelperError>> {
+    match outcome {
+        Ok(_) => Ok(None),
+        Err(e) if e.job_failed() => Ok(Some(e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A backup that was not taken, or not one: why, and what was done before.
@@ -1219,13 +1225,9 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
         stopped: false,
         disk_full,
     };
-    match taken {
-        Ok(_) => {}
-        Err(e) if e.job_failed() => {
-            let why = format!("`pg_dump` failed after {}: {}", secs(backup_took), chain(&e));
-            return no_backup(stack, service, &store, sample, failed(why, steps, e.disk_full())).await;
-        }
-        Err(e) => return Err(e.into()),
+    if let Some(e) = job_failure(taken)? {
+        let why = format!("`pg_dump` failed after {}: {}", secs(backup_took), chain(&e));
+        return no_backup(stack, service, &store, sample, failed(why, steps, e.disk_full())).await;
     }
     steps.push(format!("`pg_dump --format=custom` through a helper in {}", secs(backup_took)));
 
@@ -1244,13 +1246,9 @@ async fn pg_dump_cycle(stack: &Stack, service: &str, kind: DataKind, volume: &Vo
         .user(&image.user)
         .timeout(HELPER_DEADLINE)
         .hint(PG_TOOLS_HINT);
-    match helper::run(stack.docker(), stack.project_name(), read_back).await {
-        Ok(_) => {}
-        Err(e) if e.job_failed() => {
-            let why = format!("the dump does not read back: `pg_restore --file=/dev/null` failed: {}", chain(&e));
-            return no_backup(stack, service, &store, sample, failed(why, steps, e.disk_full())).await;
-        }
-        Err(e) => return Err(e.into()),
+    if let Some(e) = job_failure(helper::run(stack.docker(), stack.project_name(), read_back).await)? {
+        let why = format!("the dump does not read back: `pg_restore --file=/dev/null` failed: {}", chain(&e));
+        return no_backup(stack, service, &store, sample, failed(why, steps, e.disk_full())).await;
     }
     steps.push(format!(
         "dump verified before anything was destroyed: PGDMP header, and `pg_restore` read all {} of it back",

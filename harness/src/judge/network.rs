@@ -64,7 +64,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(30);
 /// proxy accepts the connection before it tries the container, which is all we measure.
 const SINK_PORT: &str = "9/tcp";
 /// The probe needs no privileges at all: it runs as nobody.
-const NOBODY: &str = "65534:65534";
+pub(crate) const NOBODY: &str = "65534:65534";
 
 /// One JSON line of `probe tcp` (see `fixtures/probe`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -860,25 +860,7 @@ async fn start_sink(
         .network("bridge")
         .publish(SINK_PORT, gateways);
     let sink = helper::start(docker, project, req).await.map_err(|e| chain(&e))?;
-    let ports = async {
-        let inspect = docker
-            .inspect_container(&sink.id, None)
-            .await
-            .map_err(|e| format!("cannot inspect the egress sink: {e}"))?;
-        let json = serde_json::to_value(&inspect).unwrap_or_default();
-        let ports: BTreeMap<IpAddr, u16> = json["NetworkSettings"]["Ports"][SINK_PORT]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|b| Some((b["HostIp"].as_str()?.parse().ok()?, b["HostPort"].as_str()?.parse().ok()?)))
-            .collect();
-        if ports.is_empty() {
-            return Err("the egress sink published no port".to_owned());
-        }
-        Ok(ports)
-    }
-    .await;
-    match ports {
+    match sink.published_ports(SINK_PORT).await {
         Ok(p) => Ok((sink, p)),
         Err(e) => {
             sink.remove().await;

@@ -17,6 +17,7 @@ use crate::engine::helper::{self, HelperRun, Running};
 use crate::engine::images::PROBE_IMAGE;
 use crate::errors::chain;
 use crate::judge::Context;
+use crate::judge::network::NOBODY;
 
 /// The forwarder's own port inside its container.
 const LISTEN: u16 = 8080;
@@ -24,8 +25,6 @@ const LISTEN: u16 = 8080;
 const LIFETIME: Duration = Duration::from_secs(1800);
 /// How long the forwarder may take to start listening.
 const READY_WITHIN: Duration = Duration::from_secs(10);
-/// The user the forwarder runs as: it needs no privilege.
-const NOBODY: &str = "65534:65534";
 
 /// Where load goes, and what keeps that way open.
 pub(crate) struct WayIn {
@@ -87,7 +86,12 @@ async fn forwarder(cx: &Context<'_>, service: &str, port: u16) -> Result<WayIn, 
         .network(&network)
         .publish(&format!("{LISTEN}/tcp"), &[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
     let running = helper::start(docker, project, req).await.map_err(|e| chain(&e))?;
-    match listening(cx, &running.id).await {
+    let ready = match listening(cx, &running.id).await {
+        Ok(()) => running.published_ports(&format!("{LISTEN}/tcp")).await,
+        Err(why) => Err(why),
+    };
+    // `published_ports` returns at least one binding, or an error.
+    match ready.map(|ports| ports.into_values().next().unwrap_or_default()) {
         Ok(host_port) => {
             crate::progress::note(format!(
                 "no published port for `{service}`: load goes through a forwarder on network {network} (127.0.0.1:{host_port} -> {service}:{port})"
@@ -127,8 +131,8 @@ async fn own_network(cx: &Context<'_>, service: &str) -> Result<String, String> 
     ))
 }
 
-/// Waits until the forwarder says it listens, and returns its published host port.
-async fn listening(cx: &Context<'_>, id: &str) -> Result<u16, String> {
+/// Waits until the forwarder says it listens.
+async fn listening(cx: &Context<'_>, id: &str) -> Result<(), String> {
     use futures_util::StreamExt as _;
     let docker = cx.stack.docker();
     let started = Instant::now();
@@ -140,7 +144,7 @@ async fn listening(cx: &Context<'_>, id: &str) -> Result<u16, String> {
             text.push_str(&chunk.to_string());
         }
         if text.contains("\"listening\"") {
-            break;
+            return Ok(());
         }
         let running = docker
             .inspect_container(id, None)
@@ -157,12 +161,4 @@ async fn listening(cx: &Context<'_>, id: &str) -> Result<u16, String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let inspect = docker.inspect_container(id, None).await.map_err(|e| format!("cannot inspect the forwarder: {e}"))?;
-    let json = serde_json::to_value(&inspect).unwrap_or_default();
-    json["NetworkSettings"]["Ports"][format!("{LISTEN}/tcp")]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|b| b["HostPort"].as_str()?.parse().ok())
-        .ok_or_else(|| "the forwarder published no port".to_owned())
 }
