@@ -401,6 +401,7 @@ pub async fn load(
         let plan = harness::load::Plan {
             concurrency,
             rate: None,
+            open: false,
             max_requests: 10_000_000,
             max_duration: duration,
             timeout: Duration::from_secs(5),

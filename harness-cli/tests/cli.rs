@@ -57,6 +57,7 @@ fn on_stack(command: &str, rel: &str, report: &str, extra: &[&str]) -> (i32, Str
 #[case::volume_not_in_compose("bad-policy-volume", &["acceptance.toml:6", "volume `dta`", "volumes there: data"])]
 #[case::network_not_in_compose("bad-policy-network", &["acceptance.toml:3", "network `outer`", "networks there: inner"])]
 #[case::availability_with_no_way_in("no-way-in", &["acceptance.toml:5", "`gateway`", "no way in", "port 8080 is not published", "no network the stack creates"])]
+#[case::availability_through_internal_networks_only("no-way-in-internal", &["acceptance.toml:5", "`gateway`", "no way in", "that is not internal"])]
 fn malformed_policies_exit_2_naming_file_line_and_key(#[case] stack_name: &str, #[case] fragments: &[&str]) {
     check_error(&format!("suites/stacks/{stack_name}"), fragments);
 }
@@ -859,6 +860,14 @@ fn an_engine_that_goes_away_mid_run_exits_2_and_is_reaped_after() {
     assert_eq!(leftovers(&project), harness::engine::teardown::Removed::default(), "{project} reaped: {out}");
 }
 
+/// Whether the engine is in a swarm, and whose.
+fn swarm_membership(runtime: &tokio::runtime::Runtime) -> harness::engine::swarm::Membership {
+    runtime.block_on(async {
+        let docker = harness::engine::connect().await.expect("engine reachable");
+        harness::engine::swarm::membership(&docker).await.expect("membership")
+    })
+}
+
 /// A `check --engine swarm` SIGKILLed as soon as its stack is deployed: no handler runs,
 /// so the services, their task containers, networks, volumes and secrets stay, and so does
 /// the swarm the run started. The next `harness reap` removes all of it and leaves the
@@ -867,12 +876,7 @@ fn an_engine_that_goes_away_mid_run_exits_2_and_is_reaped_after() {
 fn a_swarm_run_killed_with_sigkill_is_reaped_and_its_swarm_left() {
     use std::io::BufRead;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let membership = || {
-        runtime.block_on(async {
-            let docker = harness::engine::connect().await.expect("engine reachable");
-            harness::engine::swarm::membership(&docker).await.expect("membership")
-        })
-    };
+    let membership = || swarm_membership(&runtime);
     let was_inactive = membership() == harness::engine::swarm::Membership::Inactive;
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["check", "--engine", "swarm", stack("suites/stacks/tiny").to_str().expect("utf-8"), "--report-dir"])
@@ -913,6 +917,29 @@ fn a_swarm_run_killed_with_sigkill_is_reaped_and_its_swarm_left() {
         });
         assert!(!bridge, "docker_gwbridge, which a swarm leave leaves behind, is removed too");
     }
+}
+
+/// Issue 12's bad input: `--engine swarm` on an engine that cannot start a swarm. Swarm's
+/// manager port on 127.0.0.1 (2377, where the harness's single-node swarm listens) is held
+/// by this test, so the engine's own `swarm init` fails: exit 2, naming the engine's reason
+/// and the port, with nothing deployed, nothing left and the engine still in no swarm.
+#[test]
+fn swarm_init_that_fails_exits_2_naming_why() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let membership = || swarm_membership(&runtime);
+    if membership() != harness::engine::swarm::Membership::Inactive {
+        eprintln!("skipped: this engine is already in a swarm, so the harness would not start one");
+        return;
+    }
+    let held = std::net::TcpListener::bind("127.0.0.1:2377").expect("port 2377 free on an engine in no swarm");
+    let (code, out, err) =
+        harness(&["check", "--engine", "swarm", stack("suites/stacks/tiny").to_str().expect("utf-8")]);
+    drop(held);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("cannot start a swarm on this engine") && err.contains("2377"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!out.contains("PASS") && !err.contains("booting hx"), "nothing was deployed or judged: {out}{err}");
+    assert_eq!(membership(), harness::engine::swarm::Membership::Inactive, "no swarm is left half-started: {err}");
 }
 
 /// Nightly (issue 12's seeds on Swarm): ZViewer's production stack (004, main-server at

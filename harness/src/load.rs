@@ -1,6 +1,8 @@
 //! A bounded load generator: requests to the stack under test, at a fixed concurrency and
 //! optionally a fixed rate, stopped by itself after a request count or a duration, whichever
-//! comes first. Every request is recorded (when it started, its latency, its status or error
+//! comes first. At a fixed rate the arrivals are either open (each request is due at its own
+//! moment whatever the earlier ones do, and its latency counts from that moment, so a stall
+//! shows as the queue it causes) or paced (each worker waits for its answer before the next). Every request is recorded (when it started, its latency, its status or error
 //! kind, which replica answered), and [`Summary`] reduces them to what the availability
 //! criteria judge: the success ratio, latency percentiles, the longest error burst, the
 //! spread over replicas and a per-second timeline.
@@ -16,11 +18,13 @@ use std::time::{Duration, Instant};
 
 use crate::errors::{Error, Result};
 
-/// Where the load goes: a loopback address and port (a stack's published port), and a path.
+/// Where the load goes: a loopback address and port (a stack's published port), a path, and
+/// which answer counts as success there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     addr: SocketAddr,
     path: String,
+    expect: Option<u16>,
 }
 
 impl Target {
@@ -43,7 +47,21 @@ impl Target {
                 why: "the path must start with `/`".into(),
             });
         }
-        Ok(Target { addr, path: path.to_owned() })
+        Ok(Target { addr, path: path.to_owned(), expect: None })
+    }
+
+    /// Only `status` counts as success (the status a policy's route declares for the path: a
+    /// 301 where a 200 is declared is a wrong answer, not a good one); `None`: any 2xx or 3xx.
+    pub fn expecting(self, status: Option<u16>) -> Target {
+        Target { expect: status, ..self }
+    }
+
+    /// Whether `answer` is a success at this target.
+    pub fn success(&self, answer: &Answer) -> bool {
+        match (self.expect, answer) {
+            (Some(want), Answer::Status(got)) => want == *got,
+            _ => answer.ok(),
+        }
     }
 
     /// The URL requests go to.
@@ -60,6 +78,12 @@ pub struct Plan {
     pub concurrency: usize,
     /// Requests per second over all workers; `None` sends as fast as answers come.
     pub rate: Option<u32>,
+    /// With a rate: open arrivals. Request `i` is due at `i / rate` from the start, whatever
+    /// the answers before it do; at most `concurrency` are in flight, a due request waits for
+    /// a free slot, and its latency counts from when it was due. A paced generator (`false`)
+    /// sends less while the stack stalls and times only what it sent, which hides the stall
+    /// from the percentiles (coordinated omission); an open one records the queue.
+    pub open: bool,
     /// No more than this many requests in all.
     pub max_requests: u64,
     /// No request starts after this.
@@ -81,6 +105,7 @@ impl Plan {
         Plan {
             concurrency: ((f64::from(rate) * latency.as_secs_f64()).ceil() as usize + 1).clamp(2, 64),
             rate: Some(rate),
+            open: true,
             max_requests: u64::from(rate) * duration.as_secs().max(1) + u64::from(rate),
             max_duration: duration,
             // Twice the latency budget (at least 2 s): a slow answer is judged by p99, and
@@ -127,6 +152,8 @@ pub struct Sample {
     pub answer: Answer,
     /// Which replica answered, from [`Plan::replica_header`].
     pub replica: Option<String>,
+    /// Whether the answer is a success at the target ([`Target::success`]).
+    pub ok: bool,
 }
 
 /// Sends the load and records every request. Never runs past `plan.max_duration` plus one
@@ -139,6 +166,9 @@ pub async fn run(target: &Target, plan: &Plan) -> Result<Vec<Sample>> {
         .no_proxy()
         .build()
         .map_err(|e| Error::LoadTargetRefused { target: target.url(), why: format!("no HTTP client: {e}") })?;
+    if let (true, Some(rate)) = (plan.open, plan.rate) {
+        return Ok(run_open(client, target, plan, rate).await);
+    }
     let started = Instant::now();
     let sent = Arc::new(AtomicU64::new(0));
     let workers = plan.concurrency.max(1);
@@ -146,7 +176,7 @@ pub async fn run(target: &Target, plan: &Plan) -> Result<Vec<Sample>> {
     let gap = plan.rate.map(|r| Duration::from_secs_f64(workers as f64 / f64::from(r.max(1))));
     let mut tasks = Vec::with_capacity(workers);
     for w in 0..workers {
-        let (client, sent, url) = (client.clone(), sent.clone(), target.url());
+        let (client, sent, target) = (client.clone(), sent.clone(), target.clone());
         let (plan, header) = (plan.clone(), plan.replica_header.clone());
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
@@ -163,25 +193,7 @@ pub async fn run(target: &Target, plan: &Plan) -> Result<Vec<Sample>> {
                     break;
                 }
                 let t = Instant::now();
-                let (answer, replica) = match client.get(&url).send().await {
-                    Ok(resp) => {
-                        let replica = header
-                            .as_deref()
-                            .and_then(|h| resp.headers().get(h))
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned);
-                        let status = resp.status().as_u16();
-                        match resp.bytes().await {
-                            Ok(_) => (Answer::Status(status), replica),
-                            Err(e) if e.is_timeout() => (Answer::Error("timeout"), replica),
-                            Err(_) => (Answer::Error("body"), replica),
-                        }
-                    }
-                    Err(e) if e.is_timeout() => (Answer::Error("timeout"), None),
-                    Err(e) if e.is_connect() => (Answer::Error("connect"), None),
-                    Err(_) => (Answer::Error("request"), None),
-                };
-                out.push(Sample { at, latency: t.elapsed(), answer, replica });
+                out.push(request(&client, &target, header.as_deref(), at, t).await);
                 if let (Some(n), Some(g)) = (next.as_mut(), gap) {
                     *n += g;
                     // Behind schedule (a slow answer): start again now rather than burst to
@@ -203,6 +215,64 @@ pub async fn run(target: &Target, plan: &Plan) -> Result<Vec<Sample>> {
     Ok(samples)
 }
 
+/// One request to `target`, timed from `since` (when it was sent, or when it was due).
+async fn request(
+    client: &reqwest::Client,
+    target: &Target,
+    header: Option<&str>,
+    at: Duration,
+    since: Instant,
+) -> Sample {
+    let (answer, replica) = match client.get(target.url()).send().await {
+        Ok(resp) => {
+            let replica = header.and_then(|h| resp.headers().get(h)).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let status = resp.status().as_u16();
+            match resp.bytes().await {
+                Ok(_) => (Answer::Status(status), replica),
+                Err(e) if e.is_timeout() => (Answer::Error("timeout"), replica),
+                Err(_) => (Answer::Error("body"), replica),
+            }
+        }
+        Err(e) if e.is_timeout() => (Answer::Error("timeout"), None),
+        Err(e) if e.is_connect() => (Answer::Error("connect"), None),
+        Err(_) => (Answer::Error("request"), None),
+    };
+    let ok = target.success(&answer);
+    Sample { at, latency: since.elapsed(), answer, replica, ok }
+}
+
+/// Open arrivals ([`Plan::open`]): one dispatcher starts each request when it is due (or,
+/// with every slot busy, as soon as one frees), and each is timed from when it was due.
+async fn run_open(client: reqwest::Client, target: &Target, plan: &Plan, rate: u32) -> Vec<Sample> {
+    let started = Instant::now();
+    let gap = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let slots = Arc::new(tokio::sync::Semaphore::new(plan.concurrency.max(1)));
+    let stopped = || plan.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+    let mut flying = tokio::task::JoinSet::new();
+    for i in 0..plan.max_requests {
+        let at = gap.mul_f64(i as f64);
+        if at >= plan.max_duration || stopped() {
+            break;
+        }
+        let due = started + at;
+        tokio::time::sleep_until(due.into()).await;
+        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+        // A stall can hold the dispatcher here past the end: nothing starts after it.
+        if started.elapsed() >= plan.max_duration || stopped() {
+            break;
+        }
+        let (client, target, header) = (client.clone(), target.clone(), plan.replica_header.clone());
+        flying.spawn(async move {
+            let sample = request(&client, &target, header.as_deref(), at, due).await;
+            drop(slot);
+            sample
+        });
+    }
+    let mut samples: Vec<Sample> = flying.join_all().await;
+    samples.sort_by_key(|s| s.at);
+    samples
+}
+
 /// One load run as the report shows it: which verdict it was for, what it amounted to, and
 /// the moments the harness changed the stack during it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -222,7 +292,7 @@ pub struct LoadRun {
 pub struct Summary {
     /// Requests sent.
     pub requests: u64,
-    /// Requests answered with a 2xx or 3xx.
+    /// Requests answered with success: the status the target expects, else any 2xx or 3xx.
     pub ok: u64,
     /// The run's length, from the first request's start to the last one's answer, in seconds.
     pub duration_s: f64,
@@ -242,6 +312,9 @@ pub struct Summary {
     pub replicas: BTreeMap<String, u64>,
     /// How the requests ended, by answer: `200`, `502`, `timeout`...
     pub answers: BTreeMap<String, u64>,
+    /// The failed requests among them, by answer (a `200` fails where a route declares `404`).
+    #[serde(default)]
+    pub failures: BTreeMap<String, u64>,
     /// Per whole second from the start: (successes, failures).
     pub timeline: Vec<(u64, u64)>,
 }
@@ -253,6 +326,7 @@ impl Summary {
             .expect("static histogram bounds are valid");
         let mut replicas = BTreeMap::new();
         let mut answers = BTreeMap::new();
+        let mut failures = BTreeMap::new();
         let mut timeline: Vec<(u64, u64)> = Vec::new();
         let (mut burst, mut longest): (Option<(Duration, Duration, usize)>, Option<(Duration, Duration, usize)>) =
             (None, None);
@@ -267,12 +341,15 @@ impl Summary {
                 Answer::Status(code) => code.to_string(),
                 Answer::Error(kind) => (*kind).to_owned(),
             };
+            if !s.ok {
+                *failures.entry(word.clone()).or_insert(0) += 1;
+            }
             *answers.entry(word).or_insert(0) += 1;
             let second = s.at.as_secs() as usize;
             if timeline.len() <= second {
                 timeline.resize(second + 1, (0, 0));
             }
-            if s.answer.ok() {
+            if s.ok {
                 timeline[second].0 += 1;
                 burst = None;
             } else {
@@ -288,7 +365,7 @@ impl Summary {
         let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
         Summary {
             requests: samples.len() as u64,
-            ok: samples.iter().filter(|s| s.answer.ok()).count() as u64,
+            ok: samples.iter().filter(|s| s.ok).count() as u64,
             duration_s: end.as_secs_f64(),
             p50_ms: if samples.is_empty() { 0.0 } else { ms(0.50) },
             p95_ms: if samples.is_empty() { 0.0 } else { ms(0.95) },
@@ -298,6 +375,7 @@ impl Summary {
             longest_burst: longest.map(|(a, b, _)| (a.as_secs_f64(), b.as_secs_f64())),
             replicas,
             answers,
+            failures,
             timeline,
         }
     }
@@ -326,12 +404,7 @@ impl Summary {
 
     /// One line for evidence: `2000 requests in 10.0s: 99.95% ok, p50 1.2ms p95 ... ; 502 x1`.
     pub fn describe(&self) -> String {
-        let failures: Vec<String> = self
-            .answers
-            .iter()
-            .filter(|(k, _)| !k.parse::<u16>().is_ok_and(|c| (200..400).contains(&c)))
-            .map(|(k, n)| format!("{k} x{n}"))
-            .collect();
+        let failures: Vec<String> = self.failures.iter().map(|(k, n)| format!("{k} x{n}")).collect();
         let mut out = format!(
             "{} requests in {:.1}s: {:.2}% ok, p50 {:.1}ms p95 {:.1}ms p99 {:.1}ms max {:.1}ms",
             self.requests,
@@ -360,6 +433,7 @@ mod tests {
         Sample {
             at: Duration::from_millis(at_ms),
             latency: Duration::from_millis(latency_ms),
+            ok: answer.ok(),
             answer,
             replica: replica.map(str::to_owned),
         }
@@ -405,6 +479,62 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_status_is_the_only_success() {
+        let any = Target::loopback("127.0.0.1:80".parse().expect("addr"), "/").expect("loopback");
+        let declared = any.clone().expecting(Some(404));
+        for (answer, by_default, where_404_is_declared) in [
+            (Answer::Status(200), true, false),
+            (Answer::Status(301), true, false),
+            (Answer::Status(404), false, true),
+            (Answer::Status(503), false, false),
+            (Answer::Error("connect"), false, false),
+        ] {
+            assert_eq!(any.success(&answer), by_default, "{answer:?}");
+            assert_eq!(declared.success(&answer), where_404_is_declared, "{answer:?}");
+        }
+    }
+
+    /// A server that answers one request at a time, each after 100 ms: at 20 rps for 1 s,
+    /// a paced generator sends half the plan and times every request at about 100 ms; open
+    /// arrivals time the queue the stall causes, request k waiting about k × 50 ms more.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_arrivals_record_the_queue_a_slow_server_causes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let one_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else { return };
+                let lock = one_at_a_time.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    while let Ok(n) = conn.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        let _turn = lock.lock().await;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let target = Target::loopback(addr, "/").expect("loopback");
+        let plan = Plan { concurrency: 1, ..Plan::steady(20, Duration::from_secs(1), Duration::from_millis(500)) };
+        let paced = Summary::of(&run(&target, &Plan { open: false, ..plan.clone() }).await.expect("runs"));
+        let open = Summary::of(&run(&target, &plan).await.expect("runs"));
+        server.abort();
+        assert!(paced.max_ms < 200.0, "paced: each request timed alone: {}", paced.describe());
+        assert!(paced.requests <= 11, "paced: the stall halves what is sent: {}", paced.describe());
+        // Open: the tenth request was due at 0.45 s and answered near 1.0 s.
+        assert!(open.max_ms > 350.0, "open: the queue shows: {}", open.describe());
+        assert!(open.p50_ms > paced.p50_ms, "open {} against paced {}", open.describe(), paced.describe());
+    }
+
+    #[test]
     fn nothing_failed_means_no_burst() {
         let s = Summary::of(&[sample(0, 1, Answer::Status(204), None)]);
         assert_eq!((s.longest_burst, s.burst_s(), s.success_percent()), (None, 0.0, 100.0));
@@ -447,6 +577,7 @@ mod tests {
         let plan = Plan {
             concurrency: 4,
             rate: None,
+            open: false,
             max_requests: 200,
             max_duration: Duration::from_secs(30),
             timeout: Duration::from_secs(2),
@@ -458,6 +589,13 @@ mod tests {
         let s = Summary::of(&samples);
         assert_eq!(s.ok, 100, "every second answer is a 503: {:?}", s.answers);
         assert_eq!(s.replicas.values().sum::<u64>(), 200);
+        assert_eq!(s.failures, BTreeMap::from([("503".to_owned(), 100)]));
+        // Where the route declares 503, the 503s are the successes and the 200s the failures.
+        let declared = target.clone().expecting(Some(503));
+        let s = Summary::of(&run(&declared, &Plan { max_requests: 20, ..plan.clone() }).await.expect("runs"));
+        assert_eq!((s.requests, s.ok), (20, 10), "{:?}", s.answers);
+        assert_eq!(s.failures, BTreeMap::from([("200".to_owned(), 10)]));
+        assert!(s.describe().contains("failures: 200 x10"), "{}", s.describe());
         // Bounded by time, and paced: 100 rps for 1 s is about 100 requests, never 1000.
         let plan_100 = Plan::steady(100, Duration::from_secs(1), Duration::from_millis(50));
         assert_eq!(plan_100.concurrency, 6, "100/s answered within 50 ms: 5 in flight and one spare");
@@ -467,6 +605,14 @@ mod tests {
         // Nothing listens any more: every request is a connect error, recorded as such.
         let gone = run(&target, &Plan { max_requests: 5, ..plan.clone() }).await.expect("runs");
         assert!(gone.iter().all(|s| s.answer == Answer::Error("connect")), "{gone:?}");
+        // Open arrivals at the same 100 rps send the same, each due at its own moment.
+        let open = run(
+            &target,
+            &Plan { max_requests: 1000, ..Plan::steady(100, Duration::from_secs(1), Duration::from_millis(50)) },
+        )
+        .await
+        .expect("runs");
+        assert!((90..=101).contains(&open.len()), "{} requests at 100 rps for 1 s", open.len());
         // A stop flag already set: nothing is sent, however large the bounds.
         let stop = Arc::new(AtomicBool::new(true));
         let stopped = run(&target, &plan.stopped_by(stop)).await.expect("runs");

@@ -490,9 +490,14 @@ pub async fn ensure_manager(docker: &Docker) -> Result<bool> {
         advertise_addr: Some("127.0.0.1".into()),
         ..Default::default()
     };
-    docker.init_swarm(request).await.map_err(|e| Error::Provision {
-        detail: format!("cannot start a swarm on this engine: {e}"),
-        hint: "check `docker swarm init --advertise-addr 127.0.0.1` by hand; a rootless or old engine may not support Swarm".into(),
+    docker.init_swarm(request).await.map_err(|e| {
+        let detail = format!("cannot start a swarm on this engine: {e}");
+        let hint = if detail.contains("address already in use") {
+            "something on this machine already listens on 127.0.0.1:2377, Swarm's manager port: stop it (`ss -ltnp 'sport = :2377'` names it), or run against a swarm manager with DOCKER_HOST".into()
+        } else {
+            "check `docker swarm init --advertise-addr 127.0.0.1` by hand; a rootless or old engine may not support Swarm".into()
+        };
+        Error::Provision { detail, hint }
     })?;
     let info = docker.info().await.map_err(|e| Error::engine("info", "the engine", e))?;
     let node = info.swarm.and_then(|s| s.node_id).unwrap_or_default();

@@ -99,7 +99,7 @@ async fn setup<'a>(cx: &Context<'a>) -> std::result::Result<Option<Setup<'a>>, S
     };
     let way = crate::judge::way_in::way_in(cx, &gw.service, gw.port).await?;
     let base = way.base;
-    if let Err(e) = crate::load::Target::loopback(base, &a.path) {
+    if let Err(e) = a.target(base) {
         way.close().await;
         return Err(e.to_string());
     }
@@ -113,7 +113,7 @@ impl Setup<'_> {
 
     /// Whether the stack answers through the gateway now.
     async fn answers(&self) -> Result<bool> {
-        answers(self.base(), &self.a.path).await
+        answers(self.base(), self.a).await
     }
 
     /// Each change starts from a stack that answers: a gateway that kept a gone replica's
@@ -147,27 +147,42 @@ impl Setup<'_> {
     }
 }
 
-/// Whether the stack answers `path` at `base` now (3 requests, one must succeed).
-pub(crate) async fn answers(base: std::net::SocketAddr, path: &str) -> Result<bool> {
-    let target = crate::load::Target::loopback(base, path)?;
+/// The subject of a load criterion judged before anything names it: the gateway for the
+/// steady load, else the upstream the checks change (the subject they have when judged),
+/// the gateway when the policy names no upstream.
+pub(crate) fn subject(policy: &crate::policy::Policy, c: Criterion) -> String {
+    let gateway = policy.gateway.as_ref().map_or("stack", |g| g.service.as_str());
+    match policy.availability.as_ref().and_then(|a| a.upstream.as_deref()) {
+        Some(upstream) if c != Criterion::AvailabilitySteady => upstream.to_owned(),
+        _ => gateway.to_owned(),
+    }
+}
+
+/// Whether the stack answers the load's path at `base` now (3 requests, one must succeed).
+pub(crate) async fn answers(base: std::net::SocketAddr, a: &Availability) -> Result<bool> {
+    let target = a.target(base)?;
     let plan = crate::load::Plan {
         concurrency: 1,
         rate: None,
+        open: false,
         max_requests: 3,
         max_duration: Duration::from_secs(6),
         timeout: Duration::from_secs(2),
         replica_header: None,
         stop: None,
     };
-    Ok(crate::load::run(&target, &plan).await?.iter().any(|x| x.answer.ok()))
+    Ok(crate::load::run(&target, &plan).await?.iter().any(|x| x.ok))
 }
 
 /// Starts the policy's load on `base` in the background, bounded by [`MAX_LOAD`] and a stop
 /// flag, and lets it run [`LEAD`] before returning.
 pub(crate) async fn start_load(base: std::net::SocketAddr, a: &Availability) -> Result<Load> {
-    let target = crate::load::Target::loopback(base, &a.path)?;
+    let target = a.target(base)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let plan = crate::load::Plan::steady(a.rate, MAX_LOAD, a.p99).stopped_by(stop.clone());
+    // Paced, not open: these checks judge which requests failed and when; an open load would
+    // hold requests due during a stall and send them after it, moving failures out of it.
+    let plan = crate::load::Plan { open: false, ..crate::load::Plan::steady(a.rate, MAX_LOAD, a.p99) }
+        .stopped_by(stop.clone());
     let t0 = Instant::now();
     let task = tokio::spawn(async move { crate::load::run(&target, &plan).await });
     tokio::time::sleep(LEAD).await;
@@ -187,11 +202,10 @@ pub async fn all(cx: &Context<'_>, sel: &crate::judge::criteria::Selection) -> R
         Ok(Some(s)) => s,
         Ok(None) => return Ok((Vec::new(), Vec::new())),
         Err(reason) => {
-            let subject = cx.policy.gateway.as_ref().map_or("stack", |g| g.service.as_str());
             let verdicts = MINE
                 .iter()
                 .filter(|c| sel.includes(**c))
-                .map(|c| Verdict::not_judged(*c, subject, reason.clone()))
+                .map(|c| Verdict::not_judged(*c, &subject(cx.policy, *c), reason.clone()))
                 .collect();
             return Ok((verdicts, Vec::new()));
         }
@@ -520,12 +534,11 @@ async fn scale_out(cx: &Context<'_>, s: &Setup<'_>, loads: &mut Vec<LoadRun>) ->
     scaled_in?;
     let slowest = added.iter().map(|(_, t)| *t).max().unwrap_or_default();
     // Joined: answered between its being ready and the scale-in.
-    let joined = |h: &str| {
-        samples.iter().any(|x| x.at >= out_at && x.at < in_at && x.replica.as_deref() == Some(h) && x.answer.ok())
-    };
+    let joined =
+        |h: &str| samples.iter().any(|x| x.at >= out_at && x.at < in_at && x.replica.as_deref() == Some(h) && x.ok);
     let silent: Vec<&str> = added.iter().map(|(r, _)| r.hostname.as_str()).filter(|h| !joined(h)).collect();
     let tagged = summary.replicas.values().sum::<u64>() > 0;
-    let leaving: Vec<&Sample> = samples.iter().filter(|x| x.at >= in_at && !x.answer.ok()).collect();
+    let leaving: Vec<&Sample> = samples.iter().filter(|x| x.at >= in_at && !x.ok).collect();
     let story = format!(
         "scaled `{up}` from {n} to {} at {:.1}s: {} new replica(s) ready after at most {} (budget {}); back to {n} at {:.1}s-{:.1}s, {} failed request(s) from then on",
         s.a.scale_to,
@@ -629,8 +642,8 @@ async fn dependency_restart(cx: &Context<'_>, s: &Setup<'_>, dep: &str, loads: &
         vec![(restart_at.as_secs_f64(), format!("restart {dep}")), (back_at.as_secs_f64(), format!("{dep} ready"))];
     loads.push(run(Criterion::ResilienceDependencyRestart, &subject, &summary, marks));
     let grace = back_at + s.a.reconnect;
-    let late: Vec<&Sample> = samples.iter().filter(|x| x.at > grace && !x.answer.ok()).collect();
-    let last_error = samples.iter().filter(|x| !x.answer.ok()).map(|x| x.at + x.latency).max();
+    let late: Vec<&Sample> = samples.iter().filter(|x| x.at > grace && !x.ok).collect();
+    let last_error = samples.iter().filter(|x| !x.ok).map(|x| x.at + x.latency).max();
     let changed: Vec<String> = before
         .iter()
         .filter(|b| !after.contains(b))

@@ -704,15 +704,21 @@ pub async fn availability(cx: &Context<'_>) -> Result<Vec<Verdict>> {
 /// [`availability`], with the load run for the report.
 pub async fn availability_run(cx: &Context<'_>) -> Result<(Vec<Verdict>, Option<crate::load::LoadRun>)> {
     let (Some(a), Some(gw)) = (&cx.policy.availability, &cx.policy.gateway) else { return Ok((Vec::new(), None)) };
+    // Neither verdict can be judged without the load: both say why.
+    let unjudged = |why: String| {
+        [Criterion::AvailabilitySteady, Criterion::GatewayBalance]
+            .map(|c| Verdict::not_judged(c, &crate::judge::change::subject(cx.policy, c), why.clone()))
+            .to_vec()
+    };
     let way = match crate::judge::way_in::way_in(cx, &gw.service, gw.port).await {
         Ok(way) => way,
-        Err(why) => return Ok((vec![Verdict::not_judged(Criterion::AvailabilitySteady, &gw.service, why)], None)),
+        Err(why) => return Ok((unjudged(why), None)),
     };
-    let target = match crate::load::Target::loopback(way.base, &a.path) {
+    let target = match a.target(way.base) {
         Ok(t) => t,
         Err(e) => {
             way.close().await;
-            return Ok((vec![Verdict::not_judged(Criterion::AvailabilitySteady, &gw.service, e.to_string())], None));
+            return Ok((unjudged(e.to_string()), None));
         }
     };
     let url = way.describe(&target.url());
@@ -1238,6 +1244,7 @@ untyped_thing 3
     fn availability() -> crate::policy::Availability {
         crate::policy::Availability {
             path: "/api/v1/notes".into(),
+            status: Some(200),
             rate: 50,
             duration: Duration::from_secs(5),
             success: 99.9,
@@ -1319,6 +1326,11 @@ untyped_thing 3
             longest_burst: (ok < requests).then_some((1.0, 1.5)),
             replicas: BTreeMap::new(),
             answers: answers.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
+            failures: answers
+                .iter()
+                .filter(|(k, _)| !k.parse::<u16>().is_ok_and(|c| (200..400).contains(&c)))
+                .map(|(k, n)| ((*k).to_owned(), *n))
+                .collect(),
             timeline: Vec::new(),
         }
     }

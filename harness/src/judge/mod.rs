@@ -107,8 +107,12 @@ fn no_way_in(model: &crate::engine::compose::ComposeModel, service: &str, port: 
     }
     let published =
         svc.ports.iter().any(|p| p["target"].as_u64() == Some(u64::from(port)) && !p["published"].is_null());
-    let own = svc.networks.keys().any(|n| model.networks.get(n).is_some_and(|net| !net.external));
-    (!published && !own).then(|| format!("its port {port} is not published and it is on no network the stack creates"))
+    // A forwarder publishes its port only from a network Docker publishes from: not an
+    // internal one.
+    let own = svc.networks.keys().any(|n| model.networks.get(n).is_some_and(|net| !net.external && !net.internal));
+    (!published && !own).then(|| {
+        format!("its port {port} is not published and it is on no network the stack creates that is not internal (Docker publishes no port from an internal network)")
+    })
 }
 
 /// The verdicts of a catalogue run, with the time each family of checks took.

@@ -85,8 +85,16 @@ pub async fn full(stack: &SwarmStack, policy: &Policy, sel: &Selection) -> Resul
             }
             Ok(None) => Vec::new(),
             Err(reason) => vec![
-                Verdict::not_judged(Criterion::AvailabilitySteady, &subject(policy), reason.clone()),
-                Verdict::not_judged(Criterion::GatewayBalance, &subject(policy), reason.clone()),
+                Verdict::not_judged(
+                    Criterion::AvailabilitySteady,
+                    &change::subject(policy, Criterion::AvailabilitySteady),
+                    reason.clone(),
+                ),
+                Verdict::not_judged(
+                    Criterion::GatewayBalance,
+                    &change::subject(policy, Criterion::GatewayBalance),
+                    reason.clone(),
+                ),
             ],
         };
         c.add("http", t, v, j);
@@ -106,7 +114,7 @@ pub async fn full(stack: &SwarmStack, policy: &Policy, sel: &Selection) -> Resul
                 Ok(Some(s)) => s,
                 Ok(None) => continue,
                 Err(reason) => {
-                    v.push(Verdict::not_judged(criterion, &subject(policy), reason.clone()));
+                    v.push(Verdict::not_judged(criterion, &change::subject(policy, criterion), reason.clone()));
                     continue;
                 }
             };
@@ -144,10 +152,6 @@ pub async fn full(stack: &SwarmStack, policy: &Policy, sel: &Selection) -> Resul
         c.add("not judged on swarm", t, rest, j);
     }
     Ok(c)
-}
-
-fn subject(policy: &Policy) -> String {
-    policy.gateway.as_ref().map_or_else(|| "stack".to_owned(), |g| g.service.clone())
 }
 
 /// `user.process` over every running task of a service: all their processes together.
@@ -196,7 +200,7 @@ impl<'a> Setup<'a> {
             .host_port(&gw.service, gw.port)
             .await
             .map_err(|e| format!("the gateway's port {} is not published: {e}", gw.port))?;
-        crate::load::Target::loopback(base, &a.path).map_err(|e| e.to_string())?;
+        a.target(base).map_err(|e| e.to_string())?;
         Ok(Some(Setup {
             a,
             recovery: policy.settings(&upstream).recovery,
@@ -217,7 +221,7 @@ impl<'a> Setup<'a> {
     }
 
     async fn answers(&self) -> Result<bool> {
-        change::answers(self.base(), &self.a.path).await
+        change::answers(self.base(), self.a).await
     }
 
     /// Each change starts from a stack that answers, as on compose: a gateway that kept a
@@ -266,7 +270,7 @@ impl<'a> Setup<'a> {
 
 /// `availability.steady` and `gateway.balance` from one steady load.
 async fn steady(stack: &SwarmStack, s: &Setup<'_>) -> Result<(Vec<Verdict>, LoadRun)> {
-    let target = crate::load::Target::loopback(s.base(), &s.a.path)?;
+    let target = s.a.target(s.base())?;
     crate::progress::note(format!("availability: {} req/s for {} to {}", s.a.rate, secs(s.a.duration), target.url()));
     let samples = crate::load::run(&target, &crate::load::Plan::steady(s.a.rate, s.a.duration, s.a.p99)).await?;
     let summary = Summary::of(&samples);

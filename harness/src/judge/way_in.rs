@@ -109,8 +109,9 @@ async fn forwarder(cx: &Context<'_>, service: &str, port: u16) -> Result<WayIn, 
     }
 }
 
-/// The first network of `service`'s container that this run's compose project created (an
-/// external network is someone else's: never joined).
+/// The first network of `service`'s container that this run's compose project created and
+/// that is not internal: an external network is someone else's, never joined, and Docker
+/// publishes no port of a container whose networks are all internal.
 async fn own_network(cx: &Context<'_>, service: &str) -> Result<String, String> {
     let docker = cx.stack.docker();
     let id = cx.stack.container_id(service).await.map_err(|e| chain(&e))?;
@@ -118,17 +119,30 @@ async fn own_network(cx: &Context<'_>, service: &str) -> Result<String, String> 
     let mut names: Vec<String> =
         inspect.network_settings.and_then(|n| n.networks).map(|n| n.into_keys().collect()).unwrap_or_default();
     names.sort();
+    let mut internal = Vec::new();
     for name in &names {
         let Ok(net) = docker.inspect_network(name, None).await else { continue };
         let labels = net.labels.unwrap_or_default();
-        if labels.get("com.docker.compose.project").map(String::as_str) == Some(cx.stack.project_name()) {
-            return Ok(name.clone());
+        if labels.get("com.docker.compose.project").map(String::as_str) != Some(cx.stack.project_name()) {
+            continue;
         }
+        if net.internal == Some(true) {
+            internal.push(name.clone());
+            continue;
+        }
+        return Ok(name.clone());
     }
-    Err(format!(
-        "`{service}` is on no network this run created (on: {})",
-        if names.is_empty() { "none".to_owned() } else { names.join(", ") }
-    ))
+    Err(if internal.is_empty() {
+        format!(
+            "`{service}` is on no network this run created (on: {})",
+            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+        )
+    } else {
+        format!(
+            "`{service}` is only on internal networks this run created ({}), from which Docker publishes no port",
+            internal.join(", ")
+        )
+    })
 }
 
 /// Waits until the forwarder says it listens.

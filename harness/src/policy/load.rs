@@ -282,8 +282,10 @@ impl Doc<'_> {
             Some(list) => Some(list.iter().map(|d| self.service(d)).collect::<PResult<Vec<_>>>()?),
             None => None,
         };
+        let status = routes.iter().find(|r| r.path == path).map(|r| r.status);
         Ok(Availability {
             path,
+            status,
             rate,
             duration,
             success,

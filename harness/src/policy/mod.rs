@@ -229,6 +229,9 @@ pub const DEFAULT_DEPLOY_ROLLBACK: Duration = Duration::from_secs(120);
 pub struct Availability {
     /// The path requested through the gateway.
     pub path: String,
+    /// The status the `[[routes]]` entry for `path` declares, the only answer that counts as
+    /// success; `None` (no route for the path): any 2xx or 3xx.
+    pub status: Option<u16>,
     /// Requests per second.
     pub rate: u32,
     /// How long the load runs.
@@ -251,6 +254,14 @@ pub struct Availability {
     pub reconnect: Duration,
     /// How many replicas `scale.out` scales to.
     pub scale_to: u32,
+}
+
+impl Availability {
+    /// The load's target: `path` at `base` (which must be a loopback address), judged by the
+    /// route's declared status where there is one.
+    pub fn target(&self, base: std::net::SocketAddr) -> crate::errors::Result<crate::load::Target> {
+        Ok(crate::load::Target::loopback(base, &self.path)?.expecting(self.status))
+    }
 }
 
 /// `[observability]`: Prometheus scrapes these targets; the metrics endpoint has these families.

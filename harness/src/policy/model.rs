@@ -289,7 +289,8 @@ pub(crate) struct AvailabilityFile {
     /// How long the load runs, at most 10m.
     #[schemars(extend("default" = "10s"))]
     pub(crate) duration: Option<Duration>,
-    /// The least share of requests answered with a 2xx or 3xx, in percent.
+    /// The least share of requests answered with success, in percent: the status the
+    /// `[[routes]]` entry for `path` declares, else any 2xx or 3xx.
     #[schemars(extend("default" = DEFAULT_SUCCESS))]
     pub(crate) success: Option<f64>,
     /// The largest allowed 99th-percentile latency.

@@ -210,15 +210,20 @@ fn tick_step(span: f64) -> f64 {
 pub fn load_svg(l: &crate::load::LoadRun) -> String {
     const LEFT: f64 = 50.0;
     const WIDTH: f64 = 1080.0;
-    const TOP: f64 = 34.0;
     const PLOT_H: f64 = 90.0;
     let m = &l.summary;
     let seconds = (m.timeline.len() as f64).max(m.duration_s.ceil()).max(1.0);
     let most = m.timeline.iter().map(|(ok, err)| ok + err).max().unwrap_or(0).max(1) as f64;
     let plot = WIDTH - LEFT - 20.0;
     let x = |s: f64| LEFT + s / seconds * plot;
+    // The changes' labels, each in the first row where it overlaps no other; the plot starts
+    // below the last row used.
+    let labels: Vec<Label> =
+        mark_labels(&l.marks.iter().map(|(at, what)| (x(*at), what.as_str())).collect::<Vec<_>>(), LEFT + plot);
+    let rows = labels.iter().map(|l| l.row + 1).max().unwrap_or(1);
+    let top = 22.0 + LABEL_ROW * rows as f64;
     let h = |n: u64| n as f64 / most * PLOT_H;
-    let bottom = TOP + PLOT_H;
+    let bottom = top + PLOT_H;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{:.0}\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\" role=\"img\" aria-label=\"load {}\">\n<text x=\"{LEFT}\" y=\"16\" font-weight=\"bold\">{} &middot; {}</text>\n",
         bottom + 56.0,
@@ -246,14 +251,16 @@ pub fn load_svg(l: &crate::load::LoadRun) -> String {
         "<line x1=\"{LEFT}\" y1=\"{bottom}\" x2=\"{:.1}\" y2=\"{bottom}\" stroke=\"#57606a\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#57606a\">{most:.0}/s</text>\n",
         LEFT + plot,
         LEFT - 4.0,
-        TOP + 10.0
+        top + 10.0
     ));
-    for (i, (at, what)) in l.marks.iter().enumerate() {
+    for ((at, what), label) in l.marks.iter().zip(&labels) {
+        let y = 22.0 + LABEL_ROW * (label.row + 1) as f64 - 4.0;
         svg.push_str(&format!(
-            "<line x1=\"{0:.1}\" y1=\"{TOP}\" x2=\"{0:.1}\" y2=\"{bottom}\" stroke=\"#8250df\" stroke-dasharray=\"4 3\"/><text x=\"{1:.1}\" y=\"{2:.1}\" fill=\"#8250df\">{3}</text>\n",
+            "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{bottom}\" stroke=\"#8250df\" stroke-dasharray=\"4 3\"/><text x=\"{2:.1}\" y=\"{y:.1}\" text-anchor=\"{3}\" fill=\"#8250df\">{4}</text>\n",
             x(*at),
-            x(*at) + 3.0,
-            TOP - 4.0 + 12.0 * (i % 3) as f64,
+            y - 10.0,
+            if label.end_anchored { x(*at) - 3.0 } else { x(*at) + 3.0 },
+            if label.end_anchored { "end" } else { "start" },
             esc(what)
         ));
     }
@@ -272,6 +279,45 @@ pub fn load_svg(l: &crate::load::LoadRun) -> String {
         esc(&m.spread().unwrap_or_else(|| "not named (no x-replica header)".to_owned()))
     ));
     svg
+}
+
+/// The height of one row of change labels above a load plot.
+const LABEL_ROW: f64 = 14.0;
+/// The width a character of a 12 px label takes, at most (DejaVu Sans' widest are about 7 px).
+const LABEL_CHAR: f64 = 7.0;
+
+/// Where one change's label goes: its row above the plot, and whether it ends at its line
+/// (a label that would run past the plot's right edge) rather than starting there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Label {
+    row: usize,
+    end_anchored: bool,
+}
+
+/// Lays out the labels of changes at `(x, text)`, so that no two in a row overlap: each goes
+/// in the first row whose labels all end before it starts (with a gap), however close the
+/// changes were in time. Pure, so the layout is tested without a browser.
+fn mark_labels(marks: &[(f64, &str)], right: f64) -> Vec<Label> {
+    const GAP: f64 = 8.0;
+    // Per row, the spans its labels cover.
+    let mut rows: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut out = Vec::with_capacity(marks.len());
+    for (x, text) in marks {
+        let width = text.chars().count() as f64 * LABEL_CHAR + 3.0;
+        let end_anchored = x + width > right;
+        let span = if end_anchored { (x - width, *x) } else { (*x, x + width) };
+        let free = |row: &Vec<(f64, f64)>| row.iter().all(|(a, b)| span.1 + GAP <= *a || *b + GAP <= span.0);
+        let row = match rows.iter().position(free) {
+            Some(r) => r,
+            None => {
+                rows.push(Vec::new());
+                rows.len() - 1
+            }
+        };
+        rows[row].push(span);
+        out.push(Label { row, end_anchored });
+    }
+    out
 }
 
 /// A Gantt chart: per service, created→started (grey), started→ready (blue),
@@ -446,6 +492,40 @@ mod tests {
         assert!(svg.contains("<title>api ready to healthy 5.30s to 6.30s</title>"), "{svg}");
         assert!(svg.contains(">budget 30s</text>"), "{svg}");
         assert!(svg.contains(">ready 1.4s, healthy 1.5s</text>"), "{svg}");
+    }
+
+    #[test]
+    fn change_labels_never_overlap_however_close_the_changes() {
+        let right = 1060.0;
+        // Far apart: one row. A tenth of a second apart (a pixel): a row each.
+        assert_eq!(
+            mark_labels(&[(100.0, "SIGKILL api"), (400.0, "api back")], right)
+                .iter()
+                .map(|l| l.row)
+                .collect::<Vec<_>>(),
+            [0, 0]
+        );
+        let close = mark_labels(
+            &[(100.0, "new replica a1"), (101.0, "stop b5d1"), (102.0, "new replica c3"), (300.0, "done")],
+            right,
+        );
+        assert_eq!(close.iter().map(|l| l.row).collect::<Vec<_>>(), [0, 1, 2, 0]);
+        // A label at the right edge ends at its line instead of running off the picture.
+        let edge = mark_labels(&[(1050.0, "rollback_completed")], right);
+        assert!(edge[0].end_anchored, "{edge:?}");
+        // The drawing gives each row its own height: the plot starts below the third row.
+        let mut run = sample().stacks[0].loads[0].clone();
+        run.marks = vec![(2.0, "new replica a1".into()), (2.01, "stop b5d1".into()), (2.02, "new replica c3".into())];
+        let svg = load_svg(&run);
+        let ys: Vec<&str> = svg
+            .match_indices("fill=\"#8250df\">")
+            .map(|(i, _)| &svg[..i])
+            .map(|head| head.rsplit("y=\"").next().unwrap_or_default())
+            .collect();
+        assert_eq!(ys.len(), 3, "{svg}");
+        let distinct: std::collections::BTreeSet<&str> =
+            ys.iter().map(|y| y.split('"').next().unwrap_or_default()).collect();
+        assert_eq!(distinct.len(), 3, "three rows for three changes a pixel apart: {svg}");
     }
 
     #[test]

@@ -884,6 +884,7 @@ pub(crate) mod tests {
                 longest_burst: Some((2.5, 2.6)),
                 replicas: [("b5d10ccb9cf1".to_owned(), 150), ("ae73c2660c22".to_owned(), 149)].into_iter().collect(),
                 answers: [("200".to_owned(), 299), ("502".to_owned(), 1)].into_iter().collect(),
+                failures: [("502".to_owned(), 1)].into_iter().collect(),
                 timeline: vec![(50, 0), (50, 0), (49, 1), (50, 0), (50, 0), (50, 0)],
             },
             marks: vec![(2.0, "new replica".into()), (2.5, "stop b5d10ccb9cf1".into())],

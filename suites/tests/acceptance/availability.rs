@@ -50,34 +50,36 @@ async fn a_gateway_that_sheds_load_fails_steady_availability() {
 async fn a_gateway_with_no_published_port_is_loaded_through_a_forwarder_inside_the_stack() {
     let cfg = StackConfig::new(workspace("suites/stacks/shedding"))
         .with_name("availability-forwarded")
-        .with_override(workspace("suites/stacks/shedding/compose.unpublished.yaml"));
+        .with_override(workspace("suites/stacks/overrides/gateway-unpublished.yaml"));
     let stack = boot(cfg).await;
     assert!(stack.host_port("gateway", 8080).await.is_err(), "the override unpublishes the gateway");
     let mut policy = judge::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
-    let forwarders = || async {
-        let docker = harness::engine::connect().await.expect("engine reachable");
-        let labels = vec![
-            format!("com.docker.compose.project={}", stack.project_name()),
-            format!("{}=forwarder", harness::engine::labels::HELPER_ROLE),
-        ];
-        let filters = std::collections::HashMap::from([("label".to_owned(), labels)]);
-        let options =
-            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        docker.list_containers(Some(options)).await.expect("list containers").len()
-    };
 
     let v = http::availability(&Context { stack: &stack, policy: &policy }).await.expect("load runs");
     check_fails(&v, "availability.steady", "gateway", "503 x");
     let evidence = &find(&v, "availability.steady", "gateway").evidence;
     assert!(evidence.contains("a forwarder on network") && evidence.contains("to gateway:8080"), "{evidence}");
-    assert_eq!(forwarders().await, 0, "the forwarder is removed after the load");
+    assert_eq!(forwarders(&stack).await, 0, "the forwarder is removed after the load");
 
     policy.availability.as_mut().expect("[availability]").path = "/healthz".to_owned();
     let v = http::availability(&Context { stack: &stack, policy: &policy }).await.expect("load runs");
     check_pass(&v, "availability.steady", "gateway");
     let evidence = &find(&v, "availability.steady", "gateway").evidence;
     assert!(evidence.contains("a forwarder on network") && evidence.contains("100.00% ok"), "{evidence}");
-    assert_eq!(forwarders().await, 0, "the forwarder is removed after the load");
+    assert_eq!(forwarders(&stack).await, 0, "the forwarder is removed after the load");
+}
+
+/// The forwarders of `stack` that exist now, running or not.
+async fn forwarders(stack: &harness::boot::stack::Stack) -> usize {
+    let docker = harness::engine::connect().await.expect("engine reachable");
+    let labels = vec![
+        format!("com.docker.compose.project={}", stack.project_name()),
+        format!("{}=forwarder", harness::engine::labels::HELPER_ROLE),
+    ];
+    let filters = std::collections::HashMap::from([("label".to_owned(), labels)]);
+    let options =
+        bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    docker.list_containers(Some(options)).await.expect("list containers").len()
 }
 
 /// The change criteria and the two read-only ones that go with them, selected alone.
@@ -120,6 +122,31 @@ async fn the_reference_stack_keeps_answering_while_it_changes() {
     let replicas = stack.replicas("api").await.expect("replicas");
     assert_eq!(replicas.iter().filter(|r| r.running).count(), 2, "{replicas:?}");
     crate::support::record_reference(&stack, &policy, &v, None);
+}
+
+/// The change checks when the gateway publishes no port: the reference stack with its
+/// gateway unpublished is loaded through a forwarder on its own network, which resolves
+/// the gateway per connection, so a replica killed and both rolled lose nothing through it
+/// either, and no forwarder outlives its check.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unpublished_gateway_is_changed_under_load_through_a_forwarder() {
+    let cfg = StackConfig::new(workspace("compose/reference"))
+        .with_name("change-forwarded")
+        .with_override(workspace("suites/stacks/overrides/gateway-unpublished.yaml"));
+    let stack = boot(cfg).await;
+    assert!(stack.host_port("gateway", 8080).await.is_err(), "the override unpublishes the gateway");
+    let policy = judge::load_policy(&stack.dir, &stack.model.service_names()).expect("policy loads");
+    let only = ["availability.replica_loss", "availability.rolling_update"];
+    let selection = Selection::new(only.iter().map(|s| (*s).to_owned()).collect(), Vec::new()).expect("known ids");
+    let v =
+        judge::full(&Context { stack: &stack, policy: &policy }, &selection).await.expect("change checks run").verdicts;
+    for criterion in only {
+        check_pass(&v, criterion, "api");
+        let evidence = &find(&v, criterion, "api").evidence;
+        assert!(evidence.contains("a forwarder on network") && evidence.contains("to gateway:8080"), "{evidence}");
+    }
+    assert_eq!(v.len(), 2, "{:#?}", v.iter().map(|v| v.line()).collect::<Vec<_>>());
+    assert_eq!(forwarders(&stack).await, 0, "no forwarder outlives its check");
 }
 
 /// Issue 12's broken variants, in `suites/stacks/fragile`: one replica, a gateway that
