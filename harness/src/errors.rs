@@ -179,7 +179,7 @@ pub enum Error {
     },
 
     /// A container died during boot before it was ready or healthy.
-    #[error("service `{service}` of project {project} exited during boot with code {code}; last log lines: {log_tail}")]
+    #[error("service `{service}` of project {project} exited during boot with code {code}{}; last log lines: {log_tail}", exit_meaning(*.code))]
     ContainerExited {
         /// The compose project, `hx<run id>-<name>`.
         project: String,
@@ -511,5 +511,16 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("service `db`"), "{text}");
         assert!(text.contains("api, gateway"), "{text}");
+    }
+}
+
+/// What an exit code above 128 says: the signal that ended the process.
+fn exit_meaning(code: i64) -> &'static str {
+    match code {
+        137 => " (SIGKILL: killed from outside, or by the kernel's OOM killer; `docker inspect` shows OOMKilled)",
+        143 => " (SIGTERM: stopped from outside)",
+        139 => " (SIGSEGV: the process crashed)",
+        134 => " (SIGABRT: the process aborted)",
+        _ => "",
     }
 }

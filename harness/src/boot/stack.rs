@@ -944,13 +944,30 @@ async fn boot(
         set.len() >= expected.get(service).copied().unwrap_or(1)
     };
     let mut up_done = false;
+    // Containers that died before their service was done but whose restart policy may bring
+    // them back: (service, exit code, when to stop waiting for the restart).
+    let mut dead: BTreeMap<String, (String, i64, tokio::time::Instant)> = BTreeMap::new();
     let outcome: Result<()> = loop {
         if up_done && timeline.services.values().all(ServiceTimeline::is_done) {
             break Ok(());
         }
+        let recheck = dead.values().map(|(_, _, by)| *by).min();
         let note = tokio::select! {
             n = rx.recv() => match n { Some(n) => n, None => break Ok(()) },
             () = &mut deadline => break Err(timeout_error(docker, project, &timeline, &containers, &last_probe, cfg.boot_timeout).await),
+            () = sleep_until_or_never(recheck) => {
+                match still_dead(docker, &mut dead).await {
+                    Some((container, service, code)) => {
+                        break Err(Error::ContainerExited {
+                            project: project.project.clone(),
+                            service,
+                            code,
+                            log_tail: log_tail(project, &container).await,
+                        });
+                    }
+                    None => continue,
+                }
+            }
         };
         match note {
             Note::Event { action, service, container, at } => {
@@ -962,6 +979,8 @@ async fn boot(
                         containers.insert(service.clone(), container.clone());
                     }
                     "start" => {
+                        // A container that died and was restarted by its policy is waited on again.
+                        dead.remove(&container);
                         crate::progress::service(&service, "started", at);
                         s.started.get_or_insert(at);
                         if s.health.is_none() {
@@ -988,9 +1007,16 @@ async fn boot(
                             s.healthy.get_or_insert(at);
                         }
                     }
-                    "die" if s.ready.is_none() || s.health.is_none() => {
-                        let code = exit_code(docker, &container).await;
-                        if code != 0 || s.health.is_some() {
+                    // A container that dies before its service is done: before it was ready,
+                    // or ready (its own check passed) but not yet reported healthy, which
+                    // would otherwise wait out the whole boot deadline for a health event
+                    // that a dead container never sends. A restart policy that will start it
+                    // again gets RESTART_GRACE to do so.
+                    "die" if s.ready.is_none() || s.health.is_none() || s.healthy.is_none() => {
+                        let (code, restarts) = exit_code_and_restart(docker, &container).await;
+                        if (code != 0 || s.health.is_some()) && restarts {
+                            dead.insert(container, (service, code, tokio::time::Instant::now() + RESTART_GRACE));
+                        } else if code != 0 || s.health.is_some() {
                             break Err(Error::ContainerExited {
                                 project: project.project.clone(),
                                 service,
@@ -1079,8 +1105,52 @@ fn spawn_poller(
     })
 }
 
-async fn exit_code(docker: &Docker, container: &str) -> i64 {
-    docker.inspect_container(container, None).await.ok().and_then(|c| c.state?.exit_code).unwrap_or(-1)
+/// How long a container that died during the boot may take to be started again by its
+/// restart policy before the boot fails on it. Docker's first restarts come 0.1-0.8 s after
+/// the exit (its back-off doubles from 100 ms).
+const RESTART_GRACE: Duration = Duration::from_secs(5);
+
+/// The exit code of a container that died, and whether its restart policy may start it
+/// again (`always`, `unless-stopped`, or `on-failure` after a failure). Docker does not
+/// restart a container that was killed or stopped through its API, whatever the policy: the
+/// grace then runs out and the boot fails on it.
+async fn exit_code_and_restart(docker: &Docker, container: &str) -> (i64, bool) {
+    let inspect = docker.inspect_container(container, None).await.ok();
+    let code = inspect.as_ref().and_then(|c| c.state.as_ref()?.exit_code).unwrap_or(-1);
+    let policy = inspect.and_then(|c| c.host_config?.restart_policy?.name).map(|n| n.to_string()).unwrap_or_default();
+    let restarts = match policy.as_str() {
+        "always" | "unless-stopped" => true,
+        "on-failure" => code != 0,
+        _ => false,
+    };
+    (code, restarts)
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Of the containers that died, the first whose grace is over and that is still not
+/// running: (container, service, exit code). Those running again are waited on as usual.
+async fn still_dead(
+    docker: &Docker,
+    dead: &mut BTreeMap<String, (String, i64, tokio::time::Instant)>,
+) -> Option<(String, String, i64)> {
+    let now = tokio::time::Instant::now();
+    let due: Vec<String> = dead.iter().filter(|(_, (_, _, by))| *by <= now).map(|(c, _)| c.clone()).collect();
+    for container in due {
+        let Some((service, code, _)) = dead.remove(&container) else { continue };
+        let running =
+            docker.inspect_container(&container, None).await.ok().and_then(|c| c.state?.running).unwrap_or(false);
+        if !running {
+            return Some((container, service, code));
+        }
+    }
+    None
 }
 
 async fn log_tail(project: &ComposeProject, container: &str) -> String {

@@ -64,3 +64,62 @@ async fn slow_intervals_are_named_as_the_cause_of_late_health() {
     assert!(!gateway.passed(), "{}", gateway.line());
     assert!(gateway.evidence.contains("depends_on chain"), "{}", gateway.evidence);
 }
+
+/// A container that dies after the harness found it ready but before Docker reports it
+/// healthy. Killed through the engine's API (Docker restarts no container killed that way):
+/// the boot fails on it within its restart grace, naming the service and SIGKILL, instead
+/// of waiting out the 180 s deadline for a health event (measured before: 181 s, then exit
+/// 2 saying "not healthy within 180s"). Crashed instead (PID 1 SIGKILLed from the host),
+/// Docker's restart policy starts it again, and the boot waits for it and succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_that_dies_before_it_is_healthy_fails_the_boot_at_once_unless_restarted() {
+    use harness::boot::stack::Stack;
+    let docker = harness::engine::connect().await.expect("engine reachable");
+    // The service's container, once it has run for a second (ready, not yet healthy).
+    let victim = |name: &'static str| {
+        let docker = docker.clone();
+        async move {
+            for _ in 0..100 {
+                let filters = std::collections::HashMap::from([(
+                    "label".to_owned(),
+                    vec!["com.docker.compose.service=idle".to_owned()],
+                )]);
+                let options =
+                    bollard::query_parameters::ListContainersOptionsBuilder::default().filters(&filters).build();
+                let found = docker.list_containers(Some(options)).await.expect("list containers");
+                if let Some(c) = found.into_iter().find(|c| c.names.iter().flatten().any(|n| n.contains(name))) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    return c.id.expect("container id");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("no container of {name} started");
+        }
+    };
+
+    let started = std::time::Instant::now();
+    let boot = Stack::boot(StackConfig::new(workspace("suites/stacks/dies-during-boot")).with_name("dies-killed"));
+    let kill = async {
+        let id = victim("dies-killed").await;
+        docker.kill_container(&id, None::<bollard::query_parameters::KillContainerOptions>).await.expect("kill");
+    };
+    let (booted, ()) = tokio::join!(boot, kill);
+    let err = booted.err().expect("a container killed before it was healthy fails the boot").to_string();
+    assert!(err.contains("service `idle`") && err.contains("code 137") && err.contains("SIGKILL"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed within its restart grace, not at the deadline: {:?}",
+        started.elapsed()
+    );
+
+    let boot = Stack::boot(StackConfig::new(workspace("suites/stacks/dies-during-boot")).with_name("dies-crashed"));
+    let crash = async {
+        let id = victim("dies-crashed").await;
+        let pid = docker.inspect_container(&id, None).await.expect("inspect").state.and_then(|s| s.pid).expect("pid");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+            .expect("SIGKILL PID 1 from the host");
+    };
+    let (booted, ()) = tokio::join!(boot, crash);
+    let stack = booted.expect("a crashed container that its restart policy brings back is waited for");
+    assert!(stack.timeline.services["idle"].is_done(), "{:?}", stack.timeline);
+}
