@@ -74,9 +74,41 @@ fn suite(stack: &StackReport) -> TestSuite {
         if let Some(test) = &e.test {
             case.add_property(Property::new("test", test.as_str()));
         }
+        // A verdict judged under load carries the load's figures, as report.json does.
+        if let Some(l) = stack.loads.iter().find(|l| l.criterion == v.criterion.id() && l.subject == v.subject) {
+            for (key, value) in load_properties(l) {
+                case.add_property(Property::new(key, value));
+            }
+        }
         suite.add_test_case(case);
     }
     suite
+}
+
+/// The figures of one load run as JUnit properties: the same numbers report.json has.
+fn load_properties(l: &crate::load::LoadRun) -> Vec<(&'static str, String)> {
+    let m = &l.summary;
+    let mut out = vec![
+        ("load.requests", m.requests.to_string()),
+        ("load.ok", m.ok.to_string()),
+        ("load.success_percent", format!("{:.3}", m.success_percent())),
+        ("load.duration_s", format!("{:.3}", m.duration_s)),
+        ("load.p50_ms", format!("{:.3}", m.p50_ms)),
+        ("load.p95_ms", format!("{:.3}", m.p95_ms)),
+        ("load.p99_ms", format!("{:.3}", m.p99_ms)),
+        ("load.max_ms", format!("{:.3}", m.max_ms)),
+        ("load.longest_burst", m.burst_text()),
+    ];
+    if let Some(spread) = m.spread() {
+        out.push(("load.replicas", spread));
+    }
+    if !m.failures.is_empty() {
+        out.push(("load.failures", m.failures.iter().map(|(k, n)| format!("{k} x{n}")).collect::<Vec<_>>().join(", ")));
+    }
+    for (at, what) in &l.marks {
+        out.push(("load.mark", format!("{at:.1}s {what}")));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -107,6 +139,27 @@ mod tests {
         assert!(xml.contains("&lt;with&gt;"), "evidence is escaped: {xml}");
         assert!(xml.contains("failures=\"1\"") && xml.contains("errors=\"0\""), "{xml}");
         assert!(xml.contains("<property name=\"seed\""), "{xml}");
+    }
+
+    #[test]
+    fn a_verdict_judged_under_load_carries_its_figures() {
+        let mut r = sample();
+        let mut v = r.stacks[0].verdicts[0].clone();
+        v.verdict.criterion = crate::judge::criteria::Criterion::AvailabilityRollingUpdate;
+        v.verdict.subject = "api".into();
+        r.stacks[0].verdicts.push(v);
+        let xml = render(&r);
+        for property in [
+            "<property name=\"load.requests\" value=\"300\"/>",
+            "<property name=\"load.success_percent\" value=\"99.667\"/>",
+            "<property name=\"load.p99_ms\" value=\"20.000\"/>",
+            "<property name=\"load.longest_burst\" value=\"0.100s at 2.5s\"/>",
+            "<property name=\"load.failures\" value=\"502 x1\"/>",
+            "<property name=\"load.mark\" value=\"2.5s stop b5d10ccb9cf1\"/>",
+        ] {
+            assert!(xml.contains(property), "{property} in {xml}");
+        }
+        assert_eq!(xml.matches("load.requests").count(), 1, "only the verdict its load was for: {xml}");
     }
 
     #[test]
