@@ -179,7 +179,7 @@ pub enum Error {
     },
 
     /// A container died during boot before it was ready or healthy.
-    #[error("service `{service}` of project {project} exited during boot with code {code}{}; last log lines: {log_tail}", exit_meaning(*.code))]
+    #[error("service `{service}` of project {project} exited during boot with code {code}{}{}; last log lines: {log_tail}", exit_meaning(*.code), crash_loop(*.deaths))]
     ContainerExited {
         /// The compose project, `hx<run id>-<name>`.
         project: String,
@@ -187,6 +187,9 @@ pub enum Error {
         service: String,
         /// The container's exit code.
         code: i64,
+        /// How many times the service's containers died during the boot (more than one: its
+        /// restart policy started them again, and they died again).
+        deaths: u32,
         /// The last lines of the container's log.
         log_tail: String,
     },
@@ -511,6 +514,15 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("service `db`"), "{text}");
         assert!(text.contains("api, gateway"), "{text}");
+    }
+}
+
+/// A service that died more than once during the boot: a crash loop its restart policy kept going.
+fn crash_loop(deaths: u32) -> String {
+    if deaths > 1 {
+        format!(", having died {deaths} times in this boot (its restart policy kept starting it: a crash loop)")
+    } else {
+        String::new()
     }
 }
 

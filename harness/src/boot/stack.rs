@@ -947,6 +947,8 @@ async fn boot(
     // Containers that died before their service was done but whose restart policy may bring
     // them back: (service, exit code, when to stop waiting for the restart).
     let mut dead: BTreeMap<String, (String, i64, tokio::time::Instant)> = BTreeMap::new();
+    // Deaths per service during the boot: a restart policy gets CRASH_LOOP - 1 second chances.
+    let mut deaths: BTreeMap<String, u32> = BTreeMap::new();
     let outcome: Result<()> = loop {
         if up_done && timeline.services.values().all(ServiceTimeline::is_done) {
             break Ok(());
@@ -960,6 +962,7 @@ async fn boot(
                     Some((container, service, code)) => {
                         break Err(Error::ContainerExited {
                             project: project.project.clone(),
+                            deaths: deaths.get(&service).copied().unwrap_or(1),
                             service,
                             code,
                             log_tail: log_tail(project, &container).await,
@@ -1014,11 +1017,15 @@ async fn boot(
                     // again gets RESTART_GRACE to do so.
                     "die" if s.ready.is_none() || s.health.is_none() || s.healthy.is_none() => {
                         let (code, restarts) = exit_code_and_restart(docker, &container).await;
-                        if (code != 0 || s.health.is_some()) && restarts {
+                        let died = deaths.entry(service.clone()).or_insert(0);
+                        *died += 1;
+                        let died = *died;
+                        if (code != 0 || s.health.is_some()) && restarts && died < CRASH_LOOP {
                             dead.insert(container, (service, code, tokio::time::Instant::now() + RESTART_GRACE));
                         } else if code != 0 || s.health.is_some() {
                             break Err(Error::ContainerExited {
                                 project: project.project.clone(),
+                                deaths: died,
                                 service,
                                 code,
                                 log_tail: log_tail(project, &container).await,
@@ -1109,6 +1116,10 @@ fn spawn_poller(
 /// restart policy before the boot fails on it. Docker's first restarts come 0.1-0.8 s after
 /// the exit (its back-off doubles from 100 ms).
 const RESTART_GRACE: Duration = Duration::from_secs(5);
+/// The death of a service during the boot that fails it even with a restart policy: a
+/// service that keeps crashing is a crash loop to report now, not a boot deadline to wait
+/// out. Two restarts let an app that exits while its database starts come back.
+const CRASH_LOOP: u32 = 3;
 
 /// The exit code of a container that died, and whether its restart policy may start it
 /// again (`always`, `unless-stopped`, or `on-failure` after a failure). Docker does not

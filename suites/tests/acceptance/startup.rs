@@ -123,3 +123,25 @@ async fn a_container_that_dies_before_it_is_healthy_fails_the_boot_at_once_unles
     let stack = booted.expect("a crashed container that its restart policy brings back is waited for");
     assert!(stack.timeline.services["idle"].is_done(), "{:?}", stack.timeline);
 }
+
+/// A crash loop under a restart policy: the boot fails on the third death, naming the exit
+/// code, the log line and the loop, seconds after the start instead of at the deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_loop_under_a_restart_policy_fails_the_boot_on_its_third_death() {
+    let started = std::time::Instant::now();
+    let err = harness::boot::stack::Stack::boot(
+        StackConfig::new(workspace("suites/stacks/crash-loop")).with_name("crash-loop"),
+    )
+    .await
+    .err()
+    .expect("a service that keeps crashing fails the boot")
+    .to_string();
+    for fragment in ["service `crasher`", "code 2", "having died 3 times", "crash loop", "unknown subcommand"] {
+        assert!(err.contains(fragment), "{fragment} in {err}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed on the loop, not at the deadline: {:?}",
+        started.elapsed()
+    );
+}
