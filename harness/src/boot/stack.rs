@@ -1020,9 +1020,11 @@ async fn boot(
                         let died = deaths.entry(service.clone()).or_insert(0);
                         *died += 1;
                         let died = *died;
-                        if (code != 0 || s.health.is_some()) && restarts && died < CRASH_LOOP {
+                        // A clean exit of a service without a healthcheck is a one-shot job done.
+                        let failed = code != 0 || s.health.is_some();
+                        if failed && restarts && died < CRASH_LOOP {
                             dead.insert(container, (service, code, tokio::time::Instant::now() + RESTART_GRACE));
-                        } else if code != 0 || s.health.is_some() {
+                        } else if failed {
                             break Err(Error::ContainerExited {
                                 project: project.project.clone(),
                                 deaths: died,

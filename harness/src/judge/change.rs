@@ -158,6 +158,14 @@ pub(crate) fn subject(policy: &crate::policy::Policy, c: Criterion) -> String {
     }
 }
 
+/// `availability.steady` and `gateway.balance` not judged, both for `why`: neither can be
+/// judged without the steady load (on either engine).
+pub(crate) fn steady_unjudged(policy: &crate::policy::Policy, why: &str) -> Vec<Verdict> {
+    [Criterion::AvailabilitySteady, Criterion::GatewayBalance]
+        .map(|c| Verdict::not_judged(c, &subject(policy, c), why.to_owned()))
+        .to_vec()
+}
+
 /// Whether the stack answers the load's path at `base` now (3 requests, one must succeed).
 pub(crate) async fn answers(base: std::net::SocketAddr, a: &Availability) -> Result<bool> {
     let target = a.target(base)?;

@@ -704,12 +704,7 @@ pub async fn availability(cx: &Context<'_>) -> Result<Vec<Verdict>> {
 /// [`availability`], with the load run for the report.
 pub async fn availability_run(cx: &Context<'_>) -> Result<(Vec<Verdict>, Option<crate::load::LoadRun>)> {
     let (Some(a), Some(gw)) = (&cx.policy.availability, &cx.policy.gateway) else { return Ok((Vec::new(), None)) };
-    // Neither verdict can be judged without the load: both say why.
-    let unjudged = |why: String| {
-        [Criterion::AvailabilitySteady, Criterion::GatewayBalance]
-            .map(|c| Verdict::not_judged(c, &crate::judge::change::subject(cx.policy, c), why.clone()))
-            .to_vec()
-    };
+    let unjudged = |why: String| crate::judge::change::steady_unjudged(cx.policy, &why);
     let way = match crate::judge::way_in::way_in(cx, &gw.service, gw.port).await {
         Ok(way) => way,
         Err(why) => return Ok((unjudged(why), None)),

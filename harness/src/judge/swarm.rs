@@ -84,18 +84,7 @@ pub async fn full(stack: &SwarmStack, policy: &Policy, sel: &Selection) -> Resul
                 v
             }
             Ok(None) => Vec::new(),
-            Err(reason) => vec![
-                Verdict::not_judged(
-                    Criterion::AvailabilitySteady,
-                    &change::subject(policy, Criterion::AvailabilitySteady),
-                    reason.clone(),
-                ),
-                Verdict::not_judged(
-                    Criterion::GatewayBalance,
-                    &change::subject(policy, Criterion::GatewayBalance),
-                    reason.clone(),
-                ),
-            ],
+            Err(reason) => change::steady_unjudged(policy, reason),
         };
         c.add("http", t, v, j);
     }
