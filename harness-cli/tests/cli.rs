@@ -336,6 +336,14 @@ fn fork_bombs_get_a_clear_verdict_in_bounded_time_and_leave_nothing() {
     ] {
         assert!(out.contains(line), "`{line}` in: {out}");
     }
+    // Every one of uncapped's processes was read: more than the ~256 pids past which the
+    // engine's `docker top` takes its other path (`PS_ARGS` in judge/runtime.rs).
+    let read: usize = out
+        .lines()
+        .find(|l| l.starts_with("PASS user.process uncapped"))
+        .and_then(|l| l.split(": ").nth(1)?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("a process count on uncapped's user.process line: {out}"));
+    assert!(read > 1500, "{read} processes read in uncapped: {out}");
     assert!(took < std::time::Duration::from_secs(120), "took {took:?}");
     assert_nothing_left_by(&out);
 }

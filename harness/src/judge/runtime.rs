@@ -141,14 +141,26 @@ pub fn root_processes(titles: &[String], processes: &[Vec<String>]) -> Vec<Strin
     processes.iter().filter(|p| p.get(uid_col).is_some_and(|u| u.trim() == "0")).map(|p| p.join(" ")).collect()
 }
 
+/// The `ps` arguments of every `docker top` the harness asks for.
+///
+/// `-e` is needed, not decoration. The engine runs the host's `ps` with these arguments and
+/// `-q` followed by the container's pids; procps refuses a `-q` list of about 256 pids or
+/// more ("fatal library error, reap"), and the engine then runs `ps` again without `-q`. With
+/// no selection of its own, that `ps` lists only processes on the engine's own terminal, so
+/// a container with that many processes (a forking server, a busy database) came back with
+/// none at all. With `-e` the second `ps` lists every process, and the engine keeps the
+/// container's.
+pub const PS_ARGS: &str = "-e -o pid,uid,user,args";
+
+/// `docker top` options with [`PS_ARGS`].
+pub fn top_options() -> bollard::query_parameters::TopOptions {
+    TopOptionsBuilder::default().ps_args(PS_ARGS).build()
+}
+
 /// `user.process`: the real uid of every process in the container, from `docker top`
 /// (works for images with no shell or ps of their own).
 pub async fn user_process(cx: &Context<'_>, service: &str, id: &str) -> Result<Verdict> {
-    let top = cx
-        .docker()
-        .top_processes(id, Some(TopOptionsBuilder::default().ps_args("-o pid,uid,user,args").build()))
-        .await
-        .map_err(|e| Error::engine("top", service, e))?;
+    let top = cx.docker().top_processes(id, Some(top_options())).await.map_err(|e| Error::engine("top", service, e))?;
     let titles = top.titles.unwrap_or_default();
     let procs = top.processes.unwrap_or_default();
     Ok(judge_user_process(service, &titles, &procs, cx.policy.settings(service).non_root))
@@ -183,9 +195,9 @@ pub fn judge_user_process(service: &str, titles: &[String], procs: &[Vec<String>
         budget: "no process with uid 0".into(),
         outcome: Outcome::judged(passed),
         evidence: if root.is_empty() {
-            format!("docker top -o pid,uid,user,args: {} process(es), none with uid 0", procs.len())
+            format!("docker top {PS_ARGS}: {} process(es), none with uid 0", procs.len())
         } else {
-            format!("docker top -o pid,uid,user,args: uid 0: {}", root.join(" | "))
+            format!("docker top {PS_ARGS}: uid 0: {}", root.join(" | "))
         },
         hint: (!passed).then(|| "run the service as a non-root uid (compose `user:` or the image's USER)".to_owned()),
     }

@@ -145,14 +145,13 @@ pub async fn full(stack: &SwarmStack, policy: &Policy, sel: &Selection) -> Resul
 
 /// `user.process` over every running task of a service: all their processes together.
 async fn user_process(stack: &SwarmStack, policy: &Policy, service: &str) -> Result<Verdict> {
-    use bollard::query_parameters::TopOptionsBuilder;
     let tasks = stack.running_tasks(service).await?;
     let mut titles = Vec::new();
     let mut procs = Vec::new();
     for t in &tasks {
         let top = stack
             .docker()
-            .top_processes(&t.container, Some(TopOptionsBuilder::default().ps_args("-o pid,uid,user,args").build()))
+            .top_processes(&t.container, Some(super::runtime::top_options()))
             .await
             .map_err(|e| crate::Error::engine("top", service, e))?;
         titles = top.titles.unwrap_or_default();
