@@ -944,7 +944,7 @@ fn swarm_init_that_fails_exits_2_naming_why() {
         harness(&["check", "--engine", "swarm", stack("suites/stacks/tiny").to_str().expect("utf-8")]);
     drop(held);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("cannot start a swarm on this engine") && err.contains("2377"), "{err}");
+    assert!(err.contains("swarm setup failed: cannot start a swarm on this engine") && err.contains("2377"), "{err}");
     assert!(err.contains("hint:"), "{err}");
     assert!(!out.contains("PASS") && !err.contains("booting hx"), "nothing was deployed or judged: {out}{err}");
     assert_eq!(membership(), harness::engine::swarm::Membership::Inactive, "no swarm is left half-started: {err}");

@@ -159,6 +159,16 @@ pub enum Error {
         hint: String,
     },
 
+    /// The engine could not be made a swarm manager, or a stack could not be deployed on
+    /// it (`check --engine swarm`).
+    #[error("swarm setup failed: {detail} (hint: {hint})")]
+    Swarm {
+        /// What failed, with the engine's or `docker stack`'s own words.
+        detail: String,
+        /// How to fix it by hand.
+        hint: String,
+    },
+
     /// A service did not become healthy (or ready) before the boot deadline.
     #[error(
         "service `{service}` of project {project} was not healthy within {waited:?}; last state: {state}; last health log: {health_log}; last probe: {last_probe}"
@@ -176,6 +186,26 @@ pub enum Error {
         health_log: String,
         /// A summary of the last readiness probe, or `(none yet)`.
         last_probe: String,
+    },
+
+    /// A wait for a service gave up early: a service it depends on has no running container
+    /// and nothing will start one again, so it could only have waited out its deadline.
+    #[error(
+        "service `{service}` of project {project} cannot become ready: `{dependency}`, which it depends on, has had no running container for {:.1}s, exit code {code}{}, and its restart policy will not start it again (hint: something outside the harness stopped or killed it, or it crashed; `docker compose -p {project} logs {dependency}` and `docker events` say which)",
+        .down.as_secs_f64(),
+        exit_meaning(*.code)
+    )]
+    DependencyDown {
+        /// The compose project, `hx<run id>-<name>`.
+        project: String,
+        /// The service being waited for.
+        service: String,
+        /// The dependency that is down.
+        dependency: String,
+        /// The dependency's last exit code.
+        code: i64,
+        /// How long it had been down when the wait gave up.
+        down: Duration,
     },
 
     /// A container died during boot before it was ready or healthy.

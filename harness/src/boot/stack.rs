@@ -618,17 +618,66 @@ impl Stack {
 
     /// Waits for `what` in the service's container, bounded by the configured boot timeout;
     /// giving up names the service, its state, Docker's health log and the last probe.
+    ///
+    /// It gives up early when a service this one depends on (`depends_on`) has had no running
+    /// container for [`DEPENDENCY_GRACE`] and nothing will start it again: a database killed
+    /// from outside mid-run would otherwise keep a restarted api waiting out the whole
+    /// deadline (180 s by default) for a readiness that cannot come.
     pub async fn wait_for(&self, service: &str, what: WaitFor) -> Result<Waited> {
         let id = self.container_id(service).await?;
         let w = Wait::new(what, self.boot_timeout);
-        readiness::wait(&self.docker, &id, &w, |_| {}).await.map_err(|g| Error::HealthTimeout {
-            project: self.project.project.clone(),
-            service: service.to_owned(),
-            waited: g.waited,
-            state: format!("waiting for {}: {}", g.what, g.state),
-            health_log: g.health_log,
-            last_probe: g.last_probe,
-        })
+        tokio::select! {
+            waited = readiness::wait(&self.docker, &id, &w, |_| {}) => waited.map_err(|g| Error::HealthTimeout {
+                project: self.project.project.clone(),
+                service: service.to_owned(),
+                waited: g.waited,
+                state: format!("waiting for {}: {}", g.what, g.state),
+                health_log: g.health_log,
+                last_probe: g.last_probe,
+            }),
+            (dependency, code, down) = self.dependency_down(service) => Err(Error::DependencyDown {
+                project: self.project.project.clone(),
+                service: service.to_owned(),
+                dependency,
+                code,
+                down,
+            }),
+        }
+    }
+
+    /// Resolves once a dependency of `service` has been down for good for
+    /// [`DEPENDENCY_GRACE`] (see [`dependency_gone`]): its name, last exit code and how long
+    /// it has been down. Never resolves for a service with no dependency, or while every
+    /// dependency runs.
+    async fn dependency_down(&self, service: &str) -> (String, i64, Duration) {
+        let deps: Vec<(String, String)> = self
+            .model
+            .services
+            .get(service)
+            .map(|s| s.depends_on.iter().map(|(d, c)| (d.clone(), c.condition.clone())).collect())
+            .unwrap_or_default();
+        let mut down_since: BTreeMap<&str, tokio::time::Instant> = BTreeMap::new();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            for (dep, condition) in &deps {
+                // A dependency outside the active profiles, or scaled to nothing, has no
+                // container to judge.
+                let replicas = self.replicas(dep).await.unwrap_or_default();
+                let Some(first) = replicas.first().filter(|_| !replicas.iter().any(|r| r.running)) else {
+                    down_since.remove(dep.as_str());
+                    continue;
+                };
+                let (code, restarts) = exit_code_and_restart(&self.docker, &first.id).await;
+                if !dependency_gone(condition, code, restarts) {
+                    down_since.remove(dep.as_str());
+                    continue;
+                }
+                let since = *down_since.entry(dep.as_str()).or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= DEPENDENCY_GRACE {
+                    return (dep.clone(), code, since.elapsed());
+                }
+            }
+        }
     }
 
     /// The boot timeout this stack was started with; every later wait is bounded by it.
@@ -1118,6 +1167,19 @@ fn spawn_poller(
 /// restart policy before the boot fails on it. Docker's first restarts come 0.1-0.8 s after
 /// the exit (its back-off doubles from 100 ms).
 const RESTART_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a dependency must stay down for good before a wait on a service that depends
+/// on it gives up. Long enough for a `docker compose restart` of it (stop grace included,
+/// 10 s by default) not to count: that one comes back.
+pub const DEPENDENCY_GRACE: Duration = Duration::from_secs(15);
+
+/// Whether a dependency with no running container is down for good, as far as a service
+/// waiting on it is concerned: its restart policy will not start it again, and it is not a
+/// one-shot job that finished (exit 0 where the dependent did not need it healthy, as
+/// `service_completed_successfully` and a `service_started` init container do not).
+fn dependency_gone(condition: &str, code: i64, restarts: bool) -> bool {
+    !restarts && (code != 0 || condition == "service_healthy")
+}
 /// The death of a service during the boot that fails it even with a restart policy: a
 /// service that keeps crashing is a crash loop to report now, not a boot deadline to wait
 /// out. Two restarts let an app that exits while its database starts come back.
@@ -1213,6 +1275,22 @@ async fn timeout_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[track_caller]
+    fn check_gone(condition: &str, code: i64, restarts: bool, expected: bool) {
+        assert_eq!(dependency_gone(condition, code, restarts), expected, "{condition} exit {code} restarts {restarts}");
+    }
+
+    #[test]
+    fn a_dependency_is_gone_when_nothing_restarts_it_and_it_was_not_a_finished_job() {
+        check_gone("service_healthy", 137, false, true);
+        check_gone("service_started", 1, false, true);
+        check_gone("service_healthy", 0, false, true);
+        check_gone("service_healthy", 137, true, false);
+        check_gone("service_completed_successfully", 0, false, false);
+        check_gone("service_started", 0, false, false);
+        check_gone("service_completed_successfully", 2, false, true);
+    }
 
     #[track_caller]
     fn check_name(run: &str, name: &str, expected: &str) {

@@ -542,7 +542,7 @@ async fn stack_deploy(name: &str, file: &std::path::Path) -> Result<()> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-    Err(Error::Provision {
+    Err(Error::Swarm {
         detail: format!(
             "`docker stack deploy` of {name} failed (exit {}): {}",
             out.status.code().map_or("signal".into(), |c| c.to_string()),

@@ -477,7 +477,7 @@ pub async fn ensure_manager(docker: &Docker) -> Result<bool> {
     match membership(docker).await? {
         Membership::Foreign | Membership::Ours(_) => return Ok(false),
         Membership::Unusable(why) => {
-            return Err(Error::Provision {
+            return Err(Error::Swarm {
                 detail: format!("--engine swarm needs this engine to be a swarm manager, but {why}"),
                 hint: "run against a manager (DOCKER_HOST=ssh://manager), or `docker swarm leave --force` and let the harness start a single-node swarm".into(),
             });
@@ -497,7 +497,7 @@ pub async fn ensure_manager(docker: &Docker) -> Result<bool> {
         } else {
             "check `docker swarm init --advertise-addr 127.0.0.1` by hand; a rootless or old engine may not support Swarm".into()
         };
-        Error::Provision { detail, hint }
+        Error::Swarm { detail, hint }
     })?;
     let info = docker.info().await.map_err(|e| Error::engine("info", "the engine", e))?;
     let node = info.swarm.and_then(|s| s.node_id).unwrap_or_default();

@@ -145,3 +145,31 @@ async fn a_crash_loop_under_a_restart_policy_fails_the_boot_on_its_third_death()
         started.elapsed()
     );
 }
+
+/// A wait for a service gives up soon after a service it depends on has gone for good:
+/// `db` killed from outside (no restart policy), then `app`, whose readiness needs `db`,
+/// restarted. The wait names `db`, its exit code and the fix, within the dependency grace
+/// rather than at the 180 s deadline. A restart of `db` itself, which comes back, does not
+/// trip it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_gives_up_on_a_service_whose_dependency_was_killed_for_good() {
+    use harness::boot::stack::DEPENDENCY_GRACE;
+    let stack =
+        boot(StackConfig::new(workspace("suites/stacks/dependency-killed")).with_name("dependency-killed")).await;
+    // A dependency that comes back (compose's restart stops it first): the wait succeeds.
+    stack.restart_service("db").await.expect("db restarted and ready");
+    stack.restart_service("app").await.expect("app restarted and ready with db up");
+
+    let docker = harness::engine::connect().await.expect("engine reachable");
+    let db = stack.container_id("db").await.expect("db's container");
+    docker.kill_container(&db, None::<bollard::query_parameters::KillContainerOptions>).await.expect("kill db");
+    let started = std::time::Instant::now();
+    let err = stack.restart_service("app").await.expect_err("app cannot be ready without db").to_string();
+    eprintln!("{err}");
+    for fragment in ["service `app`", "`db`, which it depends on", "exit code 137", "SIGKILL", "hint:", "logs db"] {
+        assert!(err.contains(fragment), "{fragment} in {err}");
+    }
+    let took = started.elapsed();
+    assert!(took >= DEPENDENCY_GRACE, "gave up before the grace: {took:?}");
+    assert!(took < DEPENDENCY_GRACE + Duration::from_secs(20), "gave up at the grace, not the deadline: {took:?}");
+}
