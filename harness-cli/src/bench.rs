@@ -617,7 +617,7 @@ pub fn wide_stack(services: usize, networks: usize) -> Result<tempfile::TempDir>
 }
 
 /// A fault `bench soak` injects into one `harness check` run, at a seeded point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Fault {
     /// The run goes undisturbed.
     None,
@@ -653,6 +653,12 @@ impl Fault {
         Fault::HelperKilled,
     ];
 
+    /// Its `--faults` value (`engine-cut`).
+    pub fn id(self) -> String {
+        use clap::ValueEnum as _;
+        self.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+    }
+
     fn name(self) -> &'static str {
         match self {
             Fault::None => "none",
@@ -668,7 +674,15 @@ impl Fault {
 
     /// The fault of run `number` of a soak seeded with `seed`.
     pub fn drawn(seed: u64, number: usize) -> Fault {
-        Fault::ALL[(draw(seed, number, "fault") % Fault::ALL.len() as u64) as usize]
+        Fault::drawn_from(&Fault::ALL, seed, number)
+    }
+
+    /// The fault of run `number`, drawn from `faults` only (all of them when empty). With
+    /// every fault in [`Fault::ALL`]'s order this is [`Fault::drawn`], so a seed replays the
+    /// same soak whether or not the list was given.
+    pub fn drawn_from(faults: &[Fault], seed: u64, number: usize) -> Fault {
+        let faults = if faults.is_empty() { &Fault::ALL[..] } else { faults };
+        faults[(draw(seed, number, "fault") % faults.len() as u64) as usize]
     }
 
     /// Whether the process that ran the check can no longer clean up after itself, so the
@@ -712,6 +726,8 @@ pub struct SoakRun {
     pub differences: Vec<String>,
     /// The check's last `error:` line, when it ended with one (exit 2): why it could not judge.
     pub error: Option<String>,
+    /// How long it waited for its turn (taking turns, behind another run's timed steps).
+    pub waited: Option<Duration>,
     /// From spawn to the end of the cleanup.
     pub wall: Duration,
 }
@@ -737,6 +753,11 @@ pub struct SoakPlan {
     pub window: Duration,
     /// How many runs at once on the engine (1: one after another).
     pub concurrency: usize,
+    /// The faults drawn from (empty: every one).
+    pub faults: Vec<Fault>,
+    /// Whether the checks take turns through their timed steps (`check --take-turns`), so
+    /// that side-by-side runs time their stacks, not the shared machine.
+    pub turns: bool,
 }
 
 /// The whole soak: the quiet run first, then the faulted ones in the order they ended.
@@ -773,7 +794,7 @@ pub async fn soak(stack: &std::path::Path, plan: &SoakPlan, each: impl FnMut(&So
         async move {
             let mut done = Vec::new();
             for number in (1..=plan.runs).filter(|n| (n - 1) % lanes == l) {
-                let fault = Fault::drawn(plan.seed, number);
+                let fault = Fault::drawn_from(&plan.faults, plan.seed, number);
                 let r = soak_run(docker, exe, stack, plan, number, fault, quiet.verdicts.as_ref()).await?;
                 report(&r);
                 done.push(r);
@@ -834,7 +855,8 @@ async fn soak_run(
     let stderr_path = scratch.path().join("stderr.log");
     let stderr = std::fs::File::create(&stderr_path)
         .map_err(|e| harness::Error::io("create the check's stderr file", &stderr_path, e))?;
-    let mut child = spawn_check(exe, stack, &reports, &[], &env, std::process::Stdio::null(), stderr.into())?;
+    let args = if plan.turns { vec!["--take-turns".to_owned()] } else { Vec::new() };
+    let mut child = spawn_check(exe, stack, &reports, &args, &env, std::process::Stdio::null(), stderr.into())?;
     let pid = child.id().unwrap_or_default();
     let status = tokio::select! {
         status = child.wait() => status,
@@ -865,6 +887,7 @@ async fn soak_run(
     let stray_files = stray_files(&reports);
     let verdicts = read_verdicts(&reports);
     let error = last_error_line(&stderr_path);
+    let waited = turn_wait(&stderr_path);
     let differences = match (fault, quiet, &verdicts) {
         (Fault::None, Some(q), Some(v)) => verdict_differences(q, v),
         (Fault::None, Some(_), None) => vec!["wrote no report.json".to_owned()],
@@ -883,8 +906,21 @@ async fn soak_run(
         verdicts,
         differences,
         error,
+        waited,
         wall: started.elapsed(),
     })
+}
+
+/// How long the check waited for its turn, from its "got the turn after 12.3s" line (in the
+/// first 64 KiB of its stderr: the turn is taken before the boot); none when it never had
+/// to wait or took no turns.
+fn turn_wait(path: &std::path::Path) -> Option<Duration> {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    std::fs::File::open(path).ok()?.take(64 * 1024).read_to_end(&mut head).ok()?;
+    let text = String::from_utf8_lossy(&head);
+    let rest = text.lines().find_map(|l| l.split_once("got the turn after ").map(|(_, r)| r.to_owned()))?;
+    rest.trim_end().strip_suffix('s')?.parse::<f64>().ok().map(Duration::from_secs_f64)
 }
 
 /// The last line starting with `error:` in the file at `path` (a check's stderr), read from
@@ -1064,6 +1100,33 @@ mod soak_tests {
         assert_eq!(drawn.len(), Fault::ALL.len(), "{drawn:?}");
     }
 
+    /// `--faults` narrows the draw; all of them (or none given) replays the unfiltered soak.
+    #[test]
+    fn a_fault_list_narrows_the_draw_and_the_full_list_replays_the_seed() {
+        for n in 1..=20 {
+            assert_eq!(Fault::drawn_from(&[], 43, n), Fault::drawn(43, n));
+            assert_eq!(Fault::drawn_from(&Fault::ALL, 43, n), Fault::drawn(43, n));
+            assert_eq!(Fault::drawn_from(&[Fault::None], 43, n), Fault::None);
+            let two = Fault::drawn_from(&[Fault::None, Fault::Sigterm], 43, n);
+            assert!(matches!(two, Fault::None | Fault::Sigterm), "{two:?}");
+        }
+    }
+
+    #[track_caller]
+    fn check_turn_wait(stderr: &str, expected: Option<f64>) {
+        let dir = tempfile::tempdir().expect("scratch dir");
+        let path = dir.path().join("stderr.log");
+        std::fs::write(&path, stderr).expect("write");
+        assert_eq!(turn_wait(&path), expected.map(Duration::from_secs_f64), "{stderr:?}");
+    }
+
+    #[test]
+    fn the_turn_wait_is_read_from_the_checks_progress_line() {
+        check_turn_wait("[    0.1s] booting x\n[   41.0s] got the turn after 40.7s\n", Some(40.7));
+        check_turn_wait("[    0.1s] booting x\n", None);
+        check_turn_wait("got the turn after soon\n", None);
+    }
+
     fn verdicts(list: &[(&str, &str, &'static str)]) -> Verdicts {
         list.iter().map(|(c, s, w)| (((*c).to_owned(), (*s).to_owned()), *w)).collect()
     }
@@ -1118,6 +1181,7 @@ mod soak_tests {
             verdicts: None,
             differences: differences.iter().map(|d| (*d).to_owned()).collect(),
             error: None,
+            waited: None,
             wall: Duration::ZERO,
         }
     }

@@ -54,6 +54,8 @@ Environment:
   DOCKER_HOST        the engine to talk to (default unix:///var/run/docker.sock)
   CARGO_TARGET_DIR   where reports go by default (<dir>/acceptance) and images are built
   HARNESS_WORKSPACE  the project's root (fixtures, recipes), for a binary used outside it
+  HARNESS_TAKE_TURNS `check --take-turns` when true (e.g. set once on a shared CI runner)
+  HARNESS_TURNS_LOCK the lock file runs taking turns share (default: per user, in the temp dir)
 Read by the test suites, not by this command:
   HARNESS_BIN        the `harness` binary that holds a nextest run's shared stack
   HARNESS_BLESS      rewrite the seeds' pinned verdicts instead of asserting them";
@@ -106,6 +108,13 @@ enum Command {
         /// single-node swarm the harness starts (and leaves) when the engine is in none.
         #[arg(long, value_enum, default_value_t = Engine::Compose)]
         engine: Engine,
+        /// Take turns with other harness runs on this host that take them: wait until none
+        /// is in its timed steps (boot to the change checks) before booting, so that
+        /// startup, latency and recovery times are the stack's alone and not the shared
+        /// machine's. Persistence, backups and teardown still overlap. The lock file is
+        /// per user in the temp directory, or HARNESS_TURNS_LOCK.
+        #[arg(long, env = "HARNESS_TAKE_TURNS")]
+        take_turns: bool,
         #[command(flatten)]
         select: Select,
         /// Where reports go: <DIR>/<run-id>/report.{json,md,html} and junit.xml.
@@ -284,6 +293,15 @@ enum Bench {
         /// Runs this many checks side by side on the engine (the quiet run is always alone).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
         concurrency: u16,
+        /// Draw each run's fault from these only (comma-separated; default: every fault).
+        /// `--faults none` runs undisturbed checks, e.g. to compare side-by-side runs.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        faults: Vec<bench::Fault>,
+        /// With --concurrency above 1, the checks take turns through their timed steps
+        /// (`check --take-turns`) unless this is given: then they boot and time their stacks
+        /// all at once, and the startup and latency verdicts judge the shared machine.
+        #[arg(long)]
+        no_turns: bool,
     },
     /// Time to render and write a report's four forms (target: under 1 s).
     Report {
@@ -417,6 +435,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             profiles,
             pull,
             engine,
+            take_turns,
             select,
             report_dir,
             format,
@@ -432,6 +451,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 profiles,
                 pull,
                 engine,
+                take_turns,
                 selection,
                 report_dir,
             };
@@ -578,13 +598,21 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
             }
             println!("{measured}");
         }
-        Bench::Soak { stack, runs, seed, window, concurrency } => {
+        Bench::Soak { stack, runs, seed, window, concurrency, faults, no_turns } => {
             let seed = seed
                 .unwrap_or_else(|| SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
-            let plan = bench::SoakPlan { runs, seed, window, concurrency: usize::from(concurrency) };
+            let turns = concurrency > 1 && !no_turns;
+            let plan = bench::SoakPlan { runs, seed, window, concurrency: usize::from(concurrency), faults, turns };
             println!(
-                "soak of {}: a quiet run, then {runs} run(s), {concurrency} at a time, seed {seed} (replay with --seed {seed})",
-                stack.display()
+                "soak of {}: a quiet run, then {runs} run(s), {concurrency} at a time{}, seed {seed} (replay with --seed {seed}{})",
+                stack.display(),
+                if turns { ", taking turns through their timed steps" } else { "" },
+                if plan.faults.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<_> = plan.faults.iter().map(|f| f.id()).collect();
+                    format!(" --faults {}", names.join(","))
+                }
             );
             let started = Instant::now();
             let done = bench::soak(&stack, &plan, |r| {
@@ -606,7 +634,10 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
                     } else {
                         format!("; DIFFERS from the quiet run: {}", r.differences.join("; "))
                     },
-                    secs(r.wall)
+                    match r.waited {
+                        Some(w) => format!("{}, of which {} waiting for its turn", secs(r.wall), secs(w)),
+                        None => secs(r.wall),
+                    }
                 );
                 if let Some(e) = &r.error {
                     println!("    {}", harness::report::terminal(e));
@@ -760,6 +791,7 @@ struct CheckArgs {
     profiles: Vec<String>,
     pull: images::Pull,
     engine: Engine,
+    take_turns: bool,
     selection: Selection,
     report_dir: PathBuf,
 }
@@ -779,8 +811,11 @@ async fn check(a: CheckArgs, out: Human) -> anyhow::Result<ExitCode> {
     // The policy is read before `up`: a policy naming what the stack does not have is an
     // input error that must not cost a boot.
     let mut policy = harness::judge::load_policy_for(&prepared.dir, &prepared.model, &prepared.project.files)?;
+    // Taken after the images are ready and the policy read, so a run waits only when it
+    // is about to boot; given back by `full_in_turn` after the change checks.
+    let turn = if a.take_turns { Some(harness::turns::take("boot and judge").await?) } else { None };
     if a.engine == Engine::Swarm {
-        return check_swarm(a, out, cfg, prepared, policy, started_at, started).await;
+        return check_swarm(a, out, cfg, prepared, policy, turn, (started_at, started)).await;
     }
     let mut s = prepared.start(&cfg).await.with_context(failed_boot)?;
     out.line(format_args!("stack {} (project {})", a.stack.display(), s.project_name()));
@@ -789,7 +824,7 @@ async fn check(a: CheckArgs, out: Human) -> anyhow::Result<ExitCode> {
         policy.defaults.startup = b;
     }
     let cx = harness::judge::Context { stack: &s, policy: &policy };
-    let catalogue = harness::judge::full(&cx, &a.selection).await?;
+    let catalogue = harness::judge::full_in_turn(&cx, &a.selection, turn).await?;
     let summary = report_check(&a, out, &catalogue, &s.record(), &policy, (started_at, started), s.docker()).await?;
     if a.keep {
         s.keep();
@@ -839,8 +874,8 @@ async fn check_swarm(
     cfg: StackConfig,
     prepared: harness::boot::stack::Prepared,
     mut policy: harness::policy::Policy,
-    started_at: SystemTime,
-    started: Instant,
+    turn: Option<harness::turns::Turn>,
+    (started_at, started): (SystemTime, Instant),
 ) -> anyhow::Result<ExitCode> {
     let mut s = harness::boot::swarm::SwarmStack::deploy(prepared, &cfg)
         .await
@@ -856,6 +891,8 @@ async fn check_swarm(
         policy.defaults.startup = b;
     }
     let catalogue = harness::judge::swarm::full(&s, &policy, &a.selection).await?;
+    // Swarm's catalogue runs no untimed step after its timed ones: the turn ends with it.
+    drop(turn);
     let summary = report_check(&a, out, &catalogue, &s.record(), &policy, (started_at, started), s.docker()).await?;
     if a.keep {
         s.keep();

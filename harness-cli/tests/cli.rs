@@ -348,6 +348,65 @@ fn fork_bombs_get_a_clear_verdict_in_bounded_time_and_leave_nothing() {
     assert_nothing_left_by(&out);
 }
 
+/// `check --take-turns` waits while another run holds the turn (here the test, through the
+/// same advisory lock on a private lock file), says so, boots only once the turn is given
+/// back, and still judges and cleans up; the startup it times is its own, after the wait.
+#[test]
+fn a_check_that_takes_turns_waits_for_the_run_in_its_timed_steps() {
+    use std::io::BufRead as _;
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let lock = scratch.path().join("turns.lock");
+    let held =
+        nix::fcntl::Flock::lock(std::fs::File::create(&lock).expect("lock file"), nix::fcntl::FlockArg::LockExclusive)
+            .expect("hold the turn");
+    let dir = stack("suites/stacks/tiny");
+    let reports = report_dir("take-turns");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["check", dir.to_str().expect("utf-8"), "--report-dir", reports.to_str().expect("utf-8")])
+        .args(["--only", "startup", "--take-turns"])
+        .env("HARNESS_TURNS_LOCK", &lock)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run harness");
+    // Its stderr, line by line, until it says it waits (or ends without saying so).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("waiting for the turn to boot and judge") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let waits = rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Nothing of the stack may exist while the turn is held: the run waits before it boots.
+    let owned = tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        let docker = harness::engine::connect().await.expect("engine reachable");
+        let label = format!("{}={}", harness::engine::labels::OWNER_PID, child.id());
+        harness::engine::teardown::count_labelled(&docker, &label).await.expect("count resources")
+    });
+    drop(held);
+    let out = child.wait_with_output().expect("wait for harness");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), reader.join().expect("stderr reader"));
+    assert!(waits, "it never said it waits: {stderr}");
+    assert_eq!(owned, harness::engine::teardown::Removed::default(), "booted while the turn was held");
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let waited: f64 = stderr
+        .split("got the turn after ")
+        .nth(1)
+        .and_then(|r| r.split('s').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("how long it waited: {stderr}"));
+    assert!(waited >= 2.0, "waited {waited}s while the turn was held 2s past its wait: {stderr}");
+    assert!(stdout.contains("PASS startup.stack"), "{stdout}");
+    assert_nothing_left_by(&stdout);
+}
+
 /// suites/stacks/hostile/host-mounts: the engine socket, the host's `/` and `/etc`, and a
 /// named volume whose driver_opts bind `/etc`, are failures both in lint (from the file) and
 /// in check (from the engine); the policy's tar backup of that volume is refused (not
@@ -529,6 +588,23 @@ fn nightly_a_soak_of_ten_faulted_runs_leaves_nothing() {
     }
     // A panic is a bug of the harness, reported as "could not judge", never Rust's 101.
     assert!(out.lines().any(|l| l.contains("Panic (") && l.contains("exit 2")), "{out}");
+}
+
+/// Four undisturbed checks of the reference side by side, taking turns through their timed
+/// steps: none leaves anything, and each judges exactly as one check alone does (issue 14's
+/// `--concurrency 4`; docs/benchmarks.md has the same run without turns, which differs).
+#[test]
+fn nightly_four_checks_side_by_side_taking_turns_judge_as_one_alone() {
+    let dir = stack("compose/reference");
+    let path = dir.to_str().expect("utf-8 path");
+    let args = ["bench", "soak", path, "--runs", "4", "--concurrency", "4", "--faults", "none", "--seed", "43"];
+    let (code, out, err) = harness(&args);
+    assert!(out.contains("taking turns through their timed steps"), "{out}{err}");
+    assert!(out.contains("runs that left something: 0 of 5"), "{out}{err}");
+    assert!(out.contains("undisturbed runs whose verdicts differ from the quiet run's: 0 of 4"), "{out}{err}");
+    // They did overlap: three of the four waited for a turn.
+    assert!(out.matches("waiting for its turn").count() >= 3, "{out}");
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 /// A team's own `build:` service: `check` builds it with the stack's build settings (target,

@@ -40,6 +40,7 @@ pub mod load;
 pub mod policy;
 pub mod progress;
 pub mod report;
+pub mod turns;
 pub mod units;
 pub mod workspace;
 

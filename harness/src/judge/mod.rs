@@ -179,6 +179,13 @@ pub fn apply_waivers(verdicts: impl IntoIterator<Item = Verdict>, policy: &Polic
 /// stack usable for the next (shutdown and recovery restart what they stop; persistence
 /// recreates the stack; backup, which replaces volumes, comes last).
 pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
+    full_in_turn(cx, sel, None).await
+}
+
+/// [`full`] for a run that takes turns (`crate::turns`): `turn`, taken before the boot, is
+/// given back once the last step that times anything (change) has run, so that another
+/// run's timed steps overlap only this one's persistence and backup, which time nothing.
+pub async fn full_in_turn(cx: &Context<'_>, sel: &Selection, turn: Option<crate::turns::Turn>) -> Result<Catalogue> {
     let mut c = Catalogue::default();
     let j = Judging { sel, policy: cx.policy };
     let sel_runs = |step| {
@@ -261,6 +268,7 @@ pub async fn full(cx: &Context<'_>, sel: &Selection) -> Result<Catalogue> {
         }
         c.add("change", t, verdicts, j);
     }
+    drop(turn);
     if sel_runs(Step::Persistence) {
         crate::progress::note("persistence: write, restart, recreate keeping volumes, read back");
         let t = std::time::Instant::now();
