@@ -54,7 +54,7 @@ Environment:
   DOCKER_HOST        the engine to talk to (default unix:///var/run/docker.sock)
   CARGO_TARGET_DIR   where reports go by default (<dir>/acceptance) and images are built
   HARNESS_WORKSPACE  the project's root (fixtures, recipes), for a binary used outside it
-  HARNESS_TAKE_TURNS `check --take-turns` when true (e.g. set once on a shared CI runner)
+  HARNESS_TAKE_TURNS `check --take-turns` when 1/true/yes (e.g. set once on a shared CI runner)
   HARNESS_TURNS_LOCK the lock file runs taking turns share (default: per user, in the temp dir)
 Read by the test suites, not by this command:
   HARNESS_BIN        the `harness` binary that holds a nextest run's shared stack
@@ -113,7 +113,8 @@ enum Command {
         /// startup, latency and recovery times are the stack's alone and not the shared
         /// machine's. Persistence, backups and teardown still overlap. The lock file is
         /// per user in the temp directory, or HARNESS_TURNS_LOCK.
-        #[arg(long, env = "HARNESS_TAKE_TURNS")]
+        /// (The variable takes true/false, 1/0, yes/no, on/off.)
+        #[arg(long, env = "HARNESS_TAKE_TURNS", value_parser = clap::builder::BoolishValueParser::new())]
         take_turns: bool,
         #[command(flatten)]
         select: Select,
@@ -604,7 +605,7 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
             let turns = concurrency > 1 && !no_turns;
             let plan = bench::SoakPlan { runs, seed, window, concurrency: usize::from(concurrency), faults, turns };
             println!(
-                "soak of {}: a quiet run, then {runs} run(s), {concurrency} at a time{}, seed {seed} (replay with --seed {seed}{})",
+                "soak of {}: a quiet run, then {runs} run(s), {concurrency} at a time{}, seed {seed} (replay with --seed {seed}{}{})",
                 stack.display(),
                 if turns { ", taking turns through their timed steps" } else { "" },
                 if plan.faults.is_empty() {
@@ -612,7 +613,8 @@ async fn bench_command(b: Bench) -> anyhow::Result<ExitCode> {
                 } else {
                     let names: Vec<_> = plan.faults.iter().map(|f| f.id()).collect();
                     format!(" --faults {}", names.join(","))
-                }
+                },
+                if concurrency > 1 && no_turns { " --no-turns" } else { "" }
             );
             let started = Instant::now();
             let done = bench::soak(&stack, &plan, |r| {
