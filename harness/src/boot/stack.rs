@@ -1180,6 +1180,7 @@ pub const DEPENDENCY_GRACE: Duration = Duration::from_secs(15);
 fn dependency_gone(condition: &str, code: i64, restarts: bool) -> bool {
     !restarts && (code != 0 || condition == "service_healthy")
 }
+
 /// The death of a service during the boot that fails it even with a restart policy: a
 /// service that keeps crashing is a crash loop to report now, not a boot deadline to wait
 /// out. Two restarts let an app that exits while its database starts come back.
